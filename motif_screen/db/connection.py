@@ -1,0 +1,195 @@
+"""One ``connect()`` for a real MongoDB (atomate's db.json or a URI) and for the embedded store.
+
+Like maggma's stores, every query in the package is written once against a pymongo-like
+``Database``; only the client changes. The embedded store is chosen by a db.json written by
+``motif-screen init`` (key ``mongomock_serverstore_file``) or by FireWorks' own
+``MONGOMOCK_SERVERSTORE_FILE``; then the LaunchPad, atomate's ``VaspCalcDb`` and our mongoengine
+documents share one store in this process (see :mod:`motif_screen.db.embedded`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from motif_screen.db import embedded
+from motif_screen.errors import ConfigError, DatabaseError
+
+EMBEDDED_KEY = "mongomock_serverstore_file"
+MONGOENGINE_ALIAS = "default"
+
+
+@dataclass
+class Connection:
+    """An open database: ``db`` is a pymongo ``Database`` (or mongomock's twin)."""
+
+    client: Any
+    db: Any
+    database_name: str
+    description: str  # where we are connected, never with credentials
+    embedded_store: str | None = None
+    readonly: bool = False
+    db_file: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.embedded_store is not None
+
+    def flush(self) -> None:
+        """Persist the embedded store now; a no-op on a real MongoDB (it persists itself)."""
+        if self.embedded_store and not self.readonly:
+            embedded.flush(self.embedded_store)
+
+    def collection(self, name: str):
+        return self.db[name]
+
+
+def load_db_file(path: str | os.PathLike) -> dict:
+    """Read atomate's db.json with a clear error for every way it can be wrong."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ConfigError(f"db file {path} does not exist: run `motif-screen init` or point --db-file at atomate's db.json")
+    try:
+        creds = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"db file {path} cannot be read: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"db file {path} is not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+    if not isinstance(creds, dict):
+        raise ConfigError(f"db file {path} must hold a JSON object")
+    if EMBEDDED_KEY not in creds and "host_uri" not in creds and "host" not in creds:
+        raise ConfigError(f"db file {path} names no `host`, `host_uri` or `{EMBEDDED_KEY}`")
+    if "database" not in creds and "host_uri" not in creds:
+        raise ConfigError(f"db file {path} names no `database`")
+    return creds
+
+
+def describe_uri(uri: str) -> str:
+    """The hosts and database of a MongoDB URI, with any credentials removed."""
+    from pymongo.uri_parser import parse_uri
+
+    try:
+        parsed = parse_uri(uri, warn=True)
+    except Exception as exc:  # pymongo raises InvalidURI / ConfigurationError / ValueError
+        scheme = uri.split("://", 1)[0] if "://" in uri else "?"
+        raise ConfigError(f"the MongoDB URI ({scheme}://…) is malformed: {type(exc).__name__}") from None
+    hosts = ",".join(f"{h}:{p}" for h, p in parsed["nodelist"]) or "?"
+    return f"mongodb://{hosts}/{parsed.get('database') or ''}"
+
+
+def _real_client(kwargs: dict, where: str, timeout_ms: int):
+    import pymongo
+    from pymongo.errors import ConfigurationError as PyConfigError
+    from pymongo.errors import OperationFailure, PyMongoError
+
+    try:
+        client = pymongo.MongoClient(serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, **kwargs)
+        client.admin.command("ping")
+    except OperationFailure as exc:
+        raise DatabaseError(f"MongoDB at {where} refused us: {exc.details.get('errmsg', 'authentication failed') if exc.details else 'operation failed'}") from None
+    except PyConfigError as exc:
+        raise DatabaseError(f"MongoDB settings for {where} are invalid: {type(exc).__name__}") from None
+    except PyMongoError:
+        raise DatabaseError(
+            f"MongoDB at {where} did not answer within {timeout_ms / 1000:.1f} s — is the server running and reachable?"
+        ) from None
+    return client
+
+
+def _register_mongoengine(client, database_name: str) -> None:
+    """Bind our mongoengine documents to the same client (never a second one)."""
+    import mongoengine
+    from mongoengine.connection import disconnect
+
+    disconnect(MONGOENGINE_ALIAS)
+    mongoengine.connect(
+        db=database_name,
+        alias=MONGOENGINE_ALIAS,
+        host="localhost",
+        mongo_client_class=lambda *args, **kwargs: client,
+        uuidRepresentation="standard",
+    )
+
+
+def connect(
+    db_file: str | os.PathLike | None = None,
+    uri: str | None = None,
+    *,
+    database: str | None = None,
+    readonly: bool = False,
+    settings=None,
+) -> Connection:
+    """Open the database named by a URI, a db.json file, or the settings' default db.json.
+
+    ``readonly=True`` is for queries: it never takes the embedded store's writer lock and never
+    writes the file, so it can run beside a campaign.
+    """
+    from motif_screen.settings import get_settings
+
+    settings = settings or get_settings()
+    timeout_ms = settings.connect_timeout_ms
+    embedded.install()
+
+    if uri:
+        description = describe_uri(uri)
+        from pymongo.uri_parser import parse_uri
+
+        database_name = database or parse_uri(uri).get("database") or "motif_screen"
+        client = _real_client({"host": uri}, description, timeout_ms)
+        conn = Connection(client, client[database_name], database_name, description, readonly=readonly)
+        _register_mongoengine(client, database_name)
+        return conn
+
+    path = Path(db_file or settings.db_path).expanduser()
+    creds = load_db_file(path)
+    database_name = database or creds.get("database") or "motif_screen"
+
+    if EMBEDDED_KEY in creds:
+        store_path = str(Path(creds[EMBEDDED_KEY]).expanduser())
+        os.environ[embedded.STORE_ENV] = store_path
+        embedded.install()
+        if not readonly:
+            embedded.acquire_writer_lock(store_path, settings.store_lock_timeout_s)
+        import mongomock
+
+        client = mongomock.MongoClient(_store=embedded.get_store(store_path))
+        conn = Connection(
+            client, client[database_name], database_name, f"embedded store {store_path}",
+            embedded_store=store_path, readonly=readonly, db_file=str(path),
+        )
+    else:
+        if "host_uri" in creds:
+            description = describe_uri(creds["host_uri"])
+            kwargs = {"host": creds["host_uri"]}
+        else:
+            description = f"mongodb://{creds['host']}:{creds.get('port', 27017)}/{database_name}"
+            kwargs = {"host": creds["host"], "port": int(creds.get("port", 27017))}
+            user_key, pass_key = ("readonly_user", "readonly_password") if readonly and "readonly_user" in creds else ("admin_user", "admin_password")
+            if user_key in creds:
+                kwargs.update(username=creds[user_key], password=creds.get(pass_key))
+            if "authsource" in creds:
+                kwargs["authSource"] = creds["authsource"]
+        kwargs.update(creds.get("mongoclient_kwargs", {}))
+        client = _real_client(kwargs, description, timeout_ms)
+        conn = Connection(client, client[database_name], database_name, description, readonly=readonly, db_file=str(path))
+    _register_mongoengine(client, database_name)
+    return conn
+
+
+def launchpad_for(conn: Connection, launchpad_file: str | os.PathLike | None = None):
+    """The FireWorks LaunchPad of this setup, on the same store as ``conn`` when embedded."""
+    from fireworks import LaunchPad
+
+    embedded.install()
+    if launchpad_file and Path(launchpad_file).exists():
+        try:
+            return LaunchPad.from_file(str(launchpad_file))
+        except Exception as exc:  # FireWorks raises bare exceptions for bad files
+            raise ConfigError(f"launchpad file {launchpad_file} cannot be used: {exc}") from exc
+    if conn.is_embedded:
+        return LaunchPad(host="localhost", name="fireworks", strm_lvl="WARNING")
+    raise ConfigError("no my_launchpad.yaml found: run `motif-screen init` or pass --launchpad-file")

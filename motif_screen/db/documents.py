@@ -1,0 +1,192 @@
+"""mongoengine documents: campaigns, candidates, oracle results, model versions, round records.
+
+Field names of the candidate life cycle and oracle sources come from :mod:`motif_screen.keys`.
+Every write that can be repeated is an upsert on a natural key, so re-running never duplicates.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+from mongoengine import (
+    BooleanField,
+    DateTimeField,
+    DictField,
+    Document,
+    EmbeddedDocument,
+    EmbeddedDocumentField,
+    EmbeddedDocumentListField,
+    FileField,
+    FloatField,
+    IntField,
+    ListField,
+    MapField,
+    ReferenceField,
+    StringField,
+)
+
+from motif_screen import keys
+
+
+def utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+
+
+class Target(EmbeddedDocument):
+    """What the campaign looks for: a property, a goal, and what counts as a hit."""
+
+    property = StringField(required=True)
+    goal = StringField(required=True, choices=("minimize", "maximize", "range"))
+    lower = FloatField()  # hit if value >= lower (range / maximize)
+    upper = FloatField()  # hit if value <= upper (range / minimize)
+    composition = StringField()  # optional chemical system or formula constraint, e.g. "Ba-Ti-O"
+
+
+class Campaign(Document):
+    meta = {"collection": keys.COLL_CAMPAIGNS, "indexes": ["status", "-created"]}
+
+    name = StringField(required=True, unique=True, regex=r"^[A-Za-z0-9_.\-]{1,64}$")
+    target = EmbeddedDocumentField(Target, required=True)
+    budget = IntField(required=True, min_value=1)  # oracle calculations in total
+    rounds = IntField(required=True, min_value=1)
+    candidates_per_round = IntField(min_value=1, default=1000)
+    status = StringField(choices=keys.CAMPAIGN_STATUSES, default="created")
+    oracle = StringField(choices=keys.ORACLE_SOURCES, default=keys.SOURCE_VASP)
+    config = DictField()  # generation, screening and hand-off parameters, as given
+    created = DateTimeField(default=utcnow)
+    updated = DateTimeField(default=utcnow)
+
+
+class Origin(EmbeddedDocument):
+    method = StringField(required=True)  # generation mode: prior, perturb, interpolate, guided, ...
+    parents = ListField(StringField())  # candidate ids or external ids (e.g. perov-5 material_id)
+    model_name = StringField()
+    model_version = IntField()
+    round = IntField(min_value=0)
+
+
+class Prediction(EmbeddedDocument):
+    mean = FloatField(required=True)
+    std = FloatField()  # calibrated uncertainty, same unit as mean
+
+
+class StatusChange(EmbeddedDocument):
+    status = StringField(required=True, choices=keys.CANDIDATE_STATUSES)
+    at = DateTimeField(default=utcnow)
+    reason = StringField()
+
+
+class Candidate(Document):
+    meta = {
+        "collection": keys.COLL_CANDIDATES,
+        "indexes": [
+            {"fields": ["campaign", "fingerprint"], "unique": True},
+            ["campaign", "status"],
+            ["campaign", "origin.round"],
+            "formula",
+            "elements",
+            "motif_labels",
+            "origin.model_version",
+            "fw_id",
+            "-acquisition",
+        ],
+    }
+
+    campaign = StringField(required=True)
+    structure = DictField(required=True)  # pymatgen Structure.as_dict() (Molecule.as_dict() for molecules)
+    formula = StringField(required=True)  # reduced formula
+    elements = ListField(StringField(), required=True)  # sorted symbols
+    nsites = IntField(required=True, min_value=1)
+    fingerprint = StringField(required=True)  # canonical, see motif_screen.structures.fingerprint
+    latent = ListField(FloatField())
+    origin = EmbeddedDocumentField(Origin, required=True)
+    predictions = MapField(EmbeddedDocumentField(Prediction))
+    acquisition = FloatField()
+    validity = DictField()  # check name -> {"ok": bool, "detail": ...}
+    motifs = DictField()  # per-structure motif summary
+    motif_labels = ListField(StringField())  # e.g. "Ti:octahedral:O", for query --motif
+    oracle = DictField()  # denormalised latest oracle values: {"source": ..., property: value}
+    status = StringField(required=True, choices=keys.CANDIDATE_STATUSES, default=keys.STATUS_PROPOSED)
+    status_reason = StringField()
+    history = EmbeddedDocumentListField(StatusChange)
+    fw_id = IntField()
+    created = DateTimeField(default=utcnow)
+    updated = DateTimeField(default=utcnow)
+
+    def to_structure(self):
+        from pymatgen.core import Molecule, Structure
+
+        cls = Structure if "lattice" in self.structure else Molecule
+        return cls.from_dict(self.structure)
+
+
+class OracleResult(Document):
+    """A calculation of one candidate by one oracle. ``source`` keeps DFT and ML apart."""
+
+    meta = {
+        "collection": keys.COLL_ORACLE_RESULTS,
+        "indexes": [
+            {"fields": ["candidate", "source"], "unique": True},
+            ["campaign", "source"],
+            "task_id",
+        ],
+    }
+
+    candidate = ReferenceField(Candidate, required=True)
+    campaign = StringField(required=True)
+    source = StringField(required=True, choices=keys.ORACLE_SOURCES)
+    task_id = StringField()  # atomate task id (tasks collection) when source == vasp
+    fw_id = IntField()
+    final_structure = DictField()
+    energy = FloatField()  # total, eV
+    energy_per_atom = FloatField()
+    formation_energy_per_atom = FloatField()
+    band_gap = FloatField()
+    run_status = StringField(required=True, choices=("successful", "failed"))
+    errors = ListField(StringField())
+    model_version = IntField()  # model that proposed the candidate
+    created = DateTimeField(default=utcnow)
+
+    @property
+    def is_dft(self) -> bool:
+        return self.source in keys.DFT_SOURCES
+
+
+class ModelVersion(Document):
+    meta = {
+        "collection": keys.COLL_MODEL_VERSIONS,
+        "indexes": [{"fields": ["name", "version"], "unique": True}, ["name", "promoted"]],
+    }
+
+    name = StringField(required=True)
+    version = IntField(required=True, min_value=0)
+    parent = IntField()
+    checkpoint = FileField(collection_name=keys.GRIDFS_CHECKPOINTS)
+    config = DictField()
+    metrics = DictField()
+    data_fingerprint = StringField()
+    code_version = StringField()
+    promoted = BooleanField(default=False)
+    created = DateTimeField(default=utcnow)
+
+
+class RoundRecord(Document):
+    """The funnel of one campaign round, written once the round ends (upserted on re-run)."""
+
+    meta = {"collection": keys.COLL_ROUNDS, "indexes": [{"fields": ["campaign", "round"], "unique": True}]}
+
+    campaign = StringField(required=True)
+    round = IntField(required=True, min_value=0)
+    model_version = IntField()
+    generated = IntField(default=0)
+    valid = IntField(default=0)
+    unique = IntField(default=0)
+    novel = IntField(default=0)
+    screened = IntField(default=0)
+    submitted = IntField(default=0)
+    computed = IntField(default=0)
+    hits = IntField(default=0)
+    hit_rate = FloatField()
+    random_hit_rate = FloatField()  # expected hit rate of random picks from the same pool
+    acceleration = FloatField()  # hit_rate / random_hit_rate
+    created = DateTimeField(default=utcnow)

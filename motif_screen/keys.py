@@ -1,0 +1,72 @@
+"""Field names shared by graphs, models, the database and the CLI — one place, constants only.
+
+NequIP keeps every data key in one module so that a typo is an import error, not a silent
+mismatch between the graph builder and the model. We do the same, and extend it to the
+database documents and the candidate life cycle.
+"""
+
+# --- graph fields (dict keys of a batched graph) -------------------------------------------
+POSITIONS = "pos"  # (N, 3) Cartesian positions, Å
+ATOMIC_NUMBERS = "atomic_numbers"  # (N,) int
+SPECIES_INDEX = "species_index"  # (N,) index into the model's element vocabulary
+CELL = "cell"  # (B, 3, 3) lattice rows, Å; zeros for molecules
+PBC = "pbc"  # (B, 3) bool
+EDGE_INDEX = "edge_index"  # (2, E) [source, target]
+EDGE_CELL_SHIFT = "edge_cell_shift"  # (E, 3) integer lattice shifts of the source atom
+EDGE_VECTORS = "edge_vectors"  # (E, 3) r_source + shift·cell − r_target
+BATCH = "batch"  # (N,) graph index of each atom
+NUM_NODES = "num_nodes"  # (B,) atoms per graph
+FRAC_COORDS = "frac_coords"  # (N, 3)
+
+# --- candidate life cycle -------------------------------------------------------------------
+STATUS_PROPOSED = "proposed"
+STATUS_SCREENED = "screened"
+STATUS_SUBMITTED = "submitted"
+STATUS_COMPUTED = "computed"
+STATUS_FAILED = "failed"
+STATUS_REJECTED = "rejected"
+CANDIDATE_STATUSES = (
+    STATUS_PROPOSED,
+    STATUS_SCREENED,
+    STATUS_SUBMITTED,
+    STATUS_COMPUTED,
+    STATUS_FAILED,
+    STATUS_REJECTED,
+)
+# Which transitions are allowed; anything else is a bug and raises.
+STATUS_TRANSITIONS = {
+    STATUS_PROPOSED: {STATUS_SCREENED, STATUS_REJECTED},
+    STATUS_SCREENED: {STATUS_SUBMITTED, STATUS_REJECTED},
+    STATUS_SUBMITTED: {STATUS_COMPUTED, STATUS_FAILED},
+    STATUS_FAILED: {STATUS_SUBMITTED},  # a rerun after a fizzle
+    STATUS_COMPUTED: set(),
+    STATUS_REJECTED: set(),
+}
+
+CAMPAIGN_STATUSES = ("created", "running", "completed", "stopped")
+
+# --- oracle sources (never mix ML-potential results up with DFT) ----------------------------
+SOURCE_VASP = "vasp"
+SOURCE_CHGNET = "chgnet"
+ORACLE_SOURCES = (SOURCE_VASP, SOURCE_CHGNET)
+DFT_SOURCES = (SOURCE_VASP,)
+
+# --- properties the heads predict and the oracles deliver -----------------------------------
+FORMATION_ENERGY = "formation_energy_per_atom"  # eV/atom
+ENERGY_PER_ATOM = "energy_per_atom"  # eV/atom
+BAND_GAP = "band_gap"  # eV
+KNOWN_PROPERTIES = (FORMATION_ENERGY, ENERGY_PER_ATOM, BAND_GAP)
+
+# --- names written into atomate task documents by our powerups -----------------------------
+TASKDOC_CANDIDATE_ID = "motif_screen_candidate_id"
+TASKDOC_CAMPAIGN = "motif_screen_campaign"
+TASKDOC_MODEL_VERSION = "motif_screen_model_version"
+
+# --- MongoDB collection names ---------------------------------------------------------------
+COLL_CAMPAIGNS = "ms_campaigns"
+COLL_CANDIDATES = "ms_candidates"
+COLL_ORACLE_RESULTS = "ms_oracle_results"
+COLL_MODEL_VERSIONS = "ms_model_versions"
+COLL_ROUNDS = "ms_rounds"
+GRIDFS_CHECKPOINTS = "ms_checkpoints"
+ATOMATE_TASKS = "tasks"

@@ -1,0 +1,1 @@
+"""motif_screen.structures"""

@@ -1,0 +1,56 @@
+"""A canonical, cheap fingerprint of a structure: the de-duplication key in MongoDB.
+
+It must not change under the things that do not change a material — atom order, rotation,
+translation, choice of supercell or setting — so it is built from symmetry-invariant data:
+reduced formula, space group, sorted Wyckoff letters of the conventional cell, and volume per
+atom on a 0.5 Å³ grid. Two entries with the same fingerprint are the same material for the
+database's unique key; near-duplicates that fall on different grid cells are caught by
+``StructureMatcher`` during screening, which uses this fingerprint's formula part to group.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+SYMPREC = 0.1  # Å, spglib tolerance used throughout (same as the validity checks)
+VOLUME_GRID = 0.5  # Å³ per atom
+
+
+def _digest(parts: list[str]) -> str:
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:20]
+
+
+def crystal_fingerprint(structure) -> str:
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    formula = structure.composition.reduced_formula
+    try:
+        sga = SpacegroupAnalyzer(structure, symprec=SYMPREC)
+        dataset = sga.get_symmetry_dataset()
+        number = int(dataset.number)
+        wyckoffs = "".join(sorted(dataset.wyckoffs))
+        nprim = len(sga.find_primitive() or structure)
+    except Exception:  # spglib gives up on badly distorted cells: fall back to P1 data
+        number, wyckoffs, nprim = 1, "a" * len(structure), len(structure)
+    vol = round(structure.volume / len(structure) / VOLUME_GRID)
+    return f"{formula}-{number}-" + _digest([formula, str(number), wyckoffs, str(nprim), str(vol)])
+
+
+def molecule_fingerprint(molecule) -> str:
+    formula = molecule.composition.reduced_formula
+    coords = np.asarray(molecule.cart_coords)
+    dists = np.linalg.norm(coords[:, None] - coords[None], axis=-1)
+    upper = np.sort(np.round(dists[np.triu_indices(len(coords), 1)] / 0.05).astype(int))
+    return f"{molecule.composition.formula.replace(' ', '')}-mol-" + _digest([formula, ",".join(map(str, upper))])
+
+
+def fingerprint(structure) -> str:
+    """Canonical fingerprint of a pymatgen ``Structure`` or ``Molecule``."""
+    return crystal_fingerprint(structure) if hasattr(structure, "lattice") else molecule_fingerprint(structure)
+
+
+def formula_key(structure) -> str:
+    """The cheap pre-filter group: only structures with the same key can match."""
+    return structure.composition.reduced_formula
