@@ -18,6 +18,12 @@ BATCH = "batch"  # (N,) graph index of each atom
 NUM_NODES = "num_nodes"  # (B,) atoms per graph
 FRAC_COORDS = "frac_coords"  # (N, 3)
 
+# --- model outputs (dict keys of Encoder.forward) -------------------------------------------
+NODE_FEATURES = "node_features"  # (N, irreps_hidden) equivariant per-atom features
+NODE_INVARIANTS = "node_invariants"  # (N, C) the 0e part of NODE_FEATURES
+LATENT = "latent"  # (B, latent_dim) invariant per-structure latent
+LATENT_EQUIVARIANT = "latent_equivariant"  # (B, irreps_latent_equivariant) e.g. 1o vectors
+
 # --- candidate life cycle -------------------------------------------------------------------
 STATUS_PROPOSED = "proposed"
 STATUS_SCREENED = "screened"
@@ -38,7 +44,7 @@ STATUS_TRANSITIONS = {
     STATUS_PROPOSED: {STATUS_SCREENED, STATUS_REJECTED},
     STATUS_SCREENED: {STATUS_SUBMITTED, STATUS_REJECTED},
     STATUS_SUBMITTED: {STATUS_COMPUTED, STATUS_FAILED},
-    STATUS_FAILED: {STATUS_SUBMITTED},  # a rerun after a fizzle
+    STATUS_FAILED: {STATUS_SUBMITTED, STATUS_COMPUTED},  # resubmitted, or `lpad rerun_fws` succeeded
     STATUS_COMPUTED: set(),
     STATUS_REJECTED: set(),
 }

@@ -74,20 +74,24 @@ def _load_store(path: str):
 
     real = os.path.realpath(path)
     for obj in gc.get_objects():
-        if isinstance(obj, ServerStore) and os.path.realpath(getattr(obj, "_filename", "") or "") == real:
+        try:  # dead weakref proxies raise ReferenceError on any attribute access
+            found = (
+                type(obj) is ServerStore
+                and os.path.realpath(getattr(obj, "_filename", "") or "") == real
+                and getattr(getattr(obj, "_finalizer", None), "alive", False)  # opened by FireWorks, live
+            )
+        except ReferenceError:
+            continue
+        if found:
             store = obj
             break
     else:
         if not os.path.isfile(real):
             raise DatabaseError(f"embedded store {path} does not exist: run `motif-screen init` first")
         return _read_store(real)
-    finalizer = getattr(store, "_finalizer", None)
-    if finalizer is not None and finalizer.alive:
-        # A store FireWorks opened for writing: keep writing it back, but atomically.
-        finalizer.detach()
-        _attach_writer(store, real)
-    else:
-        store._finalizer = None  # loaded by us: written back only once we hold the writer lock
+    # A store FireWorks opened for writing (e.g. rlaunch's LaunchPad): keep it, write it atomically.
+    store._finalizer.detach()
+    _attach_writer(store, real)
     return store
 
 

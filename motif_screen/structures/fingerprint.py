@@ -27,11 +27,11 @@ def crystal_fingerprint(structure) -> str:
 
     formula = structure.composition.reduced_formula
     try:
-        sga = SpacegroupAnalyzer(structure, symprec=SYMPREC)
-        dataset = sga.get_symmetry_dataset()
+        primitive = SpacegroupAnalyzer(structure, symprec=SYMPREC).find_primitive() or structure
+        dataset = SpacegroupAnalyzer(primitive, symprec=SYMPREC).get_symmetry_dataset()
         number = int(dataset.number)
-        wyckoffs = "".join(sorted(dataset.wyckoffs))
-        nprim = len(sga.find_primitive() or structure)
+        wyckoffs = "".join(sorted(f"{sp}{w}" for sp, w in zip(primitive.species, dataset.wyckoffs)))
+        nprim = len(primitive)
     except Exception:  # spglib gives up on badly distorted cells: fall back to P1 data
         number, wyckoffs, nprim = 1, "a" * len(structure), len(structure)
     vol = round(structure.volume / len(structure) / VOLUME_GRID)

@@ -1,0 +1,148 @@
+"""``motif-screen query``: screened candidates from MongoDB as a table, JSON, CSV or CIF files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+from motif_screen import keys
+from motif_screen.cli.common import add_db_options, connect_from_args
+from motif_screen.db.queries import PROPERTY_OPTIONS, SORT_FIELDS, CandidateQuery, parse_range
+
+HELP = "find candidates by campaign, status, property ranges, elements, motif, model version"
+DESCRIPTION = """\
+Find candidates in MongoDB. Filters combine with AND; property ranges are LOW:HIGH, LOW: or :HIGH
+and apply to the model's predictions (default) or, with --on oracle, to the oracle's values
+(DFT via atomate, or the CHGNet stand-in; the `oracle_source` column says which).
+
+examples:
+  motif-screen query --campaign demo --status computed --band-gap 1.0:3.0
+  motif-screen query --elements Ti O --motif Ti:octahedral:O --format csv > ti_o.csv
+  motif-screen query --campaign demo --on oracle --formation-energy :-0.5 --format cif --out hits/
+"""
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--campaign", help="campaign name")
+    parser.add_argument("--status", nargs="+", default=[], choices=keys.CANDIDATE_STATUSES, metavar="STATUS",
+                        help=f"one or more of: {', '.join(keys.CANDIDATE_STATUSES)}")
+    for option, prop in PROPERTY_OPTIONS.items():
+        parser.add_argument(f"--{option}", dest=f"range_{prop}", metavar="LOW:HIGH", help=f"range of {prop}")
+    parser.add_argument("--on", choices=("predicted", "oracle"), default="predicted",
+                        help="apply property ranges to predictions or to oracle results (default: predicted)")
+    parser.add_argument("--elements", nargs="+", default=[], metavar="EL", help="candidates containing all of these")
+    parser.add_argument("--formula", help="reduced formula, e.g. SrTiO3")
+    parser.add_argument("--motif", help="every site of the element has this environment, e.g. Ti:octahedral:O")
+    parser.add_argument("--model-version", type=int, help="proposed by this model version")
+    parser.add_argument("--round", type=int, help="campaign round")
+    parser.add_argument("--sort", choices=SORT_FIELDS, default="acquisition", help="sort key (default: acquisition)")
+    parser.add_argument("--ascending", action="store_true", help="sort ascending (default: descending)")
+    parser.add_argument("--limit", type=int, default=50, help="at most this many rows (default: 50)")
+    parser.add_argument("--format", choices=("table", "json", "csv", "cif"), default="table")
+    parser.add_argument("--out", type=Path, help="with --format cif: folder for the CIF files (and index.csv)")
+    add_db_options(parser)
+
+
+def build_query(args) -> CandidateQuery:
+    ranges = {}
+    for option, prop in PROPERTY_OPTIONS.items():
+        text = getattr(args, f"range_{prop}")
+        if text is not None:
+            ranges[prop] = parse_range(text, option)
+    return CandidateQuery(
+        campaign=args.campaign, statuses=list(args.status), ranges=ranges, on=args.on, elements=list(args.elements),
+        formula=args.formula, motif=args.motif, model_version=args.model_version, round=args.round,
+        sort=args.sort, descending=not args.ascending, limit=args.limit,
+    ).validate()
+
+
+def candidate_row(doc) -> dict:
+    """One flat, JSON-able row per candidate (shared by table, JSON and CSV output)."""
+    row = {
+        "id": str(doc.id),
+        "campaign": doc.campaign,
+        "formula": doc.formula,
+        "nsites": doc.nsites,
+        "status": doc.status,
+        "round": doc.origin.round if doc.origin else None,
+        "method": doc.origin.method if doc.origin else None,
+        "model_version": doc.origin.model_version if doc.origin else None,
+        "acquisition": doc.acquisition,
+    }
+    for prop in keys.KNOWN_PROPERTIES:
+        pred = (doc.predictions or {}).get(prop)
+        row[f"pred_{prop}"] = pred.mean if pred else None
+        row[f"pred_{prop}_std"] = pred.std if pred else None
+    row["oracle_source"] = (doc.oracle or {}).get("source")
+    for prop in keys.KNOWN_PROPERTIES:
+        row[f"oracle_{prop}"] = (doc.oracle or {}).get(prop)
+    row["motifs"] = " ".join(doc.motif_labels or [])
+    row["status_reason"] = doc.status_reason
+    row["fw_id"] = doc.fw_id
+    return row
+
+
+def _table(rows: list[dict]) -> str:
+    if not rows:
+        return "no candidates match"
+    present = [k for k in rows[0] if any(r[k] not in (None, "") for r in rows)]
+    cols = [c for c in present if not c.endswith("_std") and c not in ("campaign", "status_reason")]
+
+    def fmt(v):
+        return f"{v:.3f}" if isinstance(v, float) else ("" if v is None else str(v))
+
+    widths = {c: max(len(c), *(len(fmt(r[c])) for r in rows)) for c in cols}
+    lines = ["  ".join(c.ljust(widths[c]) for c in cols)]
+    lines += ["  ".join(fmt(r[c]).ljust(widths[c]) for c in cols) for r in rows]
+    return "\n".join(lines)
+
+
+def _csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return buf.getvalue()
+
+
+def write_cifs(docs, rows, out: Path) -> int:
+    from motif_screen.errors import InputError
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for doc in docs:
+            structure = doc.to_structure()
+            name = f"{doc.formula}_{doc.id}.cif"
+            tmp = out / f".{name}.tmp"
+            structure.to(filename=str(tmp), fmt="cif")
+            tmp.replace(out / name)
+        (out / "index.csv").write_text(_csv(rows), encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write CIF files into {out}: {exc.strerror}") from exc
+    return len(docs)
+
+
+def run(args) -> int:
+    from motif_screen.db.queries import find_candidates
+    from motif_screen.errors import InputError
+
+    query = build_query(args)  # validate before touching the database
+    if args.format == "cif" and args.out is None:
+        raise InputError("--format cif needs --out FOLDER")
+    conn, _ = connect_from_args(args, readonly=True)
+    docs = find_candidates(query)
+    rows = [candidate_row(d) for d in docs]
+    if args.format == "json":
+        json.dump(rows, sys.stdout, indent=2, default=str)
+        print()
+    elif args.format == "csv":
+        sys.stdout.write(_csv(rows))
+    elif args.format == "cif":
+        print(f"wrote {write_cifs(docs, rows, args.out)} CIF files and index.csv to {args.out}")
+    else:
+        print(_table(rows))
+    return 0
