@@ -49,6 +49,11 @@ STATUS_TRANSITIONS = {
     STATUS_REJECTED: set(),
 }
 
+# why a candidate was sent to the oracle: chosen by the acquisition function, or a random control
+SELECTED_BY_ACQUISITION = "acquisition"
+SELECTED_AS_CONTROL = "control"
+SELECTIONS = (SELECTED_BY_ACQUISITION, SELECTED_AS_CONTROL)
+
 CAMPAIGN_STATUSES = ("created", "running", "completed", "stopped")
 
 # --- oracle sources (never mix ML-potential results up with DFT) ----------------------------
@@ -76,3 +81,12 @@ COLL_MODEL_VERSIONS = "ms_model_versions"
 COLL_ROUNDS = "ms_rounds"
 GRIDFS_CHECKPOINTS = "ms_checkpoints"
 ATOMATE_TASKS = "tasks"
+
+# --- screening decisions (one per candidate, stored as Candidate.status_reason) -------------
+# "invalid:<check>" names the first failed validity check, e.g. "invalid:distance".
+DECISION_INVALID_PREFIX = "invalid:"
+DECISION_DUPLICATE = "duplicate_in_batch"
+DECISION_KNOWN = "known"  # matches a reference structure (training data or the database)
+DECISION_MOTIF_MISMATCH = "motif_mismatch"
+DECISION_BELOW_CUTOFF = "below_cutoff"  # scored, but under the score cutoff or outside the budget
+DECISION_SELECTED = "selected"

@@ -40,3 +40,52 @@ def connect_from_args(args, readonly: bool):
     settings = settings_from_args(args)
     uri = getattr(args, "mongodb_uri", None) or os.environ.get("MOTIF_SCREEN_MONGODB_URI")
     return connect(settings.db_path if not uri else None, uri=uri, readonly=readonly, settings=settings), settings
+
+
+def add_campaign_options(parser: argparse.ArgumentParser, default_name: str, default_oracle: str) -> None:
+    """The options that define a campaign (shared by `run` and `workflow create`)."""
+    from motif_screen import keys
+
+    group = parser.add_argument_group("campaign")
+    group.add_argument("--campaign", default=default_name, help=f"campaign name (default: {default_name})")
+    group.add_argument("--spec", type=Path, help="campaign YAML (see workflows/README.md); replaces the options below")
+    group.add_argument("--target", choices=keys.KNOWN_PROPERTIES, default=keys.FORMATION_ENERGY,
+                       help="property to optimise (default: formation_energy_per_atom)")
+    group.add_argument("--goal", choices=("minimize", "maximize", "range"), default="minimize")
+    group.add_argument("--hit-below", type=float, default=-1.5, help="a hit has target <= this (minimize, range)")
+    group.add_argument("--hit-above", type=float, default=None, help="a hit has target >= this (maximize, range)")
+    group.add_argument("--candidates", type=int, default=1000, help="structures generated per round (default: 1000)")
+    group.add_argument("--budget", type=int, default=20, help="oracle calculations in total (default: 20)")
+    group.add_argument("--rounds", type=int, default=2, help="rounds (default: 2)")
+    group.add_argument("--oracle", choices=keys.ORACLE_SOURCES, default=default_oracle,
+                       help=f"vasp (atomate workflows) or chgnet (local ML potential) (default: {default_oracle})")
+    group.add_argument("--atomate-preset", default=None,
+                       help="atomate workflow for the oracle (default: follows the target)")
+    group.add_argument("--motif", default=None, help="only submit candidates with this motif, e.g. Ti:octahedral:O")
+    group.add_argument("--chgnet-steps", type=int, default=100, help="CHGNet relaxation steps (default: 100)")
+    group.add_argument("--model", default="perov5", help="model name in the database (default: the shipped perov5)")
+    group.add_argument("--seed", type=int, default=0)
+
+
+def campaign_spec_from_args(args):
+    """A validated CampaignSpec from --spec YAML or from the options."""
+    import yaml
+
+    from motif_screen.campaign.spec import parse_spec
+    from motif_screen.errors import InputError
+
+    if args.spec:
+        try:
+            data = yaml.safe_load(args.spec.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise InputError(f"cannot read campaign file {args.spec}: {exc}") from None
+        return parse_spec(data)
+    upper = args.hit_below if args.goal in ("minimize", "range") else None
+    lower = args.hit_above if args.goal in ("maximize", "range") else None
+    return parse_spec({
+        "name": args.campaign,
+        "target": {"property": args.target, "goal": args.goal, "upper": upper, "lower": lower},
+        "budget": args.budget, "rounds": args.rounds, "candidates_per_round": args.candidates,
+        "oracle": args.oracle, "chgnet_steps": args.chgnet_steps, "model": {"name": args.model}, "seed": args.seed,
+        "motif": args.motif, "atomate": {"preset": args.atomate_preset},
+    })

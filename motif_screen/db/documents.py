@@ -82,7 +82,7 @@ class Candidate(Document):
         "indexes": [
             {"fields": ["campaign", "fingerprint"], "unique": True},
             ["campaign", "status"],
-            ["campaign", "origin.round"],
+            ["campaign", "origin.round", "status"],
             "formula",
             "elements",
             "motif_labels",
@@ -102,6 +102,7 @@ class Candidate(Document):
     origin = EmbeddedDocumentField(Origin, required=True)
     predictions = MapField(EmbeddedDocumentField(Prediction))
     acquisition = FloatField()
+    selection = StringField(choices=keys.SELECTIONS)  # set when chosen for the oracle
     validity = DictField()  # check name -> {"ok": bool, "detail": ...}
     motifs = DictField()  # per-structure motif summary
     motif_labels = ListField(StringField())  # e.g. "Ti:octahedral:O", for query --motif

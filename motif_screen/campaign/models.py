@@ -1,0 +1,145 @@
+"""The campaign's view of its model: load a version, propose, predict, fine-tune and register.
+
+The model is the structure autoencoder (encoder -> latent -> property heads and decoder) stored
+as a ``ModelVersion`` in MongoDB. Loading is cached per process by (name, version), so the many
+Firetasks a worker runs do not reload weights, while a newly promoted version is picked up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+_cache: dict[tuple[str, int], object] = {}
+
+
+def _resolve_version(name: str, version: int | None) -> int:
+    from motif_screen.db.documents import ModelVersion
+    from motif_screen.errors import ModelError
+
+    query = ModelVersion.objects(name=name)
+    if version is not None:
+        if not query.filter(version=int(version)).count():
+            raise ModelError(f"model {name} has no version {version} in the database")
+        return int(version)
+    doc = query.filter(promoted=True).order_by("-version").only("version").first() or \
+        query.order_by("-version").only("version").first()
+    if doc is None:
+        raise ModelError(f"no model named {name} is registered: `motif-screen run` registers the shipped one")
+    return doc.version
+
+
+def campaign_model(spec):
+    """(model, version) for the campaign: its pinned version, else the latest promoted one."""
+    from motif_screen.model.checkpoint import load_model_version
+
+    version = _resolve_version(spec.model.name, spec.model.version)
+    key = (spec.model.name, version)
+    if key not in _cache:
+        model = load_model_version(spec.model.name, version)
+        model.eval()
+        _cache[key] = model
+    return _cache[key], version
+
+
+@dataclass
+class Proposal:
+    structure: object
+    mode: str
+    parents: tuple
+    latent: list
+
+
+def propose(model, spec, round_index: int, seeds: list) -> tuple[list[Proposal], dict]:
+    """``candidates_per_round`` structures from the generation mode; exploration seeds later on."""
+    from motif_screen import generation
+
+    n = spec.candidates_per_round
+    seed = spec.seed * 1000 + round_index
+    if seeds and spec.generation.explore_after_first_round:
+        out = generation.perturb(model, [s for _, s in seeds], n=n, scale=spec.generation.scale, seed=seed,
+                                 parent_ids=[pid for pid, _ in seeds])
+    elif spec.generation.mode == "guided":
+        out = generation.guided(model, n=n, target=spec.target.property, goal=spec.target.goal, seed=seed)
+    elif spec.generation.mode == "constrained" and spec.target.composition:
+        out = generation.constrained(model, n=n, composition=spec.target.composition, seed=seed)
+    else:
+        out = generation.sample_prior(model, n=n, seed=seed)
+    generated = out.structures if hasattr(out, "structures") else out
+    report = dict(getattr(out, "counts", {}) or {})
+    proposals = [Proposal(g.structure, g.mode, tuple(g.parents or ()), [float(x) for x in np.asarray(g.latent).ravel()])
+                 for g in generated]
+    return proposals, report
+
+
+def predict(model, structures) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """property -> (mean, std) arrays for pymatgen structures."""
+    import torch
+
+    with torch.no_grad():
+        latent = model.encode(list(structures))
+        preds = model.predict_properties(latent)
+    return {k: (m.detach().cpu().numpy(), s.detach().cpu().numpy()) for k, (m, s) in preds.items()}
+
+
+def training_fingerprints(model) -> set[str]:
+    """Fingerprints of the structures the model was trained on, when its checkpoint carries them."""
+    return set(getattr(model, "training_fingerprints", None) or [])
+
+
+def _data_fingerprint(structures, values) -> str:
+    from motif_screen.structures.fingerprint import fingerprint
+
+    h = hashlib.sha1()
+    for s, v in sorted(zip((fingerprint(s) for s in structures), values)):
+        h.update(f"{s}:{v:.6f};".encode())
+    return h.hexdigest()[:20]
+
+
+def _mae(model, structures, values, prop) -> float:
+    mean, _ = predict(model, structures)[prop]
+    return float(np.mean(np.abs(mean - values)))
+
+
+def retrain_and_register(model, version: int, spec, structures: list, values: np.ndarray, round_index: int) -> dict:
+    """Fine-tune the target head on oracle results; register; promote only if it beats the parent.
+
+    A quarter of the results (at least one) is held out; both models are scored on it, so the
+    promotion decision compares like with like.
+    """
+    import copy
+
+    from motif_screen.model.checkpoint import register_model_version, save_checkpoint
+    from motif_screen.training.finetune import fine_tune_heads
+
+    prop = spec.target.property
+    rng = np.random.default_rng(spec.seed * 1000 + round_index)
+    order = rng.permutation(len(structures))
+    n_val = max(1, len(structures) // 4)
+    val, train = order[:n_val], order[n_val:]
+    val_s, val_y = [structures[i] for i in val], values[val]
+    parent_mae = _mae(model, val_s, val_y, prop)
+    new = copy.deepcopy(model)
+    fine_tune_heads(new, [structures[i] for i in train], {prop: values[train]}, epochs=spec.retrain_epochs,
+                    seed=spec.seed + round_index)
+    new.eval()
+    new_mae = _mae(new, val_s, val_y, prop)
+    promoted = new_mae < parent_mae
+    metrics = {f"{prop}_val_mae": new_mae, f"{prop}_parent_val_mae": parent_mae, "n_train": int(len(train)),
+               "n_val": int(n_val), "round": round_index, "source": spec.oracle}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.pt"
+        save_checkpoint(path, new, config={"fine_tuned_from": version, "campaign": spec.name}, metrics=metrics,
+                        data_fingerprint=_data_fingerprint(structures, values))
+        doc = register_model_version(spec.model.name, path, parent=version, metrics=metrics,
+                                     data_fingerprint=_data_fingerprint(structures, values),
+                                     config={"campaign": spec.name, "round": round_index}, promoted=promoted)
+    log.info("retrained %s v%d -> v%d: val MAE %.3f -> %.3f (%s)", spec.model.name, version, doc.version,
+             parent_mae, new_mae, "promoted" if promoted else "kept parent")
+    return {"retrained": True, "version": doc.version, "parent": version, "promoted": promoted, **metrics}

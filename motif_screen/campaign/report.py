@@ -1,0 +1,136 @@
+"""The campaign report: PNG plots people look at, CSV and CIF files of the hits.
+
+funnel.png      per round: generated -> valid -> unique -> novel -> screened -> submitted -> hits
+parity.png      predicted (at screening time, ± 1σ) against the oracle, acquisition picks vs controls
+latent_map.png  the candidates' latent vectors projected to 2D (PCA), coloured by prediction
+hits.csv, hits/ the hits with predictions and oracle values, one CIF each
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from motif_screen import keys
+from motif_screen.db.documents import Candidate, RoundRecord
+
+FUNNEL_STAGES = ("generated", "valid", "unique", "novel", "screened", "submitted", "computed", "hits")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_funnel(spec, path: Path) -> Path:
+    plt = _pyplot()
+    records = list(RoundRecord.objects(campaign=spec.name).order_by("round"))
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    width = 0.8 / max(1, len(records))
+    x = np.arange(len(FUNNEL_STAGES))
+    for k, rec in enumerate(records):
+        values = [getattr(rec, s) or 0 for s in FUNNEL_STAGES]
+        bars = ax.bar(x + k * width, values, width, label=f"round {rec.round} (model v{rec.model_version})")
+        ax.bar_label(bars, fontsize=7)
+    ax.set_xticks(x + width * (len(records) - 1) / 2, FUNNEL_STAGES)
+    ax.set_yscale("symlog")
+    ax.set_ylabel("candidates")
+    ax.set_title(f"{spec.name}: the funnel per round")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_parity(spec, path: Path) -> Path:
+    plt = _pyplot()
+    prop = spec.target.property
+    docs = [d for d in Candidate.objects(campaign=spec.name, status=keys.STATUS_COMPUTED)
+            if prop in (d.predictions or {}) and (d.oracle or {}).get(prop) is not None]
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for selection, marker in ((keys.SELECTED_BY_ACQUISITION, "o"), (keys.SELECTED_AS_CONTROL, "s")):
+        sub = [d for d in docs if d.selection == selection]
+        if not sub:
+            continue
+        pred = np.array([d.predictions[prop].mean for d in sub])
+        err = np.array([d.predictions[prop].std or 0.0 for d in sub])
+        orac = np.array([d.oracle[prop] for d in sub])
+        ax.errorbar(orac, pred, yerr=err, fmt=marker, capsize=2, label=f"{selection} ({len(sub)})")
+    if docs:
+        values = [d.oracle[prop] for d in docs] + [d.predictions[prop].mean for d in docs]
+        lo, hi = min(values), max(values)
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        for bound in (spec.target.lower, spec.target.upper):
+            if bound is not None:
+                ax.axvline(bound, color="tab:red", lw=0.8, ls=":")
+    source = docs[0].oracle.get("source", "?") if docs else "?"
+    ax.set_xlabel(f"oracle {prop} ({source})")
+    ax.set_ylabel(f"predicted {prop} (±1σ) at screening time")
+    ax.set_title("predicted vs oracle" if docs else "no computed candidates yet")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_latent_map(spec, path: Path) -> Path:
+    plt = _pyplot()
+    prop = spec.target.property
+    docs = [d for d in Candidate.objects(campaign=spec.name).only("latent", "predictions", "status") if d.latent]
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    if len(docs) >= 3:
+        z = np.array([d.latent for d in docs])
+        z = z - z.mean(0)
+        _, _, vt = np.linalg.svd(z, full_matrices=False)
+        xy = z @ vt[:2].T
+        color = np.array([d.predictions[prop].mean if prop in (d.predictions or {}) else np.nan for d in docs])
+        shown = np.isfinite(color)
+        ax.scatter(xy[~shown, 0], xy[~shown, 1], s=4, c="lightgrey", label="rejected before prediction")
+        sc = ax.scatter(xy[shown, 0], xy[shown, 1], s=6, c=color[shown], cmap="viridis")
+        fig.colorbar(sc, ax=ax, label=f"predicted {prop}")
+        sent = np.array([d.status in (keys.STATUS_COMPUTED, keys.STATUS_FAILED) for d in docs])
+        ax.scatter(xy[sent, 0], xy[sent, 1], s=40, facecolors="none", edgecolors="tab:red", label="sent to the oracle")
+        ax.legend(fontsize=8, loc="best")
+    ax.set_xlabel("latent PC 1")
+    ax.set_ylabel("latent PC 2")
+    ax.set_title(f"{spec.name}: map of the candidates' latent space")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_hits(spec, folder: Path) -> list[Path]:
+    from motif_screen.cli.query import candidate_row
+
+    prop = spec.target.property
+    hits = [d for d in Candidate.objects(campaign=spec.name, status=keys.STATUS_COMPUTED)
+            if spec.target.is_hit((d.oracle or {}).get(prop))]
+    cif_dir = folder / "hits"
+    cif_dir.mkdir(exist_ok=True)
+    rows = []
+    for d in hits:
+        name = f"{d.formula}_{d.id}.cif"
+        d.to_structure().to(filename=str(cif_dir / name), fmt="cif")
+        rows.append({**candidate_row(d), "cif": f"hits/{name}"})
+    csv_path = folder / "hits.csv"
+    with open(csv_path, "w", newline="", encoding="utf-8") as fh:
+        fields = list(rows[0]) if rows else ["id", "formula", f"oracle_{prop}", "cif"]
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return [csv_path, cif_dir]
+
+
+def write_report(spec, folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    return [plot_funnel(spec, folder / "funnel.png"), plot_parity(spec, folder / "parity.png"),
+            plot_latent_map(spec, folder / "latent_map.png"), *write_hits(spec, folder)]

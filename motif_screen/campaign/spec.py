@@ -1,0 +1,127 @@
+"""What a discovery campaign is: a validated spec stored on the Campaign document.
+
+Every Firetask of a campaign reads this spec from MongoDB by campaign name, so a workflow file
+only needs the campaign name and the round; changing a campaign means changing one document.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from motif_screen import keys
+from motif_screen.errors import InputError
+
+GENERATION_MODES = ("prior", "perturb", "guided", "constrained")
+ACQUISITIONS = ("ucb", "ei", "prob_hit")
+
+
+class TargetSpec(BaseModel):
+    """The property to optimise and what counts as a hit (in the oracle's units)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    property: str
+    goal: Literal["minimize", "maximize", "range"]
+    lower: float | None = None
+    upper: float | None = None
+    composition: str | None = None  # a chemical system "Ba-Ti-O" or formula constraint for generation
+
+    @field_validator("property")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in keys.KNOWN_PROPERTIES:
+            raise ValueError(f"unknown target property {value!r}; choose one of {', '.join(keys.KNOWN_PROPERTIES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "TargetSpec":
+        if self.goal == "range" and (self.lower is None or self.upper is None):
+            raise ValueError("a range target needs both lower and upper")
+        if self.goal == "minimize" and self.upper is None:
+            raise ValueError("a minimize target needs `upper`: the value at or below which a candidate is a hit")
+        if self.goal == "maximize" and self.lower is None:
+            raise ValueError("a maximize target needs `lower`: the value at or above which a candidate is a hit")
+        if self.lower is not None and self.upper is not None and self.lower > self.upper:
+            raise ValueError("lower is above upper")
+        return self
+
+    def is_hit(self, value: float | None) -> bool:
+        if value is None:
+            return False
+        if self.lower is not None and value < self.lower:
+            return False
+        if self.upper is not None and value > self.upper:
+            return False
+        return True
+
+
+class GenerationSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["prior", "perturb", "guided", "constrained"] = "prior"
+    scale: float = Field(default=0.5, gt=0, le=10)  # latent perturbation scale (perturb mode)
+    explore_after_first_round: bool = True  # later rounds perturb around the hits found so far
+
+
+class ModelRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "perov5"
+    version: int | None = None  # None: the latest promoted version
+
+
+class AtomateSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    preset: str | None = None  # None: follows the target (optimize+static / band structure)
+    queue_options: dict | None = None
+
+
+class CampaignSpec(BaseModel):
+    """A campaign as users write it (YAML / CLI) and as the Firetasks read it back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
+    target: TargetSpec
+    budget: int = Field(ge=1, le=1_000_000, description="oracle calculations in total, controls included")
+    rounds: int = Field(ge=1, le=1000)
+    candidates_per_round: int = Field(default=1000, ge=1, le=100_000)
+    control_fraction: float = Field(default=0.2, ge=0.0, le=0.5,
+                                    description="share of each round's budget spent on random picks, to measure acceleration")
+    acquisition: Literal["ucb", "ei", "prob_hit"] = "ucb"
+    kappa: float = Field(default=1.0, ge=0.0, description="UCB exploration weight")
+    motif: str | None = None  # e.g. "Ti:octahedral:O": only candidates with this motif are submitted
+    generation: GenerationSpec = Field(default_factory=GenerationSpec)
+    model: ModelRef = Field(default_factory=ModelRef)
+    oracle: Literal["vasp", "chgnet"] = "vasp"
+    atomate: AtomateSpec = Field(default_factory=AtomateSpec)
+    chgnet_steps: int = Field(default=150, ge=0, le=5000)
+    retrain_epochs: int = Field(default=30, ge=0, le=10_000)
+    seed: int = 0
+
+    def round_budget(self, round_index: int) -> int:
+        """Oracle calculations allowed in this round (the remainder goes to the last round)."""
+        base = self.budget // self.rounds
+        return base + (self.budget - base * self.rounds if round_index == self.rounds - 1 else 0)
+
+    def control_count(self, round_budget: int) -> int:
+        if self.control_fraction == 0 or round_budget < 2:
+            return 0
+        return max(1, round(round_budget * self.control_fraction))
+
+
+def parse_spec(data: dict) -> CampaignSpec:
+    """Validate a campaign dict with one clear message per problem."""
+    if not isinstance(data, dict):
+        raise InputError("a campaign must be a mapping of settings")
+    try:
+        return CampaignSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'campaign'}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
+        )
+        raise InputError(f"invalid campaign: {problems}") from None

@@ -1,0 +1,257 @@
+"""The steps of a campaign round, each called by one Firetask and each safe to run again.
+
+generate_round   proposes structures with the campaign's model and stores them (proposed);
+prescreen_round  validity, de-duplication, novelty, predictions, motifs, acquisition, selection
+                 (screened / rejected with a reason; the selected get ``selection``);
+submit_round     builds the oracle workflows of the selected candidates (submitted);
+collect_round    links oracle results, marks candidates of fizzled runs failed with the reason;
+retrain_round    fine-tunes on all oracle results of the campaign, registers and maybe promotes;
+next_round       writes the round's funnel record and adds the next round, or ends the campaign.
+
+Idempotence comes from the database: candidates are upserted by fingerprint, every step only
+touches candidates in the status it expects, and a re-run of a finished step changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from motif_screen import keys
+from motif_screen.campaign import models
+from motif_screen.campaign.spec import CampaignSpec
+from motif_screen.campaign.store import load_spec, set_campaign_status
+from motif_screen.db.documents import Candidate, OracleResult, RoundRecord
+from motif_screen.db.records import record_oracle_result, set_predictions, set_status, upsert_candidate
+
+log = logging.getLogger(__name__)
+
+
+def _round_candidates(campaign: str, round_index: int, **filters):
+    return Candidate.objects(campaign=campaign, origin__round=round_index, **filters)
+
+
+def _progress(iterable, desc: str, total: int | None = None):
+    from motif_screen.settings import get_settings
+
+    if not get_settings().progress:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, leave=False)
+
+
+# --- generate ------------------------------------------------------------------------------------
+
+def generate_round(campaign: str, round_index: int, conn=None) -> dict:
+    """Propose ``candidates_per_round`` structures; deterministic for (campaign seed, round)."""
+    spec = load_spec(campaign)
+    set_campaign_status(campaign, "running")
+    existing = _round_candidates(campaign, round_index).count()
+    if existing:
+        log.info("round %d of %s already has %d candidates; not generating again", round_index, campaign, existing)
+        return {"generated": existing, "inserted": 0, "resumed": True}
+    model, version = models.campaign_model(spec)
+    proposals, report = models.propose(model, spec, round_index, seeds=_exploration_seeds(spec, round_index))
+    inserted = 0
+    for prop in _progress(proposals, f"store round {round_index}"):
+        _, created = upsert_candidate(
+            campaign,
+            prop.structure,
+            origin={"method": prop.mode, "parents": list(prop.parents), "model_name": spec.model.name,
+                    "model_version": version, "round": round_index},
+            latent=prop.latent,
+        )
+        inserted += int(created)
+    result = {"generated": len(proposals), "inserted": inserted,
+              "identical_fingerprints": len(proposals) - inserted, **report}
+    RoundRecord.objects(campaign=campaign, round=round_index).update_one(
+        upsert=True, set__generated=len(proposals), set__model_version=version)
+    return result
+
+
+def _exploration_seeds(spec: CampaignSpec, round_index: int) -> list:
+    """Later rounds explore around the best oracle results so far (hits first)."""
+    if round_index == 0 or not spec.generation.explore_after_first_round:
+        return []
+    docs = list(Candidate.objects(campaign=spec.name, status=keys.STATUS_COMPUTED))
+    values = [(d.oracle or {}).get(spec.target.property) for d in docs]
+    scored = [(v, d) for v, d in zip(values, docs) if v is not None]
+    reverse = spec.target.goal == "maximize"
+    scored.sort(key=lambda t: t[0], reverse=reverse)
+    return [(str(d.id), d.to_structure()) for _, d in scored[:8]]
+
+
+# --- prescreen -----------------------------------------------------------------------------------
+
+def _reference_structures(spec: CampaignSpec) -> list:
+    """Everything already sent to an oracle, in any campaign: never submit the same material twice."""
+    sent = Candidate.objects(status__in=[keys.STATUS_SUBMITTED, keys.STATUS_COMPUTED, keys.STATUS_FAILED])
+    return [d.to_structure() for d in sent.only("structure")]
+
+
+def prescreen_round(campaign: str, round_index: int, conn=None) -> dict:
+    from motif_screen.campaign.prescreen import screen_candidates
+
+    spec = load_spec(campaign)
+    docs = list(_round_candidates(campaign, round_index, status=keys.STATUS_PROPOSED))
+    if not docs:
+        return {"screened": _round_candidates(campaign, round_index, status=keys.STATUS_SCREENED).count(), "resumed": True}
+    structures = [d.to_structure() for d in docs]
+    model, _ = models.campaign_model(spec)
+    result = screen_candidates(
+        structures,
+        predict=lambda subset: models.predict(model, subset),
+        spec=spec,
+        budget=spec.round_budget(round_index),
+        references=_reference_structures(spec),
+        training_fingerprints=models.training_fingerprints(model),
+        seed=spec.seed * 1000 + round_index,
+    )
+    for doc, decision in _progress(list(zip(docs, result.decisions)), f"prescreen round {round_index}"):
+        extra = {"validity": decision.validity, "motifs": decision.motifs, "motif_labels": decision.motif_labels}
+        if decision.predictions:
+            set_predictions(doc.id, decision.predictions, acquisition=decision.acquisition, **extra)
+        else:
+            Candidate.objects(id=doc.id).update_one(**{f"set__{k}": v for k, v in extra.items()})
+        if decision.rejected:
+            set_status(doc.id, keys.STATUS_REJECTED, reason=decision.reason)
+        else:
+            set_status(doc.id, keys.STATUS_SCREENED, reason=decision.reason, selection=decision.selection)
+    counts = result.counts
+    RoundRecord.objects(campaign=campaign, round=round_index).update_one(
+        upsert=True, **{f"set__{k}": int(counts[k]) for k in ("valid", "unique", "novel", "screened")})
+    return counts
+
+
+# --- submit --------------------------------------------------------------------------------------
+
+def _already_on_launchpad(candidate_ids: list[str]) -> set[str]:
+    """Candidates whose oracle Fireworks exist (a re-run submit must not add them twice)."""
+    from motif_screen.campaign.launchpad import current_launchpad
+
+    lpad = current_launchpad()
+    if lpad is None or not candidate_ids:
+        return set()
+    found = lpad.fireworks.find({f"spec.{keys.TASKDOC_CANDIDATE_ID}": {"$in": candidate_ids}},
+                                {f"spec.{keys.TASKDOC_CANDIDATE_ID}": 1})
+    return {d["spec"][keys.TASKDOC_CANDIDATE_ID] for d in found}
+
+
+def submit_round(campaign: str, round_index: int, conn=None) -> dict:
+    from motif_screen.campaign.workflow import chgnet_oracle_firework, collect_firework, with_collector
+
+    spec = load_spec(campaign)
+    selected = list(_round_candidates(campaign, round_index, selection__in=list(keys.SELECTIONS),
+                                      status__in=[keys.STATUS_SCREENED, keys.STATUS_SUBMITTED]))
+    submitted_ids = [str(d.id) for d in selected if d.status == keys.STATUS_SUBMITTED]
+    on_lpad = _already_on_launchpad(submitted_ids)
+    todo = [d for d in selected if d.status == keys.STATUS_SCREENED or str(d.id) not in on_lpad]
+    if not todo and selected:
+        return {"submitted": 0, "already_submitted": len(selected), "workflow": None}
+    workflows = []
+    for doc in todo:
+        cid = str(doc.id)
+        if spec.oracle == keys.SOURCE_CHGNET:
+            from fireworks import Workflow
+
+            from motif_screen.handoff.powerups import priority_from_acquisition
+
+            priority = priority_from_acquisition(doc.acquisition) if doc.acquisition is not None else None
+            workflows.append(Workflow([chgnet_oracle_firework(cid, campaign, round_index, priority, spec.chgnet_steps)]))
+        else:
+            from motif_screen.handoff.atomate_wf import build_oracle_workflow
+
+            workflows.append(build_oracle_workflow(
+                doc.to_structure(), spec.target.property, candidate_id=cid, campaign=campaign,
+                model_version=doc.origin.model_version, priority=doc.acquisition,
+                queue_options=spec.atomate.queue_options, preset=spec.atomate.preset))
+        set_status(doc.id, keys.STATUS_SUBMITTED)
+    RoundRecord.objects(campaign=campaign, round=round_index).update_one(upsert=True, set__submitted=len(selected))
+    workflow = with_collector(workflows, collect_firework(campaign, round_index))
+    return {"submitted": len(todo), "already_submitted": len(selected) - len(todo), "workflow": workflow}
+
+
+# --- collect -------------------------------------------------------------------------------------
+
+def collect_round(campaign: str, round_index: int, conn=None) -> dict:
+    """Link results that exist; any submitted candidate whose Fireworks ended without one failed."""
+    from motif_screen.campaign.launchpad import fizzle_reasons
+
+    spec = load_spec(campaign)
+    pending = list(_round_candidates(campaign, round_index, status=keys.STATUS_SUBMITTED))
+    linked = failed = 0
+    if pending and spec.oracle == keys.SOURCE_VASP and conn is not None:
+        from motif_screen.handoff.taskdoc import oracle_values_from_taskdocs
+
+        tasks = conn.db[keys.ATOMATE_TASKS]
+        for doc in pending:
+            taskdocs = list(tasks.find({keys.TASKDOC_CANDIDATE_ID: str(doc.id)}))
+            if taskdocs:
+                values = oracle_values_from_taskdocs(taskdocs)
+                record_oracle_result(doc.id, keys.SOURCE_VASP, **values)
+                linked += 1
+        pending = list(_round_candidates(campaign, round_index, status=keys.STATUS_SUBMITTED))
+    reasons = fizzle_reasons([str(d.id) for d in pending])
+    for doc in pending:
+        reason = reasons.get(str(doc.id), "its oracle Fireworks finished without a result")
+        record_oracle_result(doc.id, spec.oracle, run_status="failed", errors=[reason])
+        failed += 1
+    computed = _round_candidates(campaign, round_index, status=keys.STATUS_COMPUTED).count()
+    return {"linked": linked, "failed": failed, "computed": computed}
+
+
+# --- retrain -------------------------------------------------------------------------------------
+
+def retrain_round(campaign: str, round_index: int, conn=None) -> dict:
+    spec = load_spec(campaign)
+    results = list(OracleResult.objects(campaign=campaign, source=spec.oracle, run_status="successful"))
+    prop = spec.target.property
+    pairs = [(r.candidate.to_structure(), getattr(r, prop, None)) for r in results]
+    pairs = [(s, v) for s, v in pairs if v is not None]
+    if len(pairs) < 4 or spec.retrain_epochs == 0:
+        return {"retrained": False, "reason": f"{len(pairs)} oracle results for {prop} (need at least 4)"}
+    model, version = models.campaign_model(spec)
+    return models.retrain_and_register(model, version, spec, [s for s, _ in pairs], np.array([v for _, v in pairs]),
+                                       round_index=round_index)
+
+
+# --- next round ----------------------------------------------------------------------------------
+
+def round_funnel(spec: CampaignSpec, round_index: int) -> dict:
+    """Hits and the acceleration factor: hit rate of acquisition picks over random controls."""
+    picked = list(_round_candidates(spec.name, round_index, selection__in=list(keys.SELECTIONS)))
+    computed = [d for d in picked if d.status == keys.STATUS_COMPUTED]
+
+    def hits(docs):
+        return sum(spec.target.is_hit((d.oracle or {}).get(spec.target.property)) for d in docs)
+
+    by_acq = [d for d in computed if d.selection == keys.SELECTED_BY_ACQUISITION]
+    controls = [d for d in computed if d.selection == keys.SELECTED_AS_CONTROL]
+    hit_rate = hits(by_acq) / len(by_acq) if by_acq else None
+    random_rate = hits(controls) / len(controls) if controls else None
+    # Laplace-smoothed ratio, so a round whose controls found no hit still gives a finite estimate
+    accel = None
+    if by_acq and controls:
+        accel = ((hits(by_acq) + 1) / (len(by_acq) + 2)) / ((hits(controls) + 1) / (len(controls) + 2))
+    return {"computed": len(computed), "hits": hits(computed), "hit_rate": hit_rate,
+            "random_hit_rate": random_rate, "acceleration": accel}
+
+
+def next_round(campaign: str, round_index: int, conn=None) -> dict:
+    from motif_screen.campaign.workflow import round_workflow
+
+    spec = load_spec(campaign)
+    funnel = round_funnel(spec, round_index)
+    RoundRecord.objects(campaign=campaign, round=round_index).update_one(
+        upsert=True, **{f"set__{k}": v for k, v in funnel.items()})
+    spent = Candidate.objects(campaign=campaign, selection__in=list(keys.SELECTIONS)).count()
+    total_hits = sum(r.hits or 0 for r in RoundRecord.objects(campaign=campaign))
+    if round_index + 1 >= spec.rounds or spent >= spec.budget:
+        set_campaign_status(campaign, "completed")
+        return {**funnel, "next_round": None, "why": "rounds or budget used up", "workflow": None}
+    if Candidate.objects(campaign=campaign, origin__round=round_index + 1).count():
+        return {**funnel, "next_round": round_index + 1, "why": "already started", "workflow": None}
+    return {**funnel, "next_round": round_index + 1, "total_hits": total_hits,
+            "workflow": round_workflow(campaign, round_index + 1)}

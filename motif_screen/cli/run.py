@@ -1,0 +1,153 @@
+"""``motif-screen run``: a whole discovery campaign on this machine, through FireWorks.
+
+It adds the campaign's first round to the LaunchPad and launches rockets in this process until no
+Firework is left — the same Fireworks HPC users `rlaunch`, with the local CHGNet oracle in place
+of atomate + VASP by default. Running it again resumes: Fireworks that were in flight when the
+previous run died are re-run (their steps are idempotent), nothing is duplicated.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from motif_screen import keys
+from motif_screen.cli.common import add_campaign_options, add_db_options, campaign_spec_from_args, connect_from_args
+from motif_screen.errors import ConfigError, InputError
+
+HELP = "run a whole discovery campaign here (demo: perovskites, CHGNet oracle, embedded store)"
+DESCRIPTION = """\
+Run a discovery campaign end to end on this machine: generate candidates with the model, pre-screen
+them, send the best (plus a few random controls) to the oracle, collect, retrain, and repeat for
+--rounds rounds. Everything goes through the LaunchPad of this folder (see `motif-screen init`), so
+`lpad` and `motif-screen query/status` show it, and the same workflows run on a cluster with
+`rlaunch`. The default oracle is CHGNet (a machine-learned potential, labelled "chgnet", never DFT);
+--oracle vasp hands candidates to atomate instead (needs VASP on the workers).
+
+The demo target: minimise the formation energy per atom; a hit is at or below --hit-below (eV/atom,
+in the oracle's own reference). Interrupt it any time (Ctrl-C); run it again to resume.
+"""
+
+DEMO_CAMPAIGN = "demo-perovskites"
+
+
+def add_arguments(parser) -> None:
+    add_campaign_options(parser, default_name=DEMO_CAMPAIGN, default_oracle=keys.SOURCE_CHGNET)
+    parser.add_argument("--report", type=Path, help="report folder (default: <config-dir>/report)")
+    parser.add_argument("--no-report", action="store_true", help="skip the report (plots, CSV, CIFs)")
+    add_db_options(parser)
+
+
+def _check_report_dir(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the report folder {path}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK):
+        raise InputError(f"the report folder {path} is not writable")
+    return path
+
+
+def campaign_fireworks(lpad, campaign: str, states: list[str] | None = None) -> list[dict]:
+    from motif_screen.campaign.workflow import SPEC_CAMPAIGN
+
+    query = {f"spec.{SPEC_CAMPAIGN}": campaign}
+    if states:
+        query["state"] = {"$in": states}
+    return list(lpad.fireworks.find(query, {"fw_id": 1, "state": 1, "name": 1}))
+
+
+def start_or_resume(lpad, spec, embedded: bool) -> str:
+    """Add round 0 once; on resume, re-run the Fireworks a dead run left RUNNING or RESERVED.
+
+    Only on the embedded store: there we hold the writer lock, so nobody else can be running them.
+    On a shared MongoDB other workers may be; use `lpad detect_lostruns --rerun` there.
+    """
+    from motif_screen.campaign.workflow import campaign_workflow
+
+    if not campaign_fireworks(lpad, spec.name):
+        lpad.add_wf(campaign_workflow(spec))
+        return "started"
+    if not embedded:
+        return "resumed"
+    stale = list(lpad.fireworks.find({"state": {"$in": ["RUNNING", "RESERVED"]}}, {"fw_id": 1}))
+    for fw in stale:
+        lpad.rerun_fw(fw["fw_id"])
+    return f"resumed ({len(stale)} interrupted Fireworks re-run)" if stale else "resumed"
+
+
+def launch_until_done(lpad, fworker, conn, launch_root: Path) -> int:
+    """Rockets in this process until nothing is READY; flush after each so a kill loses one at most."""
+    from fireworks.core.rocket_launcher import launch_rocket
+    from tqdm.auto import tqdm
+
+    launched = 0
+    launch_root.mkdir(parents=True, exist_ok=True)
+    here = os.getcwd()
+    with tqdm(desc="fireworks", unit="fw") as bar:
+        while True:
+            launch_dir = launch_root / f"launcher_{time.strftime('%Y-%m-%d-%H-%M-%S')}_{launched:05d}"
+            launch_dir.mkdir()
+            os.chdir(launch_dir)
+            try:
+                ran = launch_rocket(lpad, fworker, strm_lvl="WARNING")
+            finally:
+                os.chdir(here)
+                conn.flush()
+            if not ran:
+                launch_dir.rmdir()
+                return launched
+            launched += 1
+            bar.update(1)
+
+
+def run(args) -> int:
+    from fireworks import FWorker
+
+    from motif_screen.campaign.launchpad import use_launchpad
+    from motif_screen.campaign.store import save_campaign
+    from motif_screen.db import launchpad_for
+    from motif_screen.pretrained import ensure_registered
+
+    spec = campaign_spec_from_args(args)  # validate everything before touching the database
+    conn, settings = connect_from_args(args, readonly=False)
+    report_dir = None if args.no_report else _check_report_dir(args.report or settings.report_path)
+    lpad = launchpad_for(conn, settings.config_dir / "my_launchpad.yaml")
+    fworker_file = settings.config_dir / "my_fworker.yaml"
+    if not fworker_file.is_file():
+        raise ConfigError(f"{fworker_file} is missing: run `motif-screen init {settings.config_dir}` first")
+    fworker = FWorker.from_file(str(fworker_file))
+    use_launchpad(lpad)
+
+    _, registered = ensure_registered(spec.model.name)
+    if registered:
+        print(f"registered the shipped model {spec.model.name} as version 1 (promoted)")
+    _, created = save_campaign(spec)
+    state = start_or_resume(lpad, spec, conn.is_embedded)
+    conn.flush()
+    print(f"campaign {spec.name}: {'created' if created else 'found'}, {state}; database: {conn.description}")
+    started = time.monotonic()
+    n = launch_until_done(lpad, fworker, conn, settings.config_dir / "launches")
+    print(f"ran {n} Fireworks in {time.monotonic() - started:.0f} s")
+
+    from motif_screen.cli.status import collect_status, render
+
+    status = collect_status(spec.name)
+    print(render(status, None))
+    if report_dir is not None:
+        from motif_screen.campaign.report import write_report
+
+        files = write_report(spec, report_dir)
+        print(f"\nreport: {report_dir}\n" + "\n".join(f"  {f.name}" for f in files))
+    left = campaign_fireworks(lpad, spec.name, ["FIZZLED"])
+    if left:
+        print(f"\n{len(left)} Fireworks fizzled: `lpad get_fws -s FIZZLED -d more` shows why")
+    print(
+        "\nlook further:\n"
+        f"  motif-screen status --campaign {spec.name}\n"
+        f"  motif-screen query --campaign {spec.name} --status computed --on oracle --sort acquisition\n"
+        f"  motif-screen query --campaign {spec.name} --status computed --format cif --out hits/\n"
+        "  lpad get_wflows -d more\n"
+    )
+    return 0
