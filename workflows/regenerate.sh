@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Re-create the ready workflow files from `motif-screen workflow create` (a test checks they match).
+set -euo pipefail
+cd "$(dirname "$0")"
+ms() { motif-screen workflow create --force "$@"; }
+ms -o perovskites_formation_energy_chgnet.yaml --campaign perovskites-fe-chgnet --oracle chgnet \
+   --target formation_energy_per_atom --goal minimize --hit-below -1.5 --budget 20 --rounds 2
+ms -o perovskites_formation_energy_vasp.yaml --campaign perovskites-fe-vasp --oracle vasp \
+   --target formation_energy_per_atom --goal minimize --hit-below -1.5 --budget 40 --rounds 2
+ms -o perovskites_band_gap_vasp.yaml --campaign perovskites-gap-vasp --oracle vasp \
+   --target band_gap --goal range --hit-above 1.0 --hit-below 3.0 --budget 40 --rounds 2
+ms -o ti_octahedra_formation_energy_vasp.yaml --campaign ti-octahedra-vasp --oracle vasp \
+   --target formation_energy_per_atom --goal minimize --hit-below -1.5 --motif Ti:octahedral:O --budget 20 --rounds 2
