@@ -1,1 +1,22 @@
-"""motif_screen.screening"""
+"""motif_screen.screening — pure functions that decide which candidates are worth an oracle call.
+
+No database access: the ``Prescreen`` Firetask converts documents to these types and back.
+"""
+
+from motif_screen.screening.acquisition import ACQUISITION_KINDS, acquisition
+from motif_screen.screening.pipeline import FUNNEL, CandidateDecision, ScreenResult, screen
+from motif_screen.screening.selection import select_top
+from motif_screen.screening.targets import GOALS, TargetSpec, is_hit
+
+__all__ = [
+    "ACQUISITION_KINDS",
+    "FUNNEL",
+    "GOALS",
+    "CandidateDecision",
+    "ScreenResult",
+    "TargetSpec",
+    "acquisition",
+    "is_hit",
+    "screen",
+    "select_top",
+]

@@ -1,0 +1,103 @@
+"""``motif-screen train --config cfg.yaml``: train a property model (or the autoencoder) from a YAML file."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+
+from motif_screen.cli.common import add_db_options
+from motif_screen.errors import ConfigError
+
+HELP = "train a property model or the autoencoder from a YAML config"
+DESCRIPTION = """\
+Train from a YAML config. `task: property` (default) trains the encoder + property heads:
+
+  task: property
+  data: {source: csv, path: ../shared/data/perov_5/val.csv}   # or files / qm9 / mongodb
+  targets: [heat_ref]
+  preset: S            # encoder size (cutoff, lmax, channels... are set by the preset)
+  epochs: 100
+  seed: 0
+  early_stopping: {patience: 15}
+
+Data sources: `csv` (a `cif` column + property columns), `files` (path: folder/glob/list of
+CIF/POSCAR/extxyz, labels: a CSV with a `file` column), `qm9` (n: 10000), `mongodb` (successful
+DFT oracle results of the configured database; campaign: NAME). Relative paths are read from
+the config file's folder. The best and final checkpoints go to --out (default:
+<config-dir>/models/<name>-<time>); --register NAME stores the final one as the next
+ModelVersion of NAME in MongoDB. `task: autoencoder` hands the whole config to
+motif_screen.training.autoencoder.train_autoencoder.
+"""
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--config", required=True, type=Path, help="YAML training config")
+    parser.add_argument("--out", type=Path, default=None, help="folder for checkpoints (default: <config-dir>/models/...)")
+    parser.add_argument("--register", metavar="NAME", default=None, help="register the trained model as a ModelVersion NAME")
+    parser.add_argument("--promote", action="store_true", help="mark the registered version as the one screening uses")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_db_options(parser)
+
+
+def _train_autoencoder(values: dict, args) -> int:
+    try:
+        from motif_screen.training.autoencoder import train_autoencoder
+    except ImportError as exc:
+        raise ConfigError(f"task: autoencoder needs motif_screen.training.autoencoder, which cannot be imported ({exc})") from None
+    if args.out:
+        values["out_dir"] = str(args.out)
+    result = train_autoencoder(values)
+    print(f"autoencoder training finished: {result if not isinstance(result, tuple) else result[-1]}")
+    return 0
+
+
+def run(args) -> int:
+    from motif_screen.cli.common import connect_from_args, settings_from_args
+    from motif_screen.training.config import TrainConfig, load_yaml
+
+    values = load_yaml(args.config)
+    task = values.get("task", "property")
+    if task == "autoencoder":
+        return _train_autoencoder(values, args)
+    if task != "property":
+        raise ConfigError(f"{args.config}: task must be `property` or `autoencoder`, got {task!r}")
+
+    register = args.register or values.pop("register", None)
+    settings = settings_from_args(args)
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = args.out or values.get("out_dir") or settings.models_path / f"{register or 'property'}-{stamp}"
+    values["out_dir"] = str(Path(out).expanduser())
+    if args.quiet:
+        values["progress"] = False
+    config = TrainConfig.from_dict(values)
+    if not config.targets:
+        raise ConfigError(f"{args.config} names no `targets` to train on")
+    if not config.data:
+        raise ConfigError(f"{args.config} has no `data:` section (source: csv | files | qm9 | mongodb)")
+
+    conn = None
+    if config.data.get("source") == "mongodb" or register:
+        conn, _ = connect_from_args(args, readonly=not register)
+
+    from motif_screen.training.datasets import load_data
+    from motif_screen.training.loop import train_property_model
+
+    dataset = load_data(config.data, config.targets, base_dir=Path(args.config).expanduser().resolve().parent)
+    print(f"data: {dataset.description}")
+    model, metrics = train_property_model(dataset.structures, dataset.targets, config)
+    print(f"trained on {metrics['n_train']} structures ({metrics['n_val']} for validation), "
+          f"{metrics['epochs_run']} epochs, best epoch {metrics['best_epoch']}, stopped by {metrics['stopped']}")
+    for target in model.targets:
+        mae = metrics.get(f"val_{target}_mae")
+        if mae is not None:
+            print(f"  {target}: validation MAE {mae:.4g}, RMSE {metrics[f'val_{target}_rmse']:.4g}, "
+                  f"1σ coverage {metrics[f'val_{target}_coverage_1sigma']:.2f} (calibrated on this split)")
+    print(f"checkpoint: {metrics['checkpoint']}")
+    if register:
+        from motif_screen.model.checkpoint import register_model_version
+
+        doc = register_model_version(register, metrics["checkpoint"], metrics={k: v for k, v in metrics.items() if k != "history"},
+                                     data_fingerprint=metrics["data_fingerprint"], config=config.to_dict(), promoted=args.promote)
+        conn.flush()
+        print(f"registered {register} v{doc.version}{' (promoted)' if args.promote else ''} in {conn.description}")
+    return 0

@@ -1,0 +1,190 @@
+"""The local oracle for machines without VASP: CHGNet relaxations (extra ``mlip``).
+
+Every value here is a machine-learned-potential estimate, labelled ``source="chgnet"`` — never
+presented as DFT. Formation energies use elemental references computed with CHGNet too (same
+model, same error model): bulk elements from ``ase.build.bulk`` (ASE's reference states), the
+gaseous elements as molecules (H2, N2, O2, F2, Cl2) or atoms (noble gases) in a box. References
+are relaxed once and cached in a JSON file keyed by model version.
+
+CHGNet is loaded once per process (its weights ship in the wheel, so no network is needed).
+Measured on a 2-core machine: a prediction takes ~0.1 s for small cells, so a relaxation is
+bounded by ``steps`` × that.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from motif_screen import keys
+from motif_screen.errors import InputError, ModelError
+
+SOURCE = keys.SOURCE_CHGNET
+DEFAULT_FMAX = 0.1  # eV/Å
+DEFAULT_STEPS = 200
+REFERENCE_FMAX = 0.05
+REFERENCE_STEPS = 300
+BOX = 12.0  # Å: vacuum box edge for molecules and atoms
+GAS_DIMERS = {"H": 0.74, "N": 1.10, "O": 1.21, "F": 1.42, "Cl": 1.99}  # bond lengths, Å
+NOBLE_GASES = ("He", "Ne", "Ar", "Kr", "Xe", "Rn")
+CACHE_NAME = "chgnet_references.json"
+
+
+@lru_cache(maxsize=1)
+def load_chgnet():
+    """The pretrained CHGNet, loaded once per process."""
+    try:
+        from chgnet.model import CHGNet
+    except ImportError as exc:
+        raise ModelError("the CHGNet oracle needs the `mlip` extra: pip install 'motif_screen[mlip]'") from exc
+    from motif_screen.settings import get_settings
+
+    return CHGNet.load(verbose=False, use_device=get_settings().device)
+
+
+@lru_cache(maxsize=1)
+def _optimizer():
+    from chgnet.model import StructOptimizer
+
+    return StructOptimizer(model=load_chgnet(), use_device=None)
+
+
+def model_version() -> str:
+    return str(load_chgnet().version)
+
+
+def chgnet_relax(structure, fmax: float = DEFAULT_FMAX, steps: int = DEFAULT_STEPS, relax_cell: bool = True) -> dict:
+    """Relax ``structure`` with CHGNet (FIRE, cell included) for at most ``steps`` steps.
+
+    Returns ``energy`` (eV, total), ``energy_per_atom``, ``final_structure`` (pymatgen),
+    ``converged`` (max force < fmax), ``max_force``, ``steps``, ``seconds``, ``source``,
+    ``model_version``.
+    """
+    import numpy as np
+    from pymatgen.core import Structure
+
+    if not isinstance(structure, Structure):
+        raise InputError(f"the CHGNet oracle needs a periodic pymatgen Structure, got {type(structure).__name__}")
+    if not structure.is_ordered:
+        raise InputError(f"structure {structure.composition.reduced_formula} is disordered; CHGNet needs an ordered cell")
+    if fmax <= 0 or steps < 1:
+        raise InputError(f"fmax must be > 0 and steps >= 1 (got fmax={fmax}, steps={steps})")
+    start = time.perf_counter()
+    result = _optimizer().relax(structure, fmax=fmax, steps=int(steps), relax_cell=relax_cell, verbose=False)
+    trajectory = result["trajectory"]
+    final = result["final_structure"]
+    energy = float(trajectory.energies[-1])
+    forces = np.asarray(trajectory.forces[-1])
+    max_force = float(np.linalg.norm(forces, axis=1).max()) if len(forces) else 0.0
+    if not np.isfinite(energy):
+        raise ModelError(f"CHGNet returned a non-finite energy for {structure.composition.reduced_formula}")
+    return {
+        "energy": energy,
+        "energy_per_atom": energy / len(final),
+        "final_structure": final,
+        "converged": max_force < fmax,
+        "max_force": max_force,
+        "steps": len(trajectory.energies),
+        "seconds": time.perf_counter() - start,
+        "source": SOURCE,
+        "model_version": model_version(),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# elemental references and formation energies
+# --------------------------------------------------------------------------------------------
+
+
+def reference_structure(symbol: str):
+    """The reference state of an element as a pymatgen Structure (molecules/atoms in a box)."""
+    from pymatgen.core import Lattice, Structure
+
+    if symbol in GAS_DIMERS:
+        d = GAS_DIMERS[symbol]
+        return Structure(Lattice.cubic(BOX), [symbol, symbol], [[0, 0, 0], [0, 0, d]], coords_are_cartesian=True)
+    if symbol in NOBLE_GASES:
+        return Structure(Lattice.cubic(BOX), [symbol], [[0, 0, 0]])
+    from ase.build import bulk
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    try:
+        atoms = bulk(symbol)
+    except (ValueError, KeyError, TypeError, NotImplementedError) as exc:
+        raise InputError(f"no elemental reference structure for {symbol}: ase.build.bulk cannot build it ({exc})") from None
+    return AseAtomsAdaptor.get_structure(atoms)
+
+
+def default_cache_file() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "motif_screen" / CACHE_NAME
+
+
+def _read_cache(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_cache(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def elemental_references(elements: Iterable[str], cache_file: str | os.PathLike | None = None) -> dict[str, float]:
+    """CHGNet energy per atom of each element's reference state (relaxed once, then cached)."""
+    path = Path(cache_file).expanduser() if cache_file else default_cache_file()
+    version = model_version()
+    cache = _read_cache(path)
+    table = cache.setdefault(version, {})
+    changed = False
+    for symbol in sorted(set(elements)):
+        if symbol in table:
+            continue
+        ref = reference_structure(symbol)
+        is_box = symbol in GAS_DIMERS or symbol in NOBLE_GASES
+        relaxed = chgnet_relax(ref, fmax=REFERENCE_FMAX, steps=REFERENCE_STEPS, relax_cell=not is_box)
+        table[symbol] = {
+            "energy_per_atom": relaxed["energy_per_atom"],
+            "state": "molecule in a box" if is_box else "bulk (ase.build.bulk)",
+            "converged": relaxed["converged"],
+        }
+        changed = True
+    if changed:
+        _write_cache(path, cache)
+    return {symbol: table[symbol]["energy_per_atom"] for symbol in set(elements)}
+
+
+def formation_energy_per_atom(composition, energy: float, references: Mapping[str, float]) -> float | None:
+    """(E − Σ nᵢ μᵢ) / N; None when a reference is missing (never a guess)."""
+    from pymatgen.core import Composition
+
+    comp = Composition(composition)
+    total = 0.0
+    for element, amount in comp.get_el_amt_dict().items():
+        if element not in references or references[element] is None:
+            return None
+        total += amount * float(references[element])
+    return (float(energy) - total) / comp.num_atoms
+
+
+def chgnet_oracle(structure, fmax: float = DEFAULT_FMAX, steps: int = DEFAULT_STEPS,
+                  cache_file: str | os.PathLike | None = None) -> dict:
+    """Relax, then add the CHGNet formation energy per atom (references from the same model)."""
+    result = chgnet_relax(structure, fmax=fmax, steps=steps)
+    elements = [el.symbol for el in structure.composition.elements]
+    try:
+        refs = elemental_references(elements, cache_file)
+    except InputError:
+        refs = {}
+    result[keys.FORMATION_ENERGY] = formation_energy_per_atom(
+        result["final_structure"].composition, result["energy"], refs
+    )
+    return result

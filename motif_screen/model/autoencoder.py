@@ -1,0 +1,233 @@
+"""The structure autoencoder: e3nn encoder -> latent (a VAE point) -> property heads and decoder.
+
+The encoder's invariant latent is mapped to a Gaussian (mean, log-variance); its mean is "the
+latent" of a structure everywhere in motif_screen (stored on candidates, plotted, perturbed), the
+prior N(0, I) is what :func:`motif_screen.generation.sample_prior` draws from, and a small KL term
+(CDVAE uses beta = 0.01) keeps encoded structures where the prior puts mass. Property heads sit
+on the same latent so that their gradients can steer generation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from motif_screen import keys
+from motif_screen.errors import InputError
+from motif_screen.model.decoder import Decoder, DecoderConfig
+from motif_screen.model.heads import EnsembleHeads, TargetScaler, ensemble_moments
+
+__all__ = ["AutoencoderConfig", "StructureAutoencoder", "build_autoencoder", "save_autoencoder", "load_autoencoder", "to_structures"]
+
+
+@dataclass
+class AutoencoderConfig:
+    """Everything needed to rebuild the model; stored in its checkpoint."""
+
+    elements: list[int]
+    periodic: bool = True
+    encoder_preset: str = "S"
+    encoder_options: dict = field(default_factory=dict)
+    latent_dim: int = 32
+    properties: list[str] = field(default_factory=list)  # names from motif_screen.keys
+    ensemble_size: int = 5
+    kl_weight: float = 0.01
+    loss_weights: dict = field(default_factory=lambda: {"num_atoms": 1.0, "composition": 1.0, "lattice": 10.0, "coords": 1.0, "property": 1.0})
+    decoder: dict = field(default_factory=dict)  # DecoderConfig fields other than latent_dim/elements/periodic
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _build_encoder(preset: str, options: dict, elements: Sequence[int]) -> nn.Module:
+    from motif_screen.model.encoder import build_encoder
+
+    return build_encoder(preset, vocabulary=list(elements), **options)
+
+
+class StructureAutoencoder(nn.Module):
+    """Encoder + latent Gaussian + heads + decoder; see the module docstring."""
+
+    def __init__(self, config: AutoencoderConfig, encoder: nn.Module | None = None):
+        super().__init__()
+        self.config = config
+        self.encoder = encoder if encoder is not None else _build_encoder(config.encoder_preset, config.encoder_options, config.elements)
+        enc_dim = int(getattr(self.encoder, "latent_dim"))
+        self.to_mean = nn.Linear(enc_dim, config.latent_dim)
+        self.to_logvar = nn.Linear(enc_dim, config.latent_dim)
+        self.decoder = Decoder(
+            DecoderConfig(latent_dim=config.latent_dim, elements=list(config.elements), periodic=config.periodic, **config.decoder)
+        )
+        # the encoder issue's ensemble heads, here on the VAE latent (so their gradients steer decoding)
+        self.heads = EnsembleHeads(config.latent_dim, len(config.properties), config.ensemble_size) if config.properties else None
+        self.target_scaler = TargetScaler(max(len(config.properties), 1))
+        self.model_version: int | None = None  # set when registered / loaded
+        self.model_name: str | None = None
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    @property
+    def cutoff(self) -> float:
+        return float(getattr(self.encoder, "cutoff", 5.0))
+
+    # -- graphs ------------------------------------------------------------------------------------
+    def graphs(self, structures: Sequence, names: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        """A collated batch of the encoder's graphs; unreadable structures raise InputError."""
+        from motif_screen.graphs import collate, to_graph
+
+        if not structures:
+            raise InputError("no structures were given to encode")
+        graphs = []
+        for i, s in enumerate(structures):
+            name = names[i] if names else None
+            if not (hasattr(s, "cart_coords") or hasattr(s, "get_positions")):
+                raise InputError(f"{name or f'input {i}'} is a {type(s).__name__}, not a pymatgen Structure/Molecule or ASE Atoms")
+            periodic = hasattr(s, "lattice") or (hasattr(s, "get_pbc") and bool(s.get_pbc().any()))
+            if periodic != self.config.periodic:
+                kind = "crystal" if self.config.periodic else "molecule"
+                raise InputError(f"{name or getattr(s, 'formula', 'structure')} is not a {kind}, which this model decodes")
+            graphs.append(to_graph(s, self.cutoff, vocabulary=self.config.elements, name=name))
+        return collate(graphs)
+
+    # -- encoding ----------------------------------------------------------------------------------
+    def encode_batch(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.encoder(batch)["latent"]
+        return self.to_mean(h), self.to_logvar(h).clamp(-10.0, 5.0)
+
+    def encode(self, structures: Sequence, names: Sequence[str] | None = None, batch_size: int = 256) -> torch.Tensor:
+        """Latent means (B, latent_dim) of pymatgen structures / molecules."""
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(structures), batch_size):
+                chunk = structures[start : start + batch_size]
+                sub_names = names[start : start + batch_size] if names else None
+                out.append(self.encode_batch(self.graphs(chunk, sub_names))[0])
+        return torch.cat(out) if out else torch.zeros(0, self.latent_dim)
+
+    def check_latent(self, latent: torch.Tensor) -> torch.Tensor:
+        latent = torch.as_tensor(latent, dtype=torch.get_default_dtype())
+        if latent.dim() == 1:
+            latent = latent[None]
+        if latent.dim() != 2 or latent.shape[1] != self.latent_dim:
+            raise InputError(f"latent vectors must have {self.latent_dim} components for this model, got shape {tuple(latent.shape)}")
+        if not torch.isfinite(latent).all():
+            raise InputError("latent vectors contain NaN or infinite values")
+        return latent
+
+    # -- heads -------------------------------------------------------------------------------------
+    def predict_properties(self, latent: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """property -> (mean, std) in the property's units, differentiable in ``latent``."""
+        if self.heads is None:
+            return {}
+        mean, var = ensemble_moments(*self.heads(latent))
+        mean, std = self.target_scaler.denormalise(mean, var)
+        return {name: (mean[:, i], std[:, i]) for i, name in enumerate(self.config.properties)}
+
+    # -- training ----------------------------------------------------------------------------------
+    def losses(self, batch: dict[str, torch.Tensor], targets: torch.Tensor | None = None, generator=None) -> dict:
+        """Every loss term (unweighted) for one collated batch; ``targets`` (B, P) in
+        ``config.properties`` order, NaN = missing."""
+        mean, logvar = self.encode_batch(batch)
+        eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype).to(mean.device)
+        z = mean + eps * torch.exp(0.5 * logvar) if self.training else mean
+        species = self.decoder.species_index(batch[keys.ATOMIC_NUMBERS])
+        cell = batch[keys.CELL] if self.config.periodic else None
+        out = self.decoder.losses(z, species, batch[keys.NUM_NODES], batch[keys.POSITIONS], cell, generator=generator)
+        out["kl"] = (-0.5 * (1 + logvar - mean**2 - logvar.exp()).sum(-1)).mean()
+        if self.heads is not None and targets is not None and torch.isfinite(targets).any():
+            y = self.target_scaler.normalise(targets)  # (B, P)
+            mu, log_var = self.heads(mean)  # (K, B, P), normalised units
+            known = torch.isfinite(y)[None].expand_as(mu)
+            y = torch.nan_to_num(y)[None].expand_as(mu)
+            nll = 0.5 * (log_var + (mu - y) ** 2 / log_var.exp())
+            out["property"] = nll[known].mean()
+        return out
+
+    def total_loss(self, terms: dict) -> torch.Tensor:
+        w = self.config.loss_weights
+        total = self.config.kl_weight * terms["kl"]
+        for name, value in terms.items():
+            if name == "kl":
+                continue
+            total = total + w.get(name, 1.0) * value
+        return total
+
+    # -- decoding ----------------------------------------------------------------------------------
+    def decode(self, latent: torch.Tensor, counts=None, steps: int | None = None, generator=None, batch_size: int = 512) -> list:
+        """Latents -> pymatgen Structures (crystals) or Molecules."""
+        latent = self.check_latent(latent)
+        structures = []
+        for start in range(0, len(latent), batch_size):
+            sub = latent[start : start + batch_size]
+            sub_counts = counts[start : start + batch_size] if counts is not None else None
+            structures.extend(to_structures(self.decoder.decode(sub, sub_counts, steps=steps, generator=generator)))
+        return structures
+
+
+def to_structures(decoded) -> list:
+    """A :class:`~motif_screen.model.decoder.DecodedBatch` as pymatgen objects."""
+    from pymatgen.core import Lattice, Molecule, Structure
+
+    out = []
+    ends = torch.cumsum(decoded.num_nodes, 0).tolist()
+    starts = [0] + ends[:-1]
+    for b, (s, e) in enumerate(zip(starts, ends)):
+        numbers = decoded.atomic_numbers[s:e].tolist()
+        if decoded.cell is not None:
+            lattice = Lattice(decoded.cell[b].double().numpy())
+            out.append(Structure(lattice, numbers, decoded.frac_coords[s:e].double().numpy(), coords_are_cartesian=False))
+        else:
+            out.append(Molecule(numbers, decoded.positions[s:e].double().numpy()))
+    return out
+
+
+def build_autoencoder(config: AutoencoderConfig | dict, encoder: nn.Module | None = None) -> StructureAutoencoder:
+    if isinstance(config, dict):
+        config = AutoencoderConfig(**config)
+    return StructureAutoencoder(config, encoder=encoder)
+
+
+def save_autoencoder(model: StructureAutoencoder, path, metadata: dict | None = None) -> None:
+    """Checkpoint = config + weights (+ metadata); readable with torch.load(weights_only=True)."""
+    import motif_screen
+
+    torch.save(
+        {
+            "kind": "autoencoder",
+            "config": model.config.to_dict(),
+            "state_dict": model.state_dict(),
+            "code_version": getattr(motif_screen, "__version__", "unknown"),
+            "model_name": model.model_name,
+            "model_version": model.model_version,
+            "metadata": metadata or {},
+        },
+        path,
+    )
+
+
+def load_autoencoder(path) -> StructureAutoencoder:
+    """Rebuild a model from :func:`save_autoencoder`'s file; a bad file raises ModelError."""
+    from pathlib import Path
+
+    from motif_screen.errors import ModelError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"checkpoint {path} does not exist")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        model = build_autoencoder(AutoencoderConfig(**ckpt["config"]))
+        model.load_state_dict(ckpt["state_dict"])
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"checkpoint {path} cannot be loaded as a motif_screen autoencoder: {exc}") from exc
+    model.model_name = ckpt.get("model_name") or path.stem
+    model.model_version = ckpt.get("model_version")
+    model.eval()
+    return model

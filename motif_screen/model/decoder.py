@@ -1,0 +1,391 @@
+"""Latent -> structure: number of atoms, composition, lattice (MLPs) and coordinates (e3nn flow).
+
+Design (CDVAE's split, with an e3nn network in place of GemNet, run as flow matching):
+
+* invariant quantities come from small MLPs on the latent: the number of atoms (a classifier),
+  the composition (element fractions, turned into integer counts by largest remainder) and, for
+  crystals, the six lattice parameters (lengths scaled by N^(1/3), standardised on the training set);
+* coordinates come from a latent-conditioned **equivariant velocity field** (tensor-field
+  convolutions, output ``1x1o`` per atom). Crystals flow on the torus of fractional coordinates from
+  uniform noise to the structure (the Cartesian velocity is mapped through the inverse lattice and
+  positions are wrapped into the cell); molecules flow in Cartesian space from centred Gaussian noise.
+  Because the field is rotation equivariant and the lattice is built from invariant parameters, the
+  decoded structure does not depend on any orientation the network saw in training.
+
+The neighbour search of the flow is done in torch on the moving positions (:func:`radius_graph`):
+it is run at every integration step, so it cannot go through pymatgen.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+from e3nn import o3
+from torch import nn
+
+from motif_screen.model.blocks import Interaction, RadialEmbedding, hidden_irreps
+
+__all__ = [
+    "DecoderConfig",
+    "Decoder",
+    "VelocityField",
+    "radius_graph",
+    "wrap_frac",
+    "lattice_from_params",
+    "params_from_lattice",
+    "counts_from_fractions",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# configuration
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class DecoderConfig:
+    """Sizes of the decoder; stored in checkpoints so a model rebuilds itself."""
+
+    latent_dim: int
+    elements: list[int]  # atomic numbers the decoder can emit (its species vocabulary)
+    periodic: bool = True  # crystals (fractional torus + lattice head) or molecules
+    max_atoms: int = 20
+    channels: int = 32  # scalar channels of the velocity field (channels/2 vectors, ...)
+    lmax: int = 1  # spherical harmonics of edge directions and highest feature order
+    num_layers: int = 3
+    cutoff: float = 4.5  # Å, neighbour radius of the velocity field
+    num_basis: int = 8
+    radial_hidden: int = 32
+    avg_neighbors: float = 20.0
+    mlp_hidden: int = 128
+    flow_steps: int = 50  # Euler steps at generation
+    molecule_noise: float = 1.0  # Å, std of the Cartesian prior for molecules
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------
+# geometry helpers (pure functions)
+# ---------------------------------------------------------------------------------------------
+def wrap_frac(x: torch.Tensor) -> torch.Tensor:
+    """Fractional coordinates into [0, 1)."""
+    return x - torch.floor(x)
+
+
+def wrap_delta(d: torch.Tensor) -> torch.Tensor:
+    """Shortest periodic difference of fractional coordinates, in [-0.5, 0.5)."""
+    return d - torch.round(d)
+
+
+def lattice_from_params(params: torch.Tensor) -> torch.Tensor:
+    """(B, 6) lengths (Å) and angles (degrees) -> (B, 3, 3) lattice rows in pymatgen's orientation."""
+    a, b, c = params[:, 0], params[:, 1], params[:, 2]
+    alpha, beta, gamma = (torch.deg2rad(params[:, i]) for i in (3, 4, 5))
+    cos_a, cos_b, cos_g = torch.cos(alpha), torch.cos(beta), torch.cos(gamma)
+    sin_a, sin_b = torch.sin(alpha), torch.sin(beta)
+    val = ((cos_a * cos_b - cos_g) / (sin_a * sin_b)).clamp(-1.0, 1.0)
+    gamma_star = torch.arccos(val)
+    zeros = torch.zeros_like(a)
+    va = torch.stack([a * sin_b, zeros, a * cos_b], dim=-1)
+    vb = torch.stack([-b * sin_a * torch.cos(gamma_star), b * sin_a * torch.sin(gamma_star), b * cos_a], dim=-1)
+    vc = torch.stack([zeros, zeros, c], dim=-1)
+    return torch.stack([va, vb, vc], dim=1)
+
+
+def params_from_lattice(cell: torch.Tensor) -> torch.Tensor:
+    """(B, 3, 3) lattice rows -> (B, 6) lengths (Å) and angles (degrees); rotation invariant."""
+    lengths = cell.norm(dim=-1)
+    a, b, c = cell[:, 0], cell[:, 1], cell[:, 2]
+
+    def angle(u, v):
+        cos = (u * v).sum(-1) / (u.norm(dim=-1) * v.norm(dim=-1))
+        return torch.rad2deg(torch.arccos(cos.clamp(-1.0, 1.0)))
+
+    return torch.cat([lengths, torch.stack([angle(b, c), angle(a, c), angle(a, b)], dim=-1)], dim=-1)
+
+
+def counts_from_fractions(fractions: torch.Tensor, num_atoms: int) -> list[int]:
+    """Element fractions (E,) and a total -> integer counts summing to the total (largest remainder)."""
+    raw = fractions.double().clamp(min=0) * num_atoms
+    counts = torch.floor(raw)
+    missing = int(num_atoms - counts.sum().item())
+    if missing > 0:
+        order = torch.argsort(raw - counts, descending=True)
+        counts[order[:missing]] += 1
+    return [int(c) for c in counts.tolist()]
+
+
+def _graph_pairs(num_nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """All ordered atom pairs (i, j) inside each graph, vectorised: returns (i, j, graph)."""
+    device = num_nodes.device
+    ptr = torch.cumsum(num_nodes, 0) - num_nodes
+    per_graph = num_nodes * num_nodes
+    graph = torch.repeat_interleave(torch.arange(len(num_nodes), device=device), per_graph)
+    start = torch.cumsum(per_graph, 0) - per_graph
+    k = torch.arange(int(per_graph.sum()), device=device) - start[graph]
+    n = num_nodes[graph]
+    return ptr[graph] + k // n, ptr[graph] + k % n, graph
+
+
+def radius_graph(
+    pos: torch.Tensor,
+    num_nodes: torch.Tensor,
+    cutoff: float,
+    cell: torch.Tensor | None = None,
+    max_shift: int = 3,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Edges within ``cutoff`` (periodic images included when ``cell`` is given).
+
+    Returns ``edge_index`` (2, E) as [source, target] and ``edge_vectors`` (E, 3) =
+    r_source + shift·cell − r_target (the convention of :mod:`motif_screen.keys`). Image shifts
+    go as far as the thinnest cell height requires (capped at ``max_shift``).
+    """
+    src, dst, graph = _graph_pairs(num_nodes)
+    vec = pos[src] - pos[dst]
+    if cell is None:
+        keep = (src != dst) & (vec.norm(dim=-1) < cutoff)
+        return torch.stack([src[keep], dst[keep]]), vec[keep]
+    with torch.no_grad():
+        volume = torch.linalg.det(cell).abs()
+        cross = torch.stack(
+            [torch.cross(cell[:, 1], cell[:, 2], dim=-1), torch.cross(cell[:, 2], cell[:, 0], dim=-1),
+             torch.cross(cell[:, 0], cell[:, 1], dim=-1)], dim=1
+        ).norm(dim=-1)
+        heights = volume[:, None] / cross.clamp(min=1e-6)
+        reach = int(torch.ceil(cutoff / heights.min().clamp(min=1e-3)).clamp(max=max_shift).item())
+    rng = torch.arange(-reach, reach + 1, device=pos.device, dtype=pos.dtype)
+    shifts = torch.cartesian_prod(rng, rng, rng)  # (S, 3)
+    shift_cart = torch.einsum("sk,gkx->gsx", shifts, cell)  # (B, S, 3)
+    all_vec = vec[:, None, :] + shift_cart[graph]  # (P, S, 3)
+    dist = all_vec.norm(dim=-1)
+    self_image = (src == dst)[:, None] & (shifts.abs().sum(-1) == 0)[None, :]
+    keep = (dist < cutoff) & ~self_image
+    pair, _ = keep.nonzero(as_tuple=True)
+    return torch.stack([src[pair], dst[pair]]), all_vec[keep]
+
+
+# ---------------------------------------------------------------------------------------------
+# the equivariant velocity field
+# ---------------------------------------------------------------------------------------------
+class VelocityField(nn.Module):
+    """Latent-conditioned equivariant velocity field: (positions, species, cell, t, latent) -> (N, 3) Å.
+
+    Invariant inputs (species one-hot, latent, time) enter as scalar node features; geometry enters
+    only through edge vectors, so the output rotates with the input (``irreps_out = 1x1o``) and is
+    unchanged by translations and by lattice-equivalent images.
+    """
+
+    def __init__(self, config: DecoderConfig):
+        super().__init__()
+        c = config
+        self.config = c
+        self.cutoff = c.cutoff
+        self.num_basis = c.num_basis
+        self.irreps_sh = o3.Irreps.spherical_harmonics(c.lmax)
+        self.sh = o3.SphericalHarmonics(self.irreps_sh, normalize=True, normalization="component")
+        hidden = hidden_irreps(c.channels, c.lmax)
+        self.radial = RadialEmbedding(c.cutoff, c.num_basis)
+        cond_in = len(c.elements) + c.latent_dim + 16
+        self.embed = nn.Sequential(nn.Linear(cond_in, c.mlp_hidden), nn.SiLU(), nn.Linear(c.mlp_hidden, c.channels))
+        irreps = o3.Irreps(f"{c.channels}x0e")
+        layers = []
+        for _ in range(c.num_layers):
+            layer = Interaction(irreps, self.irreps_sh, hidden, c.num_basis, c.radial_hidden, c.avg_neighbors)
+            layers.append(layer)
+            irreps = layer.irreps_out
+        self.layers = nn.ModuleList(layers)
+        self.readout = o3.Linear(irreps, "1x1o")
+        self.irreps_in = {"pos": "cartesian_points", "latent": None}
+        self.irreps_out = o3.Irreps("1x1o")
+
+    @staticmethod
+    def time_features(t: torch.Tensor) -> torch.Tensor:
+        freqs = torch.arange(1, 9, dtype=t.dtype, device=t.device) * math.pi
+        return torch.cat([torch.sin(t[:, None] * freqs), torch.cos(t[:, None] * freqs)], dim=-1)
+
+    def forward(self, pos, species, num_nodes, cell, t, latent):
+        """pos (N,3) Å; species (N,) vocabulary index; num_nodes (B,); cell (B,3,3) or None;
+        t (B,) in [0,1]; latent (B, latent_dim). Returns velocities (N, 3) in Å per unit time."""
+        batch = torch.repeat_interleave(torch.arange(len(num_nodes), device=pos.device), num_nodes)
+        edge_index, edge_vec = radius_graph(pos, num_nodes, self.cutoff, cell)
+        src, dst = edge_index
+        length = edge_vec.norm(dim=-1).clamp(min=1e-4)  # two noisy atoms may coincide
+        edge_sh = self.sh(edge_vec)
+        basis = self.radial(length)
+        onehot = torch.nn.functional.one_hot(species, len(self.config.elements)).to(pos.dtype)
+        cond = torch.cat([onehot, latent[batch], self.time_features(t)[batch]], dim=-1)
+        x = self.embed(cond)
+        for layer in self.layers:
+            x = layer(x, edge_sh, basis, src, dst)
+        return self.readout(x)
+
+
+def _graph_mean(x: torch.Tensor, num_nodes: torch.Tensor) -> torch.Tensor:
+    batch = torch.repeat_interleave(torch.arange(len(num_nodes), device=x.device), num_nodes)
+    sums = torch.zeros(len(num_nodes), x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, batch, x)
+    return (sums / num_nodes[:, None].to(x.dtype))[batch]
+
+
+# ---------------------------------------------------------------------------------------------
+# the decoder
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class DecodedBatch:
+    """What the decoder produces for B latents; tensors on CPU."""
+
+    num_nodes: torch.Tensor  # (B,)
+    species: torch.Tensor  # (N,) vocabulary index
+    atomic_numbers: torch.Tensor  # (N,)
+    frac_coords: torch.Tensor | None  # (N, 3), crystals
+    cell: torch.Tensor | None  # (B, 3, 3), crystals
+    positions: torch.Tensor  # (N, 3) Cartesian Å
+    trajectory: list = field(default_factory=list)
+
+
+def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, n_out))
+
+
+class Decoder(nn.Module):
+    """The four heads of the decoder and its flow; see the module docstring."""
+
+    def __init__(self, config: DecoderConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.num_atoms_head = _mlp(c.latent_dim, c.mlp_hidden, c.max_atoms + 1)  # class k = k atoms
+        self.composition_head = _mlp(c.latent_dim, c.mlp_hidden, len(c.elements))
+        self.lattice_head = _mlp(c.latent_dim, c.mlp_hidden, 6) if c.periodic else None
+        # standardisation of (lengths / N^(1/3), angles); set from training data by fit_lattice_scaler
+        self.register_buffer("lattice_mean", torch.tensor([4.0, 4.0, 4.0, 90.0, 90.0, 90.0]))
+        self.register_buffer("lattice_std", torch.tensor([1.0, 1.0, 1.0, 10.0, 10.0, 10.0]))
+        self.register_buffer("element_table", torch.tensor(c.elements, dtype=torch.long))
+        self.velocity = VelocityField(c)
+
+    # -- vocabulary -----------------------------------------------------------------------------
+    def species_index(self, atomic_numbers: torch.Tensor) -> torch.Tensor:
+        lookup = torch.full((int(self.element_table.max()) + 1,), -1, dtype=torch.long, device=atomic_numbers.device)
+        lookup[self.element_table] = torch.arange(len(self.element_table), device=atomic_numbers.device)
+        idx = lookup[atomic_numbers.clamp(max=len(lookup) - 1)]
+        idx[atomic_numbers >= len(lookup)] = -1
+        return idx
+
+    # -- lattice scaling ------------------------------------------------------------------------
+    def _scaled_lattice_params(self, cell: torch.Tensor, num_nodes: torch.Tensor) -> torch.Tensor:
+        p = params_from_lattice(cell)
+        p = torch.cat([p[:, :3] / num_nodes[:, None].to(p.dtype) ** (1 / 3), p[:, 3:]], dim=-1)
+        return p
+
+    def fit_lattice_scaler(self, cell: torch.Tensor, num_nodes: torch.Tensor) -> None:
+        p = self._scaled_lattice_params(cell, num_nodes)
+        self.lattice_mean.copy_(p.mean(0))
+        self.lattice_std.copy_(p.std(0).clamp(min=1e-2) if len(p) > 1 else torch.ones(6))
+
+    def predict_lattice(self, latent: torch.Tensor, num_nodes: torch.Tensor) -> torch.Tensor:
+        p = self.lattice_head(latent) * self.lattice_std + self.lattice_mean
+        lengths = p[:, :3].clamp(min=0.5) * num_nodes[:, None].to(p.dtype) ** (1 / 3)
+        angles = p[:, 3:].clamp(30.0, 150.0)
+        return lattice_from_params(torch.cat([lengths, angles], dim=-1))
+
+    # -- training losses ------------------------------------------------------------------------
+    def losses(self, latent, species, num_nodes, pos, cell=None, generator=None) -> dict:
+        """Per-term losses for a batch of true structures (teacher forcing: true N, species, lattice)."""
+        c = self.config
+        B = len(num_nodes)
+        out = {"num_atoms": nn.functional.cross_entropy(self.num_atoms_head(latent), num_nodes.clamp(max=c.max_atoms))}
+        batch = torch.repeat_interleave(torch.arange(B, device=latent.device), num_nodes)
+        counts = torch.zeros(B, len(c.elements), dtype=latent.dtype, device=latent.device)
+        counts.index_put_((batch, species), torch.ones_like(species, dtype=latent.dtype), accumulate=True)
+        fractions = counts / num_nodes[:, None].to(latent.dtype)
+        out["composition"] = -(fractions * self.composition_head(latent).log_softmax(-1)).sum(-1).mean()
+        t = torch.rand(B, generator=generator, dtype=latent.dtype).to(latent.device)
+        if c.periodic:
+            target_scaled = (self._scaled_lattice_params(cell, num_nodes) - self.lattice_mean) / self.lattice_std
+            out["lattice"] = nn.functional.mse_loss(self.lattice_head(latent), target_scaled)
+            frac1 = wrap_frac(torch.linalg.solve(cell[batch].transpose(1, 2), pos[..., None])[..., 0])
+            frac0 = torch.rand(frac1.shape, generator=generator, dtype=pos.dtype).to(pos.device)
+            delta = wrap_delta(frac1 - frac0)
+            frac_t = wrap_frac(frac0 + t[batch, None] * delta)
+            pos_t = torch.einsum("ni,nij->nj", frac_t, cell[batch])
+            target = torch.einsum("ni,nij->nj", delta, cell[batch])
+        else:
+            x1 = pos - _graph_mean(pos, num_nodes)
+            x0 = torch.randn(x1.shape, generator=generator, dtype=pos.dtype).to(pos.device) * c.molecule_noise
+            x0 = x0 - _graph_mean(x0, num_nodes)
+            pos_t = x0 + t[batch, None] * (x1 - x0)
+            target = x1 - x0
+        # the structure is defined up to a translation: compare velocities without their mean
+        target = target - _graph_mean(target, num_nodes)
+        pred = self.velocity(pos_t, species, num_nodes, cell if c.periodic else None, t, latent)
+        pred = pred - _graph_mean(pred, num_nodes)
+        out["coords"] = ((pred - target) ** 2).sum(-1).mean()
+        return out
+
+    # -- generation -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict_counts(self, latent: torch.Tensor, num_atoms: list[int] | None = None, allowed: torch.Tensor | None = None):
+        """Number of atoms and per-element counts for each latent; ``allowed`` (E,) bool masks elements."""
+        if num_atoms is None:
+            logits = self.num_atoms_head(latent)
+            logits[:, 0] = -torch.inf
+            num_atoms = logits.argmax(-1).tolist()
+        logits = self.composition_head(latent)
+        if allowed is not None:
+            logits = logits.masked_fill(~allowed[None, :], -torch.inf)
+        fractions = logits.softmax(-1)
+        return [counts_from_fractions(f, n) for f, n in zip(fractions, num_atoms)]
+
+    @torch.no_grad()
+    def decode(
+        self,
+        latent: torch.Tensor,
+        counts: list[list[int]] | None = None,
+        steps: int | None = None,
+        generator: torch.Generator | None = None,
+        keep_trajectory: bool = False,
+    ) -> DecodedBatch:
+        """Decode latents (B, D) into structures; ``counts`` fixes the composition per latent."""
+        c = self.config
+        steps = steps or c.flow_steps
+        if counts is None:
+            counts = self.predict_counts(latent)
+        species = torch.cat(
+            [torch.repeat_interleave(torch.arange(len(c.elements)), torch.tensor(cs, dtype=torch.long)) for cs in counts]
+        ).to(latent.device)
+        num_nodes = torch.tensor([sum(cs) for cs in counts], dtype=torch.long, device=latent.device)
+        batch = torch.repeat_interleave(torch.arange(len(counts), device=latent.device), num_nodes)
+        dtype = latent.dtype
+        trajectory = []
+        if c.periodic:
+            cell = self.predict_lattice(latent, num_nodes)
+            inv = torch.linalg.inv(cell)
+            frac = torch.rand((len(species), 3), generator=generator, dtype=dtype).to(latent.device)
+            for k in range(steps):
+                t = torch.full((len(counts),), k / steps, dtype=dtype, device=latent.device)
+                pos = torch.einsum("ni,nij->nj", frac, cell[batch])
+                v = self.velocity(pos, species, num_nodes, cell, t, latent)
+                v = v - _graph_mean(v, num_nodes)
+                frac = wrap_frac(frac + torch.einsum("ni,nij->nj", v, inv[batch]) / steps)
+                if keep_trajectory:
+                    trajectory.append(frac.clone())
+            pos = torch.einsum("ni,nij->nj", frac, cell[batch])
+        else:
+            cell, frac = None, None
+            pos = torch.randn((len(species), 3), generator=generator, dtype=dtype).to(latent.device) * c.molecule_noise
+            pos = pos - _graph_mean(pos, num_nodes)
+            for k in range(steps):
+                t = torch.full((len(counts),), k / steps, dtype=dtype, device=latent.device)
+                v = self.velocity(pos, species, num_nodes, None, t, latent)
+                pos = pos + (v - _graph_mean(v, num_nodes)) / steps
+                if keep_trajectory:
+                    trajectory.append(pos.clone())
+        return DecodedBatch(
+            num_nodes=num_nodes.cpu(),
+            species=species.cpu(),
+            atomic_numbers=self.element_table[species].cpu(),
+            frac_coords=None if frac is None else frac.cpu(),
+            cell=None if cell is None else cell.cpu(),
+            positions=pos.cpu(),
+            trajectory=trajectory,
+        )
