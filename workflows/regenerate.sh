@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Re-create the ready workflow files from `motif-screen workflow create` (a test checks they match).
+# Usage: workflows/regenerate.sh [OUTPUT_DIR]   (default: this folder)
 set -euo pipefail
-cd "$(dirname "$0")"
+OUT="${1:-$(dirname "$0")}"
+mkdir -p "$OUT"
+cd "$OUT"
 ms() { motif-screen workflow create --force "$@"; }
 ms -o perovskites_formation_energy_chgnet.yaml --campaign perovskites-fe-chgnet --oracle chgnet \
    --target formation_energy_per_atom --goal minimize --hit-below -1.5 --budget 20 --rounds 2

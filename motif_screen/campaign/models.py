@@ -57,24 +57,27 @@ class Proposal:
 
 
 def propose(model, spec, round_index: int, seeds: list) -> tuple[list[Proposal], dict]:
-    """``candidates_per_round`` structures from the generation mode; exploration seeds later on."""
+    """``candidates_per_round`` structures from the generation mode; exploration seeds later on.
+
+    Every decoded structure is proposed, valid or not: the pre-screen records why it is rejected.
+    """
     from motif_screen import generation
 
     n = spec.candidates_per_round
     seed = spec.seed * 1000 + round_index
-    if seeds and spec.generation.explore_after_first_round:
+    target = spec.target
+    if seeds:
         out = generation.perturb(model, [s for _, s in seeds], n=n, scale=spec.generation.scale, seed=seed,
-                                 parent_ids=[pid for pid, _ in seeds])
+                                 names=[pid for pid, _ in seeds])
     elif spec.generation.mode == "guided":
-        out = generation.guided(model, n=n, target=spec.target.property, goal=spec.target.goal, seed=seed)
-    elif spec.generation.mode == "constrained" and spec.target.composition:
-        out = generation.constrained(model, n=n, composition=spec.target.composition, seed=seed)
+        goal = target.goal if target.goal != "range" else (target.lower + target.upper) / 2
+        out = generation.guided(model, n=n, target=target.property, goal=goal, seed=seed)
+    elif spec.generation.mode == "constrained":
+        out = generation.constrained(model, n=n, composition=target.composition, seed=seed)
     else:
         out = generation.sample_prior(model, n=n, seed=seed)
-    generated = out.structures if hasattr(out, "structures") else out
-    report = dict(getattr(out, "counts", {}) or {})
-    proposals = [Proposal(g.structure, g.mode, tuple(g.parents or ()), [float(x) for x in np.asarray(g.latent).ravel()])
-                 for g in generated]
+    proposals = [Proposal(g.structure, g.mode, tuple(g.parents), list(g.latent)) for g in out.structures]
+    report = {"decoded_valid": len(out.valid), **{f"decoded_{k}": v for k, v in out.failure_counts.items()}}
     return proposals, report
 
 
@@ -86,11 +89,6 @@ def predict(model, structures) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         latent = model.encode(list(structures))
         preds = model.predict_properties(latent)
     return {k: (m.detach().cpu().numpy(), s.detach().cpu().numpy()) for k, (m, s) in preds.items()}
-
-
-def training_fingerprints(model) -> set[str]:
-    """Fingerprints of the structures the model was trained on, when its checkpoint carries them."""
-    return set(getattr(model, "training_fingerprints", None) or [])
 
 
 def _data_fingerprint(structures, values) -> str:

@@ -13,9 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from motif_screen import keys
 from motif_screen.errors import InputError
 
-GENERATION_MODES = ("prior", "perturb", "guided", "constrained")
-ACQUISITIONS = ("ucb", "ei", "prob_hit")
-
 
 class TargetSpec(BaseModel):
     """The property to optimise and what counts as a hit (in the oracle's units)."""
@@ -37,6 +34,8 @@ class TargetSpec(BaseModel):
 
     @model_validator(mode="after")
     def _bounds(self) -> "TargetSpec":
+        if self.goal == "range" and self.lower is not None and self.upper is not None and self.lower == self.upper:
+            raise ValueError("a range target needs lower < upper")
         if self.goal == "range" and (self.lower is None or self.upper is None):
             raise ValueError("a range target needs both lower and upper")
         if self.goal == "minimize" and self.upper is None:
@@ -48,21 +47,18 @@ class TargetSpec(BaseModel):
         return self
 
     def is_hit(self, value: float | None) -> bool:
-        if value is None:
-            return False
-        if self.lower is not None and value < self.lower:
-            return False
-        if self.upper is not None and value > self.upper:
-            return False
-        return True
+        from motif_screen.screening import TargetSpec as ScreeningTarget
+        from motif_screen.screening import is_hit
+
+        return value is not None and bool(is_hit(value, ScreeningTarget.from_document(self)))
 
 
 class GenerationSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    mode: Literal["prior", "perturb", "guided", "constrained"] = "prior"
+    mode: Literal["prior", "guided", "constrained"] = "prior"
     scale: float = Field(default=0.5, gt=0, le=10)  # latent perturbation scale (perturb mode)
-    explore_after_first_round: bool = True  # later rounds perturb around the hits found so far
+    explore_after_first_round: bool = True  # later rounds perturb the latents of the best results so far
 
 
 class ModelRef(BaseModel):
@@ -101,6 +97,12 @@ class CampaignSpec(BaseModel):
     chgnet_steps: int = Field(default=150, ge=0, le=5000)
     retrain_epochs: int = Field(default=30, ge=0, le=10_000)
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "CampaignSpec":
+        if self.generation.mode == "constrained" and not self.target.composition:
+            raise ValueError("constrained generation needs target.composition (e.g. 'Ba-Ti-O' or 'BaTiO3')")
+        return self
 
     def round_budget(self, round_index: int) -> int:
         """Oracle calculations allowed in this round (the remainder goes to the last round)."""

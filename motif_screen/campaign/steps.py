@@ -91,8 +91,21 @@ def _reference_structures(spec: CampaignSpec) -> list:
     return [d.to_structure() for d in sent.only("structure")]
 
 
+def _predictor(model, stash: dict):
+    """The screen calls this on the survivors only; every property is kept for the database."""
+
+    def predict(structures):
+        preds = models.predict(model, structures)
+        for k, s in enumerate(structures):
+            stash[id(s)] = {p: (float(m[k]), float(sd[k])) for p, (m, sd) in preds.items()}
+        return preds
+
+    return predict
+
+
 def prescreen_round(campaign: str, round_index: int, conn=None) -> dict:
-    from motif_screen.campaign.prescreen import screen_candidates
+    """Screen the round's proposals and write every decision back (rejected ones with the reason)."""
+    from motif_screen.screening import TargetSpec, screen
 
     spec = load_spec(campaign)
     docs = list(_round_candidates(campaign, round_index, status=keys.STATUS_PROPOSED))
@@ -100,29 +113,28 @@ def prescreen_round(campaign: str, round_index: int, conn=None) -> dict:
         return {"screened": _round_candidates(campaign, round_index, status=keys.STATUS_SCREENED).count(), "resumed": True}
     structures = [d.to_structure() for d in docs]
     model, _ = models.campaign_model(spec)
-    result = screen_candidates(
-        structures,
-        predict=lambda subset: models.predict(model, subset),
-        spec=spec,
-        budget=spec.round_budget(round_index),
-        references=_reference_structures(spec),
-        training_fingerprints=models.training_fingerprints(model),
-        seed=spec.seed * 1000 + round_index,
+    budget = spec.round_budget(round_index)
+    stash: dict = {}
+    result = screen(
+        structures, _predictor(model, stash), TargetSpec.from_document(spec.target), budget,
+        references=_reference_structures(spec), motif_filter=spec.motif, kind=spec.acquisition, kappa=spec.kappa,
+        controls=spec.control_count(budget), seed=spec.seed * 1000 + round_index,
     )
-    for doc, decision in _progress(list(zip(docs, result.decisions)), f"prescreen round {round_index}"):
-        extra = {"validity": decision.validity, "motifs": decision.motifs, "motif_labels": decision.motif_labels}
-        if decision.predictions:
-            set_predictions(doc.id, decision.predictions, acquisition=decision.acquisition, **extra)
+    for doc, structure, d in _progress(list(zip(docs, structures, result.decisions)), f"prescreen round {round_index}"):
+        extra = {"validity": d.validity or {}, "motifs": d.motifs or {}, "motif_labels": d.motif_labels}
+        if id(structure) in stash:
+            set_predictions(doc.id, stash[id(structure)], acquisition=d.score, **extra)
         else:
             Candidate.objects(id=doc.id).update_one(**{f"set__{k}": v for k, v in extra.items()})
-        if decision.rejected:
-            set_status(doc.id, keys.STATUS_REJECTED, reason=decision.reason)
+        reason = f"{d.decision}: {d.detail}" if d.detail else d.decision
+        if d.decision in (keys.DECISION_SELECTED, keys.DECISION_BELOW_CUTOFF):
+            set_status(doc.id, keys.STATUS_SCREENED, reason=reason, selection=d.selected_by)
         else:
-            set_status(doc.id, keys.STATUS_SCREENED, reason=decision.reason, selection=decision.selection)
+            set_status(doc.id, keys.STATUS_REJECTED, reason=reason)
     counts = result.counts
     RoundRecord.objects(campaign=campaign, round=round_index).update_one(
         upsert=True, **{f"set__{k}": int(counts[k]) for k in ("valid", "unique", "novel", "screened")})
-    return counts
+    return {**counts, "decisions": result.decision_counts}
 
 
 # --- submit --------------------------------------------------------------------------------------

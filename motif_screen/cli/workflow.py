@@ -36,6 +36,11 @@ def workflow_text(workflow, suffix: str) -> str:
     import yaml
 
     data = json.loads(json.dumps(workflow.to_dict(), default=str))
+    for fw in data.get("fws", []):  # FireWorks stamps these again when the file is added
+        fw.pop("created_on", None)
+        fw.pop("updated_on", None)
+    data.pop("created_on", None)
+    data.pop("updated_on", None)
     if suffix == ".json":
         return json.dumps(data, indent=2) + "\n"
     return yaml.safe_dump(data, sort_keys=False)
