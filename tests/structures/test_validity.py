@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+
+from motif_screen.errors import InputError
+from motif_screen.structures.validity import check_validity, composition_is_valid, min_interatomic_distance, symmetrize
+
+
+def test_reference_crystals_are_valid(crystals):
+    for name, s in crystals.items():
+        report = check_validity(s)
+        assert report.ok, (name, report.to_dict())
+        assert set(report.checks) == {"finite", "distance", "volume", "charge"}
+        assert report.reason == ""
+
+
+def test_periodic_min_distance_sees_images():
+    from pymatgen.core import Lattice, Structure
+
+    # one atom in a 0.4 Å cell: no two sites, but the atom is 0.4 Å from its own image
+    s = Structure(Lattice.cubic(0.4), ["Cu"], [[0, 0, 0]])
+    assert np.isclose(min_interatomic_distance(s), 0.4)
+    report = check_validity(s)
+    assert not report.ok and report.reason == "invalid:distance"
+    # two atoms close only across the cell boundary
+    t = Structure(Lattice.cubic(5.0), ["Na", "Cl"], [[0.01, 0, 0], [0.95, 0, 0]])
+    assert np.isclose(min_interatomic_distance(t), 0.3)
+    assert check_validity(t).failed[0] == "distance"
+
+
+def test_volume_and_finite_checks():
+    from pymatgen.core import Lattice, Structure
+
+    big = Structure(Lattice.cubic(30.0), ["Na", "Cl"], [[0, 0, 0], [0.1, 0, 0]])
+    assert check_validity(big).reason == "invalid:volume"
+    nan = Structure(Lattice.cubic(5.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    nan.translate_sites([0], [np.nan, 0, 0], frac_coords=False, to_unit_cell=False)
+    report = check_validity(nan)
+    assert report.reason == "invalid:finite"
+    assert "NaN" in report.checks["finite"].detail
+
+
+def test_charge_balance_smact_like_cdvae():
+    assert composition_is_valid("SrTiO3")[0]
+    assert composition_is_valid("NaCl")[0]
+    assert composition_is_valid("CuZn")[0]  # all metals: alloys count as valid, as in CDVAE
+    assert composition_is_valid("Si")[0]
+    ok, detail = composition_is_valid("NaCl2")
+    assert not ok and "Pauling" in detail
+    assert not composition_is_valid("SrO3")[0]
+    assert composition_is_valid("Li3PO4")[0]
+    # pymatgen's guesses agree on clear cases
+    assert composition_is_valid("SrTiO3", method="pymatgen")[0]
+    assert not composition_is_valid("NaCl2", method="pymatgen")[0]
+    with pytest.raises(InputError):
+        composition_is_valid("SrTiO3", method="magic")
+
+
+def test_charge_check_can_be_switched_off():
+    from pymatgen.core import Lattice, Structure
+
+    s = Structure(Lattice.cubic(4.0), ["Na", "Cl", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5], [0, 0.5, 0.5]])
+    assert check_validity(s).reason == "invalid:charge"
+    relaxed = check_validity(s, check_charge=False)
+    assert relaxed.ok and "charge" not in relaxed.checks
+
+
+def test_molecules_get_distance_check_only():
+    from pymatgen.core import Molecule
+
+    water = Molecule(["O", "H", "H"], [[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]])
+    report = check_validity(water)
+    assert report.ok and set(report.checks) == {"finite", "distance"}
+    crushed = Molecule(["O", "H"], [[0, 0, 0], [0.2, 0, 0]])
+    assert check_validity(crushed).reason == "invalid:distance"
+
+
+def test_symmetrize_recovers_cubic_perovskite(crystals):
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    noisy = crystals["SrTiO3"].copy()
+    rng = np.random.default_rng(0)
+    for i in range(len(noisy)):
+        noisy.translate_sites([i], rng.normal(scale=0.01, size=3), frac_coords=False)
+    assert SpacegroupAnalyzer(noisy, symprec=1e-3).get_space_group_number() != 221
+    clean = symmetrize(noisy, symprec=0.1)
+    assert SpacegroupAnalyzer(clean, symprec=1e-3).get_space_group_number() == 221
+    assert len(clean) == 5
+    with pytest.raises(InputError):
+        from pymatgen.core import Molecule
+
+        symmetrize(Molecule(["H", "H"], [[0, 0, 0], [0.7, 0, 0]]))
