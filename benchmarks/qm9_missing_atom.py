@@ -71,7 +71,8 @@ def main(argv=None) -> int:
     print(f"trained {train_metrics['epochs_run']} epochs in {train_metrics['train_seconds'] / 60:.1f} min "
           f"({train_metrics['stop_reason']})", file=sys.stderr)
 
-    metrics = {"train_minutes": train_metrics["train_seconds"] / 60.0, "epochs_run": train_metrics["epochs_run"],
+    metrics = {"train_minutes": train_metrics["train_seconds"] / 60.0,
+               "train_cpu_minutes": train_metrics["train_cpu_seconds"] / 60.0, "epochs_run": train_metrics["epochs_run"],
                "best_epoch": train_metrics["best_epoch"]}
     details = {}
     start = time.perf_counter()
@@ -102,7 +103,8 @@ def main(argv=None) -> int:
             "accuracy_definition": "right element AND predicted position within 0.5 Å of the removed atom "
                                    "(TFN reference code); element_accuracy_* ignores the position",
             "machine": f"{os.cpu_count()} CPU cores shared with ~6 other agents' jobs (contended); "
-                       f"torch threads {args.threads}; train_minutes is wall-clock under that contention",
+                       f"torch threads {args.threads}; train_minutes is wall-clock under that contention, "
+                       "train_cpu_minutes the CPU time of this process (what an idle machine would need, roughly)",
             "model": {"preset": args.preset, "encoder_overrides": overrides,
                       "stop_reason": train_metrics["stop_reason"]},
             "per_element": {name: {k: v for k, v in d.items() if "_Z" in k} for name, d in details.items()},

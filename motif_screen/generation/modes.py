@@ -57,6 +57,9 @@ def decode_latents(
     with torch.no_grad():
         structures = model.decode(latents, counts=counts, steps=steps, generator=_generator(seed))
         predictions = {k: (m.tolist(), s.tolist()) for k, (m, s) in model.predict_properties(latents).items()}
+    from motif_screen.model.autoencoder import model_identity
+
+    identity = model_identity(model)
     items = []
     for i, structure in enumerate(structures):
         ok, reason, checks = assess(structure, check_charge=check_charge)
@@ -66,8 +69,8 @@ def decode_latents(
                 mode=mode,
                 parents=list(parents[i]) if parents is not None else [],
                 latent=[float(x) for x in latents[i]],
-                model_version=getattr(model, "model_version", None),
-                model_name=getattr(model, "model_name", None),
+                model_version=identity[1],
+                model_name=identity[0],
                 valid=ok,
                 reason=reason,
                 validity=checks,
@@ -275,8 +278,9 @@ def constrained(model, n: int, composition: str, seed: int = 0, steps: int | Non
     if fixed is None:
         allowed = torch.zeros(len(elements), dtype=torch.bool)
         allowed[index] = True
-        counts = [_counts_with_all(c, index) for c in decoder.predict_counts(z, allowed=allowed)]
-        counts = [c if sum(c) >= len(index) else _counts_with_all([0] * len(elements), index) for c in counts]
+        one_each = [1 if k in index else 0 for k in range(len(elements))]
+        counts = [_counts_with_all(c, index) if sum(c) >= len(index) else list(one_each)
+                  for c in decoder.predict_counts(z, allowed=allowed)]
     else:
         unit = sum(fixed.values())
         if unit > max_atoms:

@@ -35,17 +35,16 @@ def describe(obj, name: str | None = None) -> str:
     return f"{type(obj).__name__} ({len(obj) if hasattr(obj, '__len__') else '?'} atoms)"
 
 
-def _arrays(obj, label: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+def _arrays(obj, label) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
     """(atomic numbers, Cartesian positions, lattice rows or None, pbc flags) of any input type."""
-    if hasattr(obj, "lattice") and hasattr(obj, "cart_coords"):  # pymatgen Structure
-        if not obj.is_ordered:
-            raise InputError(f"{label} is disordered (partial occupancies); order it first, e.g. with OrderDisorderedStructureTransformation")
-        numbers = np.array([site.specie.Z for site in obj], dtype=np.int64)
-        return numbers, np.asarray(obj.cart_coords, dtype=np.float64), np.asarray(obj.lattice.matrix, dtype=np.float64), np.ones(3, bool)
-    if hasattr(obj, "cart_coords") and hasattr(obj, "species"):  # pymatgen Molecule
-        if not obj.is_ordered:
-            raise InputError(f"{label} is disordered (partial occupancies)")
-        numbers = np.array([site.specie.Z for site in obj], dtype=np.int64)
+    if hasattr(obj, "cart_coords") and hasattr(obj, "sites"):  # pymatgen Structure / Molecule
+        try:
+            numbers = np.asarray(obj.atomic_numbers, dtype=np.int64)  # raises for partial occupancies
+        except AttributeError:
+            raise InputError(f"{label()} is disordered (partial occupancies); order it first, e.g. with "
+                             "OrderDisorderedStructureTransformation") from None
+        if hasattr(obj, "lattice"):
+            return numbers, np.asarray(obj.cart_coords, dtype=np.float64), np.asarray(obj.lattice.matrix, dtype=np.float64), np.ones(3, bool)
         return numbers, np.asarray(obj.cart_coords, dtype=np.float64), None, np.zeros(3, bool)
     if hasattr(obj, "get_atomic_numbers") and hasattr(obj, "get_positions"):  # ASE Atoms
         pbc = np.asarray(obj.get_pbc(), dtype=bool)
@@ -77,7 +76,7 @@ def find_points(positions, cutoff, pbc, lattice):
     return centers.astype(np.int64), neighbors.astype(np.int64), np.rint(shifts).astype(np.int64), distances
 
 
-def check_vocabulary(numbers: Iterable[int], vocabulary, label: str) -> None:
+def check_vocabulary(numbers: Iterable[int], vocabulary, label) -> None:
     if vocabulary is None:
         return
     allowed = set(int(z) for z in vocabulary)
@@ -86,7 +85,7 @@ def check_vocabulary(numbers: Iterable[int], vocabulary, label: str) -> None:
         from pymatgen.core.periodic_table import Element
 
         names = ", ".join(Element.from_Z(z).symbol if 0 < z < 119 else str(z) for z in unknown)
-        raise InputError(f"{label} contains {names}, outside the model's element vocabulary")
+        raise InputError(f"{label() if callable(label) else label} contains {names}, outside the model's element vocabulary")
 
 
 def to_graph(obj, cutoff: float, vocabulary=None, max_atoms: int = DEFAULT_MAX_ATOMS, *, name: str | None = None,
@@ -98,24 +97,26 @@ def to_graph(obj, cutoff: float, vocabulary=None, max_atoms: int = DEFAULT_MAX_A
     (< 0.5 Å), unknown elements or more than ``max_atoms`` atoms. An atom with no neighbour
     inside the cutoff is fine: it simply has no edges.
     """
-    label = describe(obj, name)
+    def label() -> str:  # only computed for an error message: a formula costs more than the graph
+        return describe(obj, name)
+
     n = len(obj) if hasattr(obj, "__len__") else 0
     if n == 0:
-        raise InputError(f"{label} has no atoms")
+        raise InputError(f"{label()} has no atoms")
     if n > max_atoms:
-        raise InputError(f"{label} has {n} atoms, more than the limit of {max_atoms}; split it or raise max_atoms")
+        raise InputError(f"{label()} has {n} atoms, more than the limit of {max_atoms}; split it or raise max_atoms")
     numbers, positions, cell, pbc = _arrays(obj, label)
     if not np.isfinite(positions).all() or (cell is not None and not np.isfinite(cell).all()):
-        raise InputError(f"{label} has NaN or infinite coordinates")
+        raise InputError(f"{label()} has NaN or infinite coordinates")
     if cell is not None and abs(np.linalg.det(cell)) < 1e-6:
-        raise InputError(f"{label} has a degenerate (zero-volume) lattice")
+        raise InputError(f"{label()} has a degenerate (zero-volume) lattice")
     check_vocabulary(numbers, vocabulary, label)
 
     src, dst, shifts, dist = neighbor_list(positions, cell, pbc, cutoff)
     if len(dist) and dist.min() < MIN_DISTANCE:
         k = int(np.argmin(dist))
         raise InputError(
-            f"{label} has overlapping atoms: sites {int(dst[k])} and {int(src[k])} are {dist[k]:.3f} Å apart (< {MIN_DISTANCE} Å)"
+            f"{label()} has overlapping atoms: sites {int(dst[k])} and {int(src[k])} are {dist[k]:.3f} Å apart (< {MIN_DISTANCE} Å)"
         )
     dtype = dtype or torch.get_default_dtype()
     graph = {

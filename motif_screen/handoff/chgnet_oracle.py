@@ -3,8 +3,10 @@
 Every value here is a machine-learned-potential estimate, labelled ``source="chgnet"`` — never
 presented as DFT. Formation energies use elemental references computed with CHGNet too (same
 model, same error model): bulk elements from ``ase.build.bulk`` (ASE's reference states), the
-gaseous elements as molecules (H2, N2, O2, F2, Cl2) or atoms (noble gases) in a box. References
-are relaxed once and cached in a JSON file keyed by model version.
+gaseous elements as molecules (H2, N2, O2, F2, Cl2) or atoms (noble gases) in a box; elements
+whose reference state ASE cannot build (B, P, S, Ga, Mn ...) take the lowest-energy of relaxed
+fcc/bcc/sc/diamond prototypes, an upper bound on the true reference (recorded in the cache).
+References are relaxed once and cached in a JSON file keyed by model version.
 
 CHGNet is loaded once per process (its weights ship in the wheel, so no network is needed).
 Measured on a 2-core machine: a prediction takes ~0.1 s for small cells, so a relaxation is
@@ -100,10 +102,32 @@ def chgnet_relax(structure, fmax: float = DEFAULT_FMAX, steps: int = DEFAULT_STE
 # --------------------------------------------------------------------------------------------
 
 
-def reference_structure(symbol: str):
-    """The reference state of an element as a pymatgen Structure (molecules/atoms in a box)."""
-    from pymatgen.core import Lattice, Structure
+PROTOTYPES = ("fcc", "bcc", "sc", "diamond")
 
+
+def _prototype(symbol: str, lattice: str):
+    """A simple elemental crystal with a lattice constant from the covalent radius (then relaxed)."""
+    from ase.build import bulk
+    from ase.data import atomic_numbers, covalent_radii
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    r = float(covalent_radii[atomic_numbers[symbol]])
+    a = {"fcc": 2 * 2**0.5 * r, "bcc": 4 * r / 3**0.5, "sc": 2 * r, "diamond": 8 * r / 3**0.5}[lattice]
+    return AseAtomsAdaptor.get_structure(bulk(symbol, lattice, a=a))
+
+
+def reference_structure(symbol: str):
+    """The reference state of an element as a pymatgen Structure (molecules/atoms in a box).
+
+    None when ASE cannot build the element's reference state (complex or multi-atom bases such as
+    B, P, S, Ga, Mn): then :func:`elemental_references` takes the lowest of simple prototypes.
+    """
+    from pymatgen.core import Element, Lattice, Structure
+
+    try:
+        Element(symbol)
+    except ValueError:
+        raise InputError(f"{symbol!r} is not an element symbol") from None
     if symbol in GAS_DIMERS:
         d = GAS_DIMERS[symbol]
         return Structure(Lattice.cubic(BOX), [symbol, symbol], [[0, 0, 0], [0, 0, d]], coords_are_cartesian=True)
@@ -113,10 +137,25 @@ def reference_structure(symbol: str):
     from pymatgen.io.ase import AseAtomsAdaptor
 
     try:
-        atoms = bulk(symbol)
-    except (ValueError, KeyError, TypeError, NotImplementedError) as exc:
-        raise InputError(f"no elemental reference structure for {symbol}: ase.build.bulk cannot build it ({exc})") from None
-    return AseAtomsAdaptor.get_structure(atoms)
+        return AseAtomsAdaptor.get_structure(bulk(symbol))
+    except (ValueError, KeyError, TypeError, NotImplementedError, RuntimeError):
+        return None
+
+
+def _relaxed_reference(symbol: str) -> dict:
+    is_box = symbol in GAS_DIMERS or symbol in NOBLE_GASES
+    ref = reference_structure(symbol)
+    if ref is not None:
+        relaxed = chgnet_relax(ref, fmax=REFERENCE_FMAX, steps=REFERENCE_STEPS, relax_cell=not is_box)
+        state = "molecule in a box" if symbol in GAS_DIMERS else "atom in a box" if is_box else "bulk (ase.build.bulk)"
+        return {"energy_per_atom": relaxed["energy_per_atom"], "state": state, "converged": relaxed["converged"]}
+    best = None
+    for lattice in PROTOTYPES:
+        relaxed = chgnet_relax(_prototype(symbol, lattice), fmax=REFERENCE_FMAX, steps=REFERENCE_STEPS)
+        if best is None or relaxed["energy_per_atom"] < best["energy_per_atom"]:
+            best = {"energy_per_atom": relaxed["energy_per_atom"], "converged": relaxed["converged"],
+                    "state": f"lowest of {'/'.join(PROTOTYPES)} prototypes ({lattice}); ASE's reference state is not buildable"}
+    return best
 
 
 def default_cache_file() -> Path:
@@ -138,28 +177,37 @@ def _write_cache(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def elemental_references(elements: Iterable[str], cache_file: str | os.PathLike | None = None) -> dict[str, float]:
-    """CHGNet energy per atom of each element's reference state (relaxed once, then cached)."""
+def shipped_references_file() -> Path:
+    """The reference table shipped with the package (computed with this module, CHGNet 0.3.0)."""
+    import motif_screen.pretrained as pretrained
+
+    return Path(pretrained.__file__).parent / CACHE_NAME
+
+
+def elemental_references(
+    elements: Iterable[str], cache_file: str | os.PathLike | None = None, *, use_shipped: bool = True
+) -> dict[str, float]:
+    """CHGNet energy per atom of each element's reference state (relaxed once, then cached).
+
+    Looked up in the cache file (default ``~/.cache/motif_screen``), then in the table shipped
+    with the package for the same model version; only elements in neither are relaxed and added
+    to the cache. Entries (JSON, keyed by CHGNet model version, then element) also record which
+    state was used and whether its relaxation converged.
+    """
     path = Path(cache_file).expanduser() if cache_file else default_cache_file()
     version = model_version()
     cache = _read_cache(path)
     table = cache.setdefault(version, {})
+    shipped = _read_cache(shipped_references_file()).get(version, {}) if use_shipped else {}
     changed = False
     for symbol in sorted(set(elements)):
-        if symbol in table:
+        if symbol in table or symbol in shipped:
             continue
-        ref = reference_structure(symbol)
-        is_box = symbol in GAS_DIMERS or symbol in NOBLE_GASES
-        relaxed = chgnet_relax(ref, fmax=REFERENCE_FMAX, steps=REFERENCE_STEPS, relax_cell=not is_box)
-        table[symbol] = {
-            "energy_per_atom": relaxed["energy_per_atom"],
-            "state": "molecule in a box" if is_box else "bulk (ase.build.bulk)",
-            "converged": relaxed["converged"],
-        }
+        table[symbol] = _relaxed_reference(symbol)
         changed = True
     if changed:
         _write_cache(path, cache)
-    return {symbol: table[symbol]["energy_per_atom"] for symbol in set(elements)}
+    return {symbol: (table.get(symbol) or shipped[symbol])["energy_per_atom"] for symbol in set(elements)}
 
 
 def formation_energy_per_atom(composition, energy: float, references: Mapping[str, float]) -> float | None:
@@ -180,10 +228,7 @@ def chgnet_oracle(structure, fmax: float = DEFAULT_FMAX, steps: int = DEFAULT_ST
     """Relax, then add the CHGNet formation energy per atom (references from the same model)."""
     result = chgnet_relax(structure, fmax=fmax, steps=steps)
     elements = [el.symbol for el in structure.composition.elements]
-    try:
-        refs = elemental_references(elements, cache_file)
-    except InputError:
-        refs = {}
+    refs = elemental_references(elements, cache_file)
     result[keys.FORMATION_ENERGY] = formation_energy_per_atom(
         result["final_structure"].composition, result["energy"], refs
     )

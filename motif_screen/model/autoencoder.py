@@ -20,7 +20,7 @@ from motif_screen.errors import InputError
 from motif_screen.model.decoder import Decoder, DecoderConfig
 from motif_screen.model.heads import EnsembleHeads, TargetScaler, ensemble_moments
 
-__all__ = ["AutoencoderConfig", "StructureAutoencoder", "build_autoencoder", "save_autoencoder", "load_autoencoder", "to_structures"]
+__all__ = ["AutoencoderConfig", "StructureAutoencoder", "build_autoencoder", "save_autoencoder", "load_autoencoder", "model_identity", "to_structures"]
 
 
 @dataclass
@@ -51,13 +51,21 @@ def _build_encoder(preset: str, options: dict, elements: Sequence[int]) -> nn.Mo
 class StructureAutoencoder(nn.Module):
     """Encoder + latent Gaussian + heads + decoder; see the module docstring."""
 
+    KIND = "autoencoder"  # checkpoint kind (motif_screen.model.checkpoint)
+
     def __init__(self, config: AutoencoderConfig, encoder: nn.Module | None = None):
         super().__init__()
         self.config = config
         self.encoder = encoder if encoder is not None else _build_encoder(config.encoder_preset, config.encoder_options, config.elements)
-        enc_dim = int(getattr(self.encoder, "latent_dim"))
+        # the pooled encoder latent plus the composition (element fractions): the encoder's first
+        # interaction sees neighbours only, so composition reaches its latent only indirectly
+        enc_dim = int(getattr(self.encoder, "latent_dim")) + len(config.elements)
         self.to_mean = nn.Linear(enc_dim, config.latent_dim)
         self.to_logvar = nn.Linear(enc_dim, config.latent_dim)
+        # start with small posterior noise (std ~0.05): with unit noise the decoder first sees
+        # only noise and reconstruction learns very slowly; the KL term widens it as needed
+        nn.init.zeros_(self.to_logvar.weight)
+        nn.init.constant_(self.to_logvar.bias, -6.0)
         self.decoder = Decoder(
             DecoderConfig(latent_dim=config.latent_dim, elements=list(config.elements), periodic=config.periodic, **config.decoder)
         )
@@ -66,6 +74,14 @@ class StructureAutoencoder(nn.Module):
         self.target_scaler = TargetScaler(max(len(config.properties), 1))
         self.model_version: int | None = None  # set when registered / loaded
         self.model_name: str | None = None
+
+    @property
+    def model_config(self) -> dict:
+        return self.config.to_dict()
+
+    @classmethod
+    def from_config(cls, config: dict) -> "StructureAutoencoder":
+        return cls(AutoencoderConfig(**config))
 
     @property
     def latent_dim(self) -> int:
@@ -95,8 +111,16 @@ class StructureAutoencoder(nn.Module):
         return collate(graphs)
 
     # -- encoding ----------------------------------------------------------------------------------
+    def composition_features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B, E) element fractions of each structure over the model's vocabulary."""
+        species = self.decoder.species_index(batch[keys.ATOMIC_NUMBERS])
+        num_nodes = batch[keys.NUM_NODES]
+        counts = torch.zeros(len(num_nodes), len(self.config.elements), dtype=batch[keys.POSITIONS].dtype)
+        counts.index_put_((batch[keys.BATCH], species), torch.ones_like(species, dtype=counts.dtype), accumulate=True)
+        return counts / num_nodes[:, None].to(counts.dtype)
+
     def encode_batch(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.encoder(batch)["latent"]
+        h = torch.cat([self.encoder(batch)[keys.LATENT], self.composition_features(batch)], dim=-1)
         return self.to_mean(h), self.to_logvar(h).clamp(-10.0, 5.0)
 
     def encode(self, structures: Sequence, names: Sequence[str] | None = None, batch_size: int = 256) -> torch.Tensor:
@@ -118,6 +142,16 @@ class StructureAutoencoder(nn.Module):
         if not torch.isfinite(latent).all():
             raise InputError("latent vectors contain NaN or infinite values")
         return latent
+
+    def check_counts(self, counts, expected: int) -> None:
+        """Per-latent element counts over the vocabulary: right length, >= 0, at least one atom."""
+        if len(counts) != expected:
+            raise InputError(f"got {len(counts)} compositions for {expected} latent vectors")
+        for row in counts:
+            if len(row) != len(self.config.elements) or any(int(c) != c or c < 0 for c in row):
+                raise InputError(f"a composition must give a non-negative integer count for each of the model's {len(self.config.elements)} elements")
+            if sum(row) < 1:
+                raise InputError("a composition with zero atoms cannot be decoded")
 
     # -- heads -------------------------------------------------------------------------------------
     def predict_properties(self, latent: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -161,6 +195,8 @@ class StructureAutoencoder(nn.Module):
     def decode(self, latent: torch.Tensor, counts=None, steps: int | None = None, generator=None, batch_size: int = 512) -> list:
         """Latents -> pymatgen Structures (crystals) or Molecules."""
         latent = self.check_latent(latent)
+        if counts is not None:
+            self.check_counts(counts, len(latent))
         structures = []
         for start in range(0, len(latent), batch_size):
             sub = latent[start : start + batch_size]
@@ -192,42 +228,41 @@ def build_autoencoder(config: AutoencoderConfig | dict, encoder: nn.Module | Non
     return StructureAutoencoder(config, encoder=encoder)
 
 
-def save_autoencoder(model: StructureAutoencoder, path, metadata: dict | None = None) -> None:
-    """Checkpoint = config + weights (+ metadata); readable with torch.load(weights_only=True)."""
-    import motif_screen
+def save_autoencoder(model: StructureAutoencoder, path, config: dict | None = None, metrics: dict | None = None) -> None:
+    """Write a checkpoint with the encoder issue's format (:mod:`motif_screen.model.checkpoint`):
+    plain data only, so it loads with ``torch.load(weights_only=True)``."""
+    from motif_screen.model.checkpoint import save_checkpoint
 
-    torch.save(
-        {
-            "kind": "autoencoder",
-            "config": model.config.to_dict(),
-            "state_dict": model.state_dict(),
-            "code_version": getattr(motif_screen, "__version__", "unknown"),
-            "model_name": model.model_name,
-            "model_version": model.model_version,
-            "metadata": metadata or {},
-        },
-        path,
-    )
+    save_checkpoint(path, model, config={"name": model.model_name, **(config or {})}, metrics=metrics)
 
 
 def load_autoencoder(path) -> StructureAutoencoder:
-    """Rebuild a model from :func:`save_autoencoder`'s file; a bad file raises ModelError."""
+    """Rebuild an autoencoder from its checkpoint file; a missing, corrupt or foreign file raises ModelError."""
     from pathlib import Path
 
     from motif_screen.errors import ModelError
+    from motif_screen.model.checkpoint import load_checkpoint
 
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"checkpoint {path} does not exist")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        model = build_autoencoder(AutoencoderConfig(**ckpt["config"]))
-        model.load_state_dict(ckpt["state_dict"])
-    except ModelError:
-        raise
-    except Exception as exc:
-        raise ModelError(f"checkpoint {path} cannot be loaded as a motif_screen autoencoder: {exc}") from exc
-    model.model_name = ckpt.get("model_name") or path.stem
-    model.model_version = ckpt.get("model_version")
-    model.eval()
+    model = load_checkpoint(path)
+    if not isinstance(model, StructureAutoencoder):
+        raise ModelError(f"checkpoint {path} holds a {type(model).__name__}, not a structure autoencoder")
+    info = getattr(model, "checkpoint_info", None) or {}
+    model.model_name = (info.get("config") or {}).get("name") or Path(path).stem
     return model
+
+
+def model_identity(model) -> tuple[str | None, int | None]:
+    """(name, version) of a model loaded from a file (version None) or from the database."""
+    version = getattr(model, "model_version", None)
+    if isinstance(version, dict):
+        return version.get("name"), version.get("version")
+    return getattr(model, "model_name", None), version
+
+
+def _register() -> None:
+    from motif_screen.model.checkpoint import register_kind
+
+    register_kind(StructureAutoencoder.KIND, StructureAutoencoder)
+
+
+_register()

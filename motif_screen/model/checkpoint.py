@@ -15,9 +15,7 @@ import io
 import json
 import logging
 import os
-import pickle
 import warnings
-import zipfile
 from pathlib import Path
 
 import torch
@@ -102,7 +100,7 @@ def read_checkpoint(source, label: str | None = None) -> dict:
         handle = path
     try:
         payload = torch.load(handle, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as exc:
+    except Exception as exc:  # torch raises UnpicklingError, BadZipFile, RuntimeError, struct.error... for junk
         raise ModelError(f"checkpoint {label} is corrupt or not a torch file ({type(exc).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelError(f"checkpoint {label} is not a motif_screen checkpoint (no '{FORMAT}' format tag)")

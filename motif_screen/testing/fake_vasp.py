@@ -128,9 +128,10 @@ def make_fake_vasp_refs(
 
     ``energy_fn(structure) -> eV`` (total energy) and ``band_gap_fn(structure) -> eV`` set the
     outputs; ``final_structure_fn(structure) -> structure`` lets relaxations (steps with NSW > 0)
-    move atoms and the cell (default: unchanged); static and NSCF steps keep their input structure. ``fizzle`` names Fireworks (substrings of their names) whose run fails:
-    ``"unconverged"`` writes outputs whose electronic loop hit NELM (VaspDrone marks the task
-    unsuccessful and atomate's VaspToDb fizzles), ``"missing_outputs"`` writes no outputs at all.
+    move atoms and the cell (default: unchanged); static and NSCF steps keep their input structure.
+    ``fizzle`` names Fireworks (substrings of their names) whose run fails: ``"unconverged"``
+    writes outputs whose electronic loop hit NELM (VaspDrone marks the task unsuccessful and
+    atomate's VaspToDb fizzles), ``"missing_outputs"`` writes no outputs at all.
     ``wf`` itself is not modified.
     """
     from fireworks import Workflow
@@ -150,37 +151,43 @@ def make_fake_vasp_refs(
 
     refs: dict[str, str] = {}
     outputs_of: dict[int, tuple[str | None, Path]] = {}  # fw_id -> (calc_loc name, outputs dir)
-    for fw in _topological_fws(work):
-        run_idx = _vasp_run_index(fw)
-        if run_idx is None:
-            continue
-        if fw.name in refs:
-            raise ValueError(f"two Fireworks are named {fw.name!r}; use_fake_vasp matches by name")
-        ref = root / ref_dir_name(fw.name)
-        if ref.exists():
-            shutil.rmtree(ref)
-        (ref / "inputs").mkdir(parents=True)
-        calc_locs = [
-            {"name": outputs_of[fid][0], "path": str(outputs_of[fid][1]), "filesystem": None}
-            for fid in sorted(_ancestors(work, fw.fw_id), key=lambda f: [x.fw_id for x in _topological_fws(work)].index(f))
-            if fid in outputs_of
-        ]
-        _write_inputs(fw, run_idx, calc_locs, ref / "inputs")
-        failing = any(name in fw.name for name in fizzle)
-        (ref / "outputs").mkdir()
-        if not (failing and fizzle_mode == "missing_outputs"):
-            write_outputs(
-                ref / "inputs",
-                ref / "outputs",
-                energy_fn=energy_fn,
-                band_gap_fn=band_gap_fn,
-                final_structure_fn=final_structure_fn,
-                converged=not failing,
-            )
-        outputs_of[fw.fw_id] = (_calc_loc_name(fw), ref / "outputs")
-        refs[fw.name] = str(ref)
+    order = _topological_fws(work)
+    rank = {fw.fw_id: i for i, fw in enumerate(order)}
+    # Children of a failing step never run, but their reference inputs are still written: from
+    # the outputs the step would have had (kept in a scratch folder, not in the reference dir).
+    with tempfile.TemporaryDirectory(prefix="fake_vasp_ok_") as shadow_root:
+        for fw in order:
+            run_idx = _vasp_run_index(fw)
+            if run_idx is None:
+                continue
+            if fw.name in refs:
+                raise ValueError(f"two Fireworks are named {fw.name!r}; use_fake_vasp matches by name")
+            ref = root / ref_dir_name(fw.name)
+            if ref.exists():
+                shutil.rmtree(ref)
+            (ref / "inputs").mkdir(parents=True)
+            calc_locs = [
+                {"name": outputs_of[fid][0], "path": str(outputs_of[fid][1]), "filesystem": None}
+                for fid in sorted(_ancestors(work, fw.fw_id), key=rank.__getitem__)
+                if fid in outputs_of
+            ]
+            _write_inputs(fw, run_idx, calc_locs, ref / "inputs")
+            failing = any(name in fw.name for name in fizzle)
+            outputs = dict(energy_fn=energy_fn, band_gap_fn=band_gap_fn, final_structure_fn=final_structure_fn)
+            (ref / "outputs").mkdir()
+            if not (failing and fizzle_mode == "missing_outputs"):
+                write_outputs(ref / "inputs", ref / "outputs", converged=not failing, **outputs)
+            children_read = ref / "outputs"
+            if failing:
+                children_read = Path(shadow_root) / ref.name
+                write_outputs(ref / "inputs", children_read, converged=True, **outputs)
+            outputs_of[fw.fw_id] = (_calc_loc_name(fw), children_read)
+            refs[fw.name] = str(ref)
     if not refs:
         raise ValueError("the workflow has no Firework that runs VASP")
+    clashes = [(a, b) for a in refs for b in refs if a != b and a in b]
+    if clashes:  # atomate's use_fake_vasp matches reference keys as substrings of Firework names
+        raise ValueError(f"Firework name {clashes[0][0]!r} is part of {clashes[0][1]!r}: rename one")
     return refs
 
 
@@ -214,15 +221,11 @@ def use_fake_vasp_for_tests(
     which needs real POTCARs. Returns the same (modified) workflow, like atomate's powerups.
     """
     refs = make_fake_vasp_refs(wf, root, energy_fn, **ref_kwargs)
-    powerups = _atomate_powerups_module()
-    wf = powerups.use_potcar_spec(wf)
-    return powerups.use_fake_vasp(wf, refs, check_potcar=False)
-
-
-def _atomate_powerups_module():
     from motif_screen.handoff.powerups import _atomate_powerups
 
-    return _atomate_powerups()
+    powerups = _atomate_powerups()
+    wf = powerups.use_potcar_spec(wf)
+    return powerups.use_fake_vasp(wf, refs, check_potcar=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,32 +340,28 @@ class SyntheticRun:
         self.params["NBANDS"] = self.nbands
         self.kpts, self.weights = self._kpoint_list()
         self.metal = gap <= 0.0
-        if self.metal and len(self.kpts) < 2:  # a metal needs a band that crosses E_F: two k-points
-            self.kpts, self.weights = [[0.0, 0.0, 0.0], [0.5, 0.0, 0.0]], [0.5, 0.5]
         self.vbm = 0.0
         self.cbm = self.vbm + gap
-        self.efermi = self.vbm + min(0.05, gap / 2) if gap > 0 else self.vbm
+        # E_F just above the VBM for insulators (as VASP prints it), inside the crossing band for metals
+        self.efermi = self.vbm + min(0.05, gap / 2) if not self.metal else self.vbm + 0.5
+        if self.metal and len(self.kpts) < 2:  # a metal needs a band that crosses E_F: two k-points
+            self.kpts, self.weights = [[0.0, 0.0, 0.0], [0.5, 0.0, 0.0]], [0.5, 0.5]
 
-    # -- k points: explicit lists are kept (line mode, NSCF uniform); meshes collapse to Γ ------
+    # -- k points: explicit lists are kept (NSCF uniform and line runs); meshes collapse to Γ -----
     def _kpoint_list(self):
         kp = self.kpoints
         style = str(kp.style).split(".")[-1].lower()
-        if style in ("reciprocal", "line_mode") and kp.kpts and len(kp.kpts) > 1 or (
-            style == "reciprocal" and kp.num_kpts > 0
-        ):
-            if style == "line_mode":
-                from pymatgen.symmetry.bandstructure import HighSymmKpath  # noqa: F401
-
-                pts = []
-                pairs = list(zip(kp.kpts[::2], kp.kpts[1::2]))
-                n = max(2, int(kp.num_kpts))
-                for a, b in pairs:
-                    a, b = np.array(a, float), np.array(b, float)
-                    for t in np.linspace(0, 1, n):
-                        pts.append(a + t * (b - a))
-                return [list(p) for p in pts], [1.0] * len(pts)
+        if style == "line_mode" and len(kp.kpts) >= 2:
+            n = max(2, int(kp.num_kpts))
+            pts = [
+                list(np.asarray(a, float) + t * (np.asarray(b, float) - np.asarray(a, float)))
+                for a, b in zip(kp.kpts[::2], kp.kpts[1::2])
+                for t in np.linspace(0.0, 1.0, n)
+            ]
+            return pts, [1.0] * len(pts)
+        if style == "reciprocal" and kp.kpts:
             weights = list(kp.kpts_weights) if kp.kpts_weights else [1.0] * len(kp.kpts)
-            return [list(map(float, k)) for k in kp.kpts], [float(w) for w in weights]
+            return [[float(x) for x in k] for k in kp.kpts], [float(w) for w in weights]
         return [[0.0, 0.0, 0.0]], [1.0]
 
     # -- vasprun.xml ---------------------------------------------------------------------------
@@ -457,7 +456,8 @@ class SyntheticRun:
     def _band_energies(self):
         """(nbands,) eigenvalues: occupied bands end at the VBM (0 eV), empty ones start at the CBM."""
         occ = self.vbm - 0.5 * np.arange(self.nocc)[::-1]
-        empty = self.cbm + 0.5 * np.arange(self.nbands - self.nocc)
+        first_empty = self.cbm if not self.metal else self.efermi + 0.5
+        empty = first_empty + 0.5 * np.arange(self.nbands - self.nocc)
         return np.concatenate([occ, empty])
 
     def _eigenvalues(self) -> str:

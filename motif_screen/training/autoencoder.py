@@ -33,7 +33,7 @@ import torch
 from motif_screen import keys
 from motif_screen.errors import ConfigError, InputError
 
-__all__ = ["train_autoencoder", "load_structure_csv", "DEFAULTS"]
+__all__ = ["train_autoencoder", "refine_heads", "load_structure_csv", "DEFAULTS"]
 
 DEFAULTS = {
     "data": "../shared/data/perov_5/val.csv",
@@ -52,6 +52,8 @@ DEFAULTS = {
     "out_dir": None,  # set by `motif-screen train --out`: the checkpoint goes to <out_dir>/<name>.pt
     "qm9": {"n": 5000, "max_atoms": 29},
     "log_every": 1,
+    "head_epochs": 0,  # then refit the latent -> (size, composition, lattice, property) MLPs on frozen latents
+    "head_lr": 3e-3,
 }
 
 
@@ -126,6 +128,63 @@ def _learning_rate(base: float, step: int, total_steps: int, elapsed: float, bud
         return base * step / warmup
     progress = min(1.0, max(step / max(total_steps, 1), elapsed / max(budget, 1e-9)))
     return base * (0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def refine_heads(model, graphs: list, targets=None, epochs: int = 200, lr: float = 3e-3, batch_size: int = 256, seed: int = 0) -> dict:
+    """Refit the small MLPs that read the latent (number of atoms, composition, lattice, property
+    heads) with the encoder and the flow frozen.
+
+    Why: in end-to-end training these heads learn at the pace of the expensive flow network
+    (a few thousand steps on CPU), which is too few for a 50-way composition softmax. On cached
+    latent means each epoch costs milliseconds, so they converge in seconds. Returns final losses.
+    """
+    from motif_screen.graphs import collate
+
+    model.eval()
+    with torch.no_grad():
+        chunks = [collate(graphs[i : i + batch_size]) for i in range(0, len(graphs), batch_size)]
+        latents = torch.cat([model.encode_batch(b)[0] for b in chunks])
+        num_nodes = torch.cat([b[keys.NUM_NODES] for b in chunks])
+        species = [model.decoder.species_index(b[keys.ATOMIC_NUMBERS]) for b in chunks]
+        fractions = torch.cat([model.composition_features(b) for b in chunks])
+        cells = torch.cat([b[keys.CELL] for b in chunks]) if model.config.periodic else None
+    dec = model.decoder
+    params = list(dec.num_atoms_head.parameters()) + list(dec.composition_head.parameters())
+    if dec.lattice_head is not None:
+        params += list(dec.lattice_head.parameters())
+        lattice_target = (dec._scaled_lattice_params(cells, num_nodes) - dec.lattice_mean) / dec.lattice_std
+    y = None
+    if model.heads is not None and targets is not None and len(targets) and targets.shape[1]:
+        params += list(model.heads.parameters())
+        y = model.target_scaler.normalise(torch.as_tensor(targets, dtype=latents.dtype))
+    optimizer = torch.optim.Adam(params, lr=lr)
+    rng = torch.Generator().manual_seed(seed)
+    del species
+    last = {}
+    for epoch in range(int(epochs)):
+        order = torch.randperm(len(latents), generator=rng)
+        for start in range(0, len(order), 128):
+            idx = order[start : start + 128]
+            z = latents[idx]
+            terms = {
+                "num_atoms": torch.nn.functional.cross_entropy(dec.num_atoms_head(z), num_nodes[idx].clamp(max=dec.config.max_atoms)),
+                "composition": -(fractions[idx] * dec.composition_head(z).log_softmax(-1)).sum(-1).mean(),
+            }
+            if dec.lattice_head is not None:
+                terms["lattice"] = torch.nn.functional.mse_loss(dec.lattice_head(z), lattice_target[idx])
+            if y is not None:
+                mu, log_var = model.heads(z)
+                target = y[idx][None].expand_as(mu)
+                known = torch.isfinite(target)
+                nll = 0.5 * (log_var + (mu - torch.nan_to_num(target)) ** 2 / log_var.exp())
+                terms["property"] = nll[known].mean()
+            loss = sum(model.config.loss_weights.get(k, 1.0) * v for k, v in terms.items())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            last = {k: float(v.detach()) for k, v in terms.items()}
+    model.eval()
+    return last
 
 
 def train_autoencoder(config: dict):
@@ -208,6 +267,10 @@ def train_autoencoder(config: dict):
             stopped_early = True
             break
     model.eval()
+    if int(cfg["head_epochs"]):
+        head_terms = refine_heads(model, [graphs[i] for i in train_idx], targets[train_idx], int(cfg["head_epochs"]),
+                                  float(cfg["head_lr"]), seed=seed)
+        print("refined latent heads: " + " ".join(f"{k}={v:.4f}" for k, v in head_terms.items()), flush=True)
 
     metrics = {
         "n_train": len(train_idx),
@@ -233,5 +296,5 @@ def train_autoencoder(config: dict):
     if cfg["output"]:
         output = Path(cfg["output"])
         output.parent.mkdir(parents=True, exist_ok=True)
-        save_autoencoder(model, output, metadata={"recipe": dict(cfg), "metrics": metrics, "train_ids": [ids[i] for i in train_idx]})
+        save_autoencoder(model, output, config=dict(cfg), metrics=metrics)
     return model, metrics

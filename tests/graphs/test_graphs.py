@@ -78,6 +78,8 @@ def test_edge_vectors_are_differentiable_in_positions_and_cell():
         (lambda: Molecule([], []), "no atoms"),
         (lambda: Atoms("H2", positions=[[0, 0, 0], [np.nan, 0, 0]]), "NaN"),
         (lambda: Molecule(["H", "H"], [[0, 0, 0], [0, 0, 0.3]]), "overlapping atoms"),
+        (lambda: Structure(Lattice.cubic(4), [{"Na": 0.5, "K": 0.5}, "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]), "disordered"),
+        (lambda: "SrTiO3", "cannot build a graph from a str"),
     ],
 )
 def test_bad_structures_raise_input_error_naming_the_structure(make, message):

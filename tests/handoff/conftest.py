@@ -26,3 +26,12 @@ def fworker(config_dir):
     from fireworks import FWorker
 
     return FWorker(name="test-worker", env={"db_file": str(config_dir / "db.json"), "vasp_cmd": "vasp_std"})
+
+
+@pytest.fixture(autouse=True)
+def _mongomock_gridfs():
+    """FireWorks enables mongomock's GridFS only if it is first imported with the store configured;
+    these tests import atomate (and so FireWorks) before any store exists (see DESIGN.md)."""
+    import mongomock.gridfs
+
+    mongomock.gridfs.enable_gridfs_integration()

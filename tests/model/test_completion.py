@@ -137,12 +137,12 @@ def qm9_like_molecules(n: int, seed: int = 0) -> list[Molecule]:
 
 
 def test_training_lowers_the_loss_and_reports_metrics():
-    molecules = qm9_like_molecules(40)
-    config = CompletionConfig(encoder_overrides=SMALL, epochs=8, batch_size=8, lr=1e-2, seed=0,
+    molecules = qm9_like_molecules(24)
+    config = CompletionConfig(encoder_overrides=SMALL, epochs=6, batch_size=6, lr=1e-2, seed=0,
                               progress=False, elements=QM9_ELEMENTS)
     model, metrics = train_completion(molecules, config)
     assert metrics["best_val_loss"] < 0.8 * metrics["initial_val_loss"]
-    assert metrics["epochs_run"] == 8 and metrics["num_train"] + metrics["num_validation"] == 40
+    assert metrics["epochs_run"] == 6 and metrics["num_train"] + metrics["num_validation"] == 24
     result = evaluate_completion(model, molecules[:5], remove="all")
     assert result["holes"] == sum(len(m) for m in molecules[:5])
     assert 0.0 <= result["accuracy"] <= result["element_accuracy"] <= 1.0
@@ -171,3 +171,20 @@ def test_bad_input_is_refused_with_a_clear_message():
                          CompletionConfig(encoder_overrides=SMALL, epochs=1, progress=False))
     with pytest.raises(InputError, match="'all' or 'random'"):
         evaluate_completion(model, [ethanol()], remove="some")
+
+
+def test_checkpoint_round_trip(tmp_path):
+    from motif_screen.model.checkpoint import load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    model = build_completion_model(QM9_ELEMENTS, **SMALL)
+    holey = ethanol()
+    holey.remove_sites([0])
+    path = save_checkpoint(tmp_path / "completion.pt", model, metrics={"accuracy_19": 0.5})
+    loaded = load_checkpoint(path)
+    assert isinstance(loaded, completion.CompletionModel) and loaded.elements == QM9_ELEMENTS
+    assert loaded.checkpoint_info["metrics"] == {"accuracy_19": 0.5}
+    element, position = complete(model, holey)
+    element_loaded, position_loaded = complete(loaded, holey)
+    assert element_loaded == element
+    np.testing.assert_allclose(position_loaded, position, atol=1e-6)

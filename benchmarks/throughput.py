@@ -1,0 +1,171 @@
+"""Inference throughput: encoder + property heads vs CHGNet single points, same structures, same run.
+
+Structures: perov-5 cells (5 atoms) and their 2×2×1 (20) and 2×2×4 (80-atom) supercells with a
+0.05 Å rattle, so neighbour lists are those of real crystals. "end_to_end" timings start from
+pymatgen Structures (neighbour list + batching + forward, what screening pays); "forward"
+timings start from pre-built graphs. CHGNet runs ``predict_structure`` (energy, forces, stress,
+magmom: its normal single point) on a subset of the same structures with the same thread count.
+
+    python benchmarks/throughput.py               # ~5 min on 1 thread
+    python benchmarks/throughput.py --quick       # smaller counts, for a smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZES = {5: (1, 1, 1), 20: (2, 2, 1), 80: (2, 2, 4)}
+
+
+def base_cells(data_dir: Path, n: int, seed: int):
+    from pymatgen.core import Lattice, Structure
+
+    csv = data_dir / "test.csv"
+    if csv.is_file():
+        import pandas as pd
+
+        frame = pd.read_csv(csv, nrows=n)
+        return [Structure.from_str(c, fmt="cif") for c in frame["cif"]], f"first {n} cells of {csv}"
+    rng = np.random.default_rng(seed)
+    cells = [Structure(Lattice.cubic(rng.uniform(3.8, 4.1)), ["Sr", "Ti", "O", "O", "O"],
+                       [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]) for _ in range(n)]
+    return cells, f"{n} generated SrTiO3 cells ({csv} not found)"
+
+
+def structures_of_size(cells, natoms: int, count: int, seed: int):
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(count):
+        s = cells[i % len(cells)] * SIZES[natoms]
+        s.perturb(0.05, min_distance=0.0) if hasattr(s, "perturb") else None
+        out.append(s)
+    return out
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def time_ours(model, structures, batch_size: int) -> tuple[float, float]:
+    """(end-to-end structures/s, forward-only structures/s)."""
+    import torch
+
+    from motif_screen.graphs import collate
+
+    model.predict(structures[: min(len(structures), batch_size)], batch_size=batch_size)  # warm-up
+    start = time.perf_counter()
+    model.predict(structures, batch_size=batch_size)
+    end_to_end = len(structures) / (time.perf_counter() - start)
+    graphs = model.graphs(structures)
+    batches = [collate(graphs[i:i + batch_size]) for i in range(0, len(graphs), batch_size)]
+    with torch.no_grad():
+        start = time.perf_counter()
+        for b in batches:
+            model(b)
+        forward = len(structures) / (time.perf_counter() - start)
+    return end_to_end, forward
+
+
+def time_chgnet(structures, batch_size: int) -> float:
+    from chgnet.model import CHGNet
+
+    model = CHGNet.load(verbose=False) if "verbose" in CHGNet.load.__code__.co_varnames else CHGNet.load()
+    model.predict_structure(structures[:2], batch_size=batch_size)  # warm-up
+    start = time.perf_counter()
+    model.predict_structure(structures, batch_size=batch_size)
+    return len(structures) / (time.perf_counter() - start)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "perov_5"))
+    parser.add_argument("--preset", default="S")
+    parser.add_argument("--checkpoint", default=None, help="a trained PropertyModel (default: an untrained one; speed does not depend on weights)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--batch-sizes", default="1,64,512")
+    parser.add_argument("--count", type=int, default=512, help="structures per (size, batch) measurement (5-atom)")
+    parser.add_argument("--chgnet-count", type=int, default=32, help="structures CHGNet predicts for 5-atom cells (scaled down for bigger ones)")
+    parser.add_argument("--chgnet-batch", type=int, default=16)
+    parser.add_argument("--quick", action="store_true", help="64 structures, 8 for CHGNet")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "throughput.json"))
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.count, args.chgnet_count = 64, 8
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from motif_screen.model import build_property_model, load_checkpoint
+
+    model = load_checkpoint(args.checkpoint) if args.checkpoint else build_property_model(["heat_ref"], args.preset)
+    model.eval()
+    cells, source = base_cells(Path(args.data), 64, args.seed)
+    batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    metrics, rss_before = {}, peak_rss_mib()
+    ratios = []
+    for natoms in SIZES:
+        # fewer big structures: keep each measurement to seconds, not minutes
+        count = max(args.count * 5 // natoms, max(batch_sizes))
+        structures = structures_of_size(cells, natoms, count, args.seed)
+        for b in batch_sizes:
+            n = count if b > 1 else max(count // 8, 16)
+            e2e, fwd = time_ours(model, structures[:n], b)
+            metrics[f"ours_{natoms}atoms_batch{b}_structures_per_s"] = e2e
+            metrics[f"ours_{natoms}atoms_batch{b}_forward_structures_per_s"] = fwd
+            metrics[f"peak_rss_mib_after_{natoms}atoms_batch{b}"] = peak_rss_mib()
+            print(f"ours {natoms} atoms batch {b}: {e2e:.0f}/s end-to-end, {fwd:.0f}/s forward", flush=True)
+        n_chg = max(4, args.chgnet_count * 5 // natoms)  # 32 / 8 / 4: CHGNet on 80 atoms is slow and memory-hungry
+        try:
+            # CHGNet batches of 16 x 80-atom cells took 22 GB here (OOM-killed): shrink its batch with size
+            chg = time_chgnet(structures[:n_chg], max(1, min(args.chgnet_batch * 5 // natoms, n_chg)))
+        except ImportError as exc:
+            print(f"CHGNet not available ({exc}); install the `mlip` extra", file=sys.stderr)
+            continue
+        metrics[f"chgnet_{natoms}atoms_structures_per_s"] = chg
+        best_ours = max(metrics[f"ours_{natoms}atoms_batch{b}_structures_per_s"] for b in batch_sizes)
+        metrics[f"speedup_vs_chgnet_{natoms}atoms"] = best_ours / chg
+        ratios.append(best_ours / chg)
+        print(f"chgnet {natoms} atoms: {chg:.1f}/s; speedup {best_ours / chg:.0f}x", flush=True)
+    if ratios:
+        metrics["speedup_vs_chgnet_min"] = min(ratios)
+    metrics["peak_rss_mib"] = peak_rss_mib()
+    metrics["peak_rss_mib_before_benchmark"] = rss_before
+    metrics["model_parameters"] = float(sum(p.numel() for p in model.parameters()))
+    result = {
+        "name": "throughput",
+        "command": "python benchmarks/throughput.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "data": {
+            "structures": f"{source}; 20- and 80-atom structures are 2x2x1 and 2x2x4 supercells, rattled 0.05 A",
+            "model": f"PropertyModel preset {args.preset} (1 target, 5-head ensemble), "
+                     + (f"checkpoint {args.checkpoint}" if args.checkpoint else "untrained weights (speed does not depend on them)"),
+            "timing": f"torch threads {args.threads} for both models, eager mode, CPU; the machine (2 cores) was shared with "
+                      "other jobs, so absolute numbers are pessimistic; ratios are from the same run",
+            "speedup": "best end-to-end batch of ours (graph building included) / CHGNet predict_structure "
+                       f"(batch {args.chgnet_batch}, {args.chgnet_batch // 4} and {max(1, args.chgnet_batch // 16)}; {args.chgnet_count}, {args.chgnet_count // 4} and {max(4, args.chgnet_count // 16)} structures "
+                       "for 5, 20 and 80 atoms)",
+            "memory": "peak resident set size of the whole process (ru_maxrss), MiB; it includes CHGNet once loaded",
+        },
+        "metrics": metrics,
+        "anchors": {"chgnet_5atoms_structures_per_s": {"value": 13, "source": "DESIGN.md, measured on these machines (2026-11)"},
+                    "target_speedup": {"value": 100, "source": "issue 3"}},
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""``motif-screen plot latent``: a 2D map of the autoencoder's latent space, as a PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from motif_screen.errors import InputError
+
+HELP = "plot the latent space (a 2D PCA map coloured by a property or by motif)"
+DESCRIPTION = """\
+  motif-screen plot latent --data ../shared/data/perov_5/test.csv --color-by heat_ref -o map.png
+  motif-screen plot latent --data structures/ --color-by motif -o motifs.png
+  motif-screen plot latent --campaign demo --color-by formation_energy_per_atom -o campaign.png
+
+Structures (a CSV with a `cif` column, CIF/POSCAR files or folders) are encoded with --model
+(default: the shipped perov-5 autoencoder); --campaign reads the latents stored on that
+campaign's candidates instead. The map is the first two principal components of the latent means.
+--color-by: a CSV column, a property the model's heads predict (predicted), `motif` (the most
+common site motif label of each structure), `element:<El>` (contains it or not), or `formula`
+for campaigns' oracle values see `motif-screen query`.
+"""
+
+MAX_POINTS = 50_000
+
+
+def add_arguments(parser) -> None:
+    from motif_screen.cli.common import add_db_options
+
+    parser.add_argument("what", choices=("latent",), help="what to plot")
+    parser.add_argument("-o", "--out", type=Path, required=True, help="PNG file to write")
+    parser.add_argument("--model", type=Path, default=None, help="autoencoder checkpoint (default: the shipped perov-5 model)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", nargs="+", default=None, help="CSV (cif column) or structure files/folders")
+    source.add_argument("--campaign", default=None, help="use the latents stored on this campaign's candidates")
+    parser.add_argument("--color-by", default="motif", help="CSV column, predicted property, motif, element:<El> (default: motif)")
+    parser.add_argument("--limit", type=int, default=5000, help="at most this many structures (default 5000)")
+    parser.add_argument("--title", default=None)
+    add_db_options(parser)
+
+
+# --- pure helpers ------------------------------------------------------------------------------
+def pca_2d(latents):
+    """(N, D) -> (N, 2) projection on the two leading principal axes, and their explained variance."""
+    import numpy as np
+
+    x = np.asarray(latents, dtype=float)
+    if len(x) < 2:
+        raise InputError("a latent map needs at least 2 structures")
+    x = x - x.mean(0)
+    _, s, vt = np.linalg.svd(x, full_matrices=False)
+    explained = (s**2) / max((s**2).sum(), 1e-12)
+    return x @ vt[:2].T, explained[:2]
+
+
+def dominant_motif(structure) -> str:
+    """The structure's motif signature: its distinct site environments, e.g.
+    ``cuboctahedral+octahedral`` for a cubic perovskite (``none`` when no site is classified)."""
+    from motif_screen.structures.motifs import motif_labels
+
+    try:
+        labels = motif_labels(structure)
+    except Exception:
+        return "unassigned"
+    environments = sorted({label.split(":")[1] for label in labels if label.count(":") == 1})
+    return "+".join(environments) if environments else "none"
+
+
+def draw_map(xy, values, out: Path, color_label: str, title: str, explained) -> Path:
+    """Scatter plot: numeric values get a colour bar, labels a legend (top 10 + 'other')."""
+    from collections import Counter
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(7.5, 6), dpi=130)
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    if numeric:
+        vals = np.asarray(values, dtype=float)
+        finite = np.isfinite(vals)
+        if (~finite).any():
+            ax.scatter(xy[~finite, 0], xy[~finite, 1], s=6, c="lightgrey", label="no value", linewidths=0)
+        lo, hi = np.percentile(vals[finite], [2, 98]) if finite.any() else (0, 1)
+        sc = ax.scatter(xy[finite, 0], xy[finite, 1], s=8, c=vals[finite], cmap="viridis", vmin=lo, vmax=hi, linewidths=0)
+        fig.colorbar(sc, ax=ax, label=color_label)
+    else:
+        labels = [str(v) for v in values]
+        top = [name for name, _ in Counter(labels).most_common(10)]
+        cmap = plt.get_cmap("tab10")
+        other = [i for i, v in enumerate(labels) if v not in top]
+        if other:
+            ax.scatter(xy[other, 0], xy[other, 1], s=6, c="lightgrey", label=f"other ({len(other)})", linewidths=0)
+        for k, name in enumerate(top):
+            idx = [i for i, v in enumerate(labels) if v == name]
+            ax.scatter(xy[idx, 0], xy[idx, 1], s=8, color=cmap(k % 10), label=f"{name} ({len(idx)})", linewidths=0)
+        ax.legend(title=color_label, fontsize=7, title_fontsize=8, markerscale=2, loc="best", framealpha=0.85)
+    ax.set_xlabel(f"PC 1 ({100 * explained[0]:.0f}% of variance)")
+    ax.set_ylabel(f"PC 2 ({100 * explained[1]:.0f}% of variance)")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+# --- data sources ------------------------------------------------------------------------------
+def _structures_and_columns(paths, limit: int):
+    """(ids, structures, {column: values}) from CSVs or structure files."""
+    import pandas as pd
+
+    from motif_screen.structures.io import read_structures
+
+    for p in paths:
+        if not Path(p).exists():
+            raise InputError(f"{p} does not exist")
+    pairs = read_structures(list(paths))[:limit]
+    columns = {}
+    if len(paths) == 1 and str(paths[0]).endswith(".csv"):
+        frame = pd.read_csv(paths[0]).iloc[: len(pairs)]
+        columns = {c: frame[c].tolist() for c in frame.columns if c not in ("cif",) and pd.api.types.is_numeric_dtype(frame[c])}
+    return [i for i, _ in pairs], [s for _, s in pairs], columns
+
+
+def _colour_values(color_by: str, structures, columns: dict, predictions: dict):
+    if color_by in columns:
+        return [float(v) for v in columns[color_by]]
+    if color_by in predictions:
+        return [float(v) for v in predictions[color_by]]
+    if color_by == "motif":
+        return [dominant_motif(s) for s in structures]
+    if color_by == "formula":
+        return [s.composition.reduced_formula for s in structures]
+    if color_by.startswith("element:"):
+        symbol = color_by.split(":", 1)[1]
+        return [f"contains {symbol}" if symbol in {e.symbol for e in s.composition.elements} else f"no {symbol}" for s in structures]
+    known = sorted(set(columns) | set(predictions) | {"motif", "formula", "element:<El>"})
+    raise InputError(f"cannot colour by {color_by!r}; choose one of {', '.join(known)}")
+
+
+def _campaign_points(args, color_by: str):
+    import numpy as np
+
+    from motif_screen.cli.common import connect_from_args
+    from motif_screen.db.documents import Candidate
+
+    connect_from_args(args, readonly=True)
+    docs = list(Candidate.objects(campaign=args.campaign).limit(args.limit))
+    docs = [d for d in docs if d.latent]
+    if not docs:
+        raise InputError(f"campaign {args.campaign!r} has no candidates with stored latents")
+    latents = np.array([list(d.latent) for d in docs])
+    values = []
+    for d in docs:
+        if color_by == "motif":
+            envs = sorted({label.split(":")[1] for label in (d.motif_labels or []) if label.count(":") == 1})
+            values.append("+".join(envs) if envs else "none")
+        elif color_by == "status":
+            values.append(d.status)
+        elif color_by == "formula":
+            values.append(d.formula)
+        elif color_by in (d.oracle or {}):
+            values.append(float(d.oracle[color_by]))
+        elif d.predictions and color_by in d.predictions:
+            values.append(float(d.predictions[color_by].mean))
+        else:
+            values.append(float("nan"))
+    return latents, values
+
+
+def run(args) -> int:
+    import torch
+
+    from motif_screen.cli.generate import default_model_path
+
+    if args.limit < 2 or args.limit > MAX_POINTS:
+        raise InputError(f"--limit must be between 2 and {MAX_POINTS:,}")
+    if args.campaign:
+        latents, values = _campaign_points(args, args.color_by)
+        title = args.title or f"latent map of campaign {args.campaign}"
+    else:
+        from motif_screen.model.autoencoder import load_autoencoder
+
+        model = load_autoencoder(args.model or default_model_path())
+        ids, structures, columns = _structures_and_columns(args.data, args.limit)
+        z = model.encode(structures, names=ids)
+        with torch.no_grad():
+            predictions = {k: m.tolist() for k, (m, _) in model.predict_properties(z).items()}
+        values = _colour_values(args.color_by, structures, columns, predictions)
+        latents = z.numpy()
+        title = args.title or f"latent map: {len(structures)} structures, model {model.model_name}"
+    xy, explained = pca_2d(latents)
+    draw_map(xy, values, args.out, args.color_by, title, explained)
+    print(f"wrote {args.out} ({len(values)} points, PCA explains {100 * explained.sum():.0f}% of the latent variance)")
+    return 0

@@ -1,0 +1,173 @@
+"""The decoder: geometry helpers, periodic neighbour search, equivariance of the velocity field."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from e3nn.util.test import assert_equivariant
+from pymatgen.core import Lattice, Structure
+
+from motif_screen.model.decoder import (
+    Decoder,
+    DecoderConfig,
+    assign_noise,
+    counts_from_fractions,
+    lattice_from_params,
+    params_from_lattice,
+    radius_graph,
+    wrap_frac,
+)
+
+ELEMENTS = [8, 22, 38]
+
+
+def perovskite(a=3.9, d=0.0):
+    return Structure(Lattice.cubic(a), ["Sr", "Ti", "O", "O", "O"],
+                     [[0, 0, 0], [0.5, 0.5, 0.5 + d], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+
+
+def triclinic():
+    lattice = Lattice.from_parameters(4.1, 5.3, 6.2, 81.0, 97.0, 104.0)
+    return Structure(lattice, ["Sr", "O", "Ti", "O"], [[0.1, 0.2, 0.3], [0.6, 0.1, 0.9], [0.4, 0.7, 0.2], [0.9, 0.5, 0.6]])
+
+
+def small_decoder(periodic=True, seed=0):
+    torch.manual_seed(seed)
+    return Decoder(DecoderConfig(latent_dim=6, elements=ELEMENTS, periodic=periodic, channels=8, num_layers=2, max_atoms=8))
+
+
+def test_wrap_frac_maps_into_unit_cell():
+    x = torch.tensor([[-0.25, 1.0, 2.75]])
+    assert torch.allclose(wrap_frac(x), torch.tensor([[0.75, 0.0, 0.75]]))
+
+
+def test_lattice_parameters_round_trip_and_match_pymatgen():
+    params = torch.tensor([[4.1, 5.3, 6.2, 81.0, 97.0, 104.0]], dtype=torch.float64)
+    cell = lattice_from_params(params)
+    expected = Lattice.from_parameters(4.1, 5.3, 6.2, 81.0, 97.0, 104.0).matrix
+    assert np.allclose(cell[0].numpy(), expected, atol=1e-8)
+    assert torch.allclose(params_from_lattice(cell), params, atol=1e-8)
+
+
+@pytest.mark.parametrize("fractions,total", [([0.2, 0.2, 0.6], 5), ([0.5, 0.3, 0.2], 7), ([1.0, 0.0, 0.0], 3)])
+def test_counts_sum_to_total(fractions, total):
+    counts = counts_from_fractions(torch.tensor(fractions), total)
+    assert sum(counts) == total and all(c >= 0 for c in counts)
+
+
+@pytest.mark.parametrize("structure", [perovskite(), triclinic()])
+def test_periodic_radius_graph_matches_pymatgen(structure):
+    cutoff = 4.5
+    pos = torch.tensor(structure.cart_coords)
+    cell = torch.tensor(structure.lattice.matrix)[None]
+    edge_index, vectors = radius_graph(pos, torch.tensor([len(structure)]), cutoff, cell)
+    centers, neighbors, _, distances = structure.get_neighbor_list(cutoff)
+    assert edge_index.shape[1] == len(distances)
+    ours = sorted(np.round(vectors.norm(dim=1).numpy(), 6))
+    theirs = sorted(np.round(distances, 6))
+    assert np.allclose(ours, theirs)
+
+
+def test_molecule_graph_has_no_images():
+    pos = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [9.0, 0.0, 0.0]])
+    edge_index, _ = radius_graph(pos, torch.tensor([3]), 2.0)
+    assert sorted(map(tuple, edge_index.T.tolist())) == [(0, 1), (1, 0)]
+
+
+def _field_inputs(dtype):
+    s1, s2 = perovskite(d=0.04), triclinic()
+    pos = torch.tensor(np.concatenate([s1.cart_coords, s2.cart_coords]), dtype=dtype)
+    cell = torch.tensor(np.stack([s1.lattice.matrix, s2.lattice.matrix]), dtype=dtype)
+    species = torch.tensor([2, 1, 0, 0, 0, 2, 0, 1, 0])
+    return pos, cell, species, torch.tensor([5, 4]), torch.tensor([0.3, 0.7], dtype=dtype), torch.randn(2, 6, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_velocity_field_is_equivariant(dtype):
+    """Rotating (and inverting, translating) positions and cell rotates the predicted velocities."""
+    dec = small_decoder().to(dtype)
+    pos, cell, species, num_nodes, t, latent = _field_inputs(dtype)
+
+    def field(p, c):
+        return dec.velocity(p, species, num_nodes, c, t, latent)
+
+    # e3nn builds the 1o representation of the random rotation from float32 constants, so its
+    # harness resolves ~1e-9 even in float64; the exact-matrix check below goes to 1e-12
+    tol = 1e-4 if dtype == torch.float32 else 1e-8
+    assert_equivariant(field, [pos, cell], irreps_in=["cartesian_points", "1o"], irreps_out=["1o"], tolerance=tol)
+
+
+def test_velocity_field_rotates_exactly_in_float64():
+    from e3nn import o3
+
+    dec = small_decoder().double()
+    pos, cell, species, num_nodes, t, latent = _field_inputs(torch.float64)
+    rot = o3.rand_matrix(dtype=torch.float64) * -1.0  # a rotoinversion
+    out = dec.velocity(pos, species, num_nodes, cell, t, latent)
+    rotated = dec.velocity(pos @ rot.T + 3.0, species, num_nodes, cell @ rot.T, t, latent)
+    assert out.abs().max() > 1e-6
+    assert torch.allclose(rotated, out @ rot.T, atol=1e-12 * float(out.abs().max()) + 1e-15)
+
+
+def test_velocity_field_is_periodic_and_permutation_equivariant():
+    dec = small_decoder().double()
+    pos, cell, species, num_nodes, t, latent = _field_inputs(torch.float64)
+    out = dec.velocity(pos, species, num_nodes, cell, t, latent)
+    # moving an atom by a lattice vector changes nothing
+    moved = pos.clone()
+    moved[1] += cell[0, 2] - cell[0, 0]
+    assert torch.allclose(dec.velocity(moved, species, num_nodes, cell, t, latent), out, atol=1e-10)
+    # permuting atoms of one structure permutes the output
+    perm = torch.tensor([3, 0, 4, 1, 2, 5, 6, 7, 8])
+    assert torch.allclose(dec.velocity(pos[perm], species[perm], num_nodes, cell, t, latent), out[perm], atol=1e-10)
+
+
+def test_noise_assignment_is_a_within_species_permutation_that_shortens_paths():
+    torch.manual_seed(0)
+    species = torch.tensor([0, 0, 0, 1, 2, 0, 0, 1, 1])
+    num_nodes = torch.tensor([5, 4])
+    data, noise = torch.rand(9, 3), torch.rand(9, 3)
+    paired = assign_noise(noise, data, species, num_nodes)
+    # the same set of noise points per (structure, species) group
+    for lo, hi in ((0, 5), (5, 9)):
+        for sp in species[lo:hi].unique():
+            group = (species[lo:hi] == sp).nonzero()[:, 0] + lo
+            assert torch.allclose(paired[group].sort(0).values, noise[group].sort(0).values)
+    delta = lambda a: ((data - a) - torch.round(data - a)).pow(2).sum()  # noqa: E731
+    assert delta(paired) <= delta(noise) + 1e-9
+
+
+def test_decode_shapes_and_wrapping():
+    dec = small_decoder().eval()
+    out = dec.decode(torch.randn(3, 6), counts=[[3, 1, 1], [2, 1, 1], [1, 1, 0]], steps=4, generator=torch.Generator().manual_seed(0))
+    assert out.num_nodes.tolist() == [5, 4, 2]
+    assert out.cell.shape == (3, 3, 3) and out.frac_coords.shape == (11, 3)
+    assert bool(((out.frac_coords >= 0) & (out.frac_coords < 1)).all())
+    assert out.atomic_numbers[:5].tolist() == [8, 8, 8, 22, 38]
+
+
+def test_decode_is_deterministic_for_a_seed_and_molecules_have_no_cell():
+    dec = small_decoder(periodic=False).eval()
+    z = torch.randn(2, 6)
+    a = dec.decode(z, counts=[[2, 1, 1], [1, 1, 1]], steps=3, generator=torch.Generator().manual_seed(1))
+    b = dec.decode(z, counts=[[2, 1, 1], [1, 1, 1]], steps=3, generator=torch.Generator().manual_seed(1))
+    assert a.cell is None and torch.equal(a.positions, b.positions)
+    # molecules are generated centred (no drift of the centre of mass)
+    assert torch.allclose(a.positions[:4].mean(0), torch.zeros(3), atol=1e-5)
+
+
+def test_training_losses_are_finite_and_differentiable():
+    dec = small_decoder()
+    s = perovskite()
+    pos = torch.tensor(np.concatenate([s.cart_coords] * 2), dtype=torch.float32)
+    cell = torch.tensor(np.stack([s.lattice.matrix] * 2), dtype=torch.float32)
+    species = torch.tensor([2, 1, 0, 0, 0] * 2)
+    num_nodes = torch.tensor([5, 5])
+    dec.fit_lattice_scaler(cell, num_nodes)
+    terms = dec.losses(torch.randn(2, 6), species, num_nodes, pos, cell, generator=torch.Generator().manual_seed(0))
+    assert set(terms) == {"num_atoms", "composition", "lattice", "coords"}
+    total = sum(terms.values())
+    total.backward()
+    assert torch.isfinite(total)
+    assert all(p.grad is not None for p in dec.velocity.parameters() if p.requires_grad)
