@@ -52,7 +52,6 @@ def _run(db, config_dir, tmp_path, monkeypatch, firework):
     return fw
 
 
-@pytest.mark.slow  # ~20 s on 2 busy cores: relaxes SrTiO3 and the Sr, Ti and O2 references
 def test_chgnet_oracle_firework_records_a_labelled_non_dft_result(db, config_dir, perovskites, tmp_path, monkeypatch):
     from fireworks import Firework
 
