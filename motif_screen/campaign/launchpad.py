@@ -29,23 +29,24 @@ def current_launchpad():
         return None
 
 
-def _last_error(launch: dict) -> str:
-    data = (launch.get("action") or {}).get("stored_data") or {}
-    exc = data.get("_exception") or {}
-    trace = str(exc.get("_stacktrace") or "").strip().splitlines()
-    return trace[-1] if trace else f"Firework fizzled (launch {launch.get('launch_id')})"
-
-
-def fizzle_reasons(candidate_ids: list[str]) -> dict[str, str]:
-    """candidate id -> the error of its fizzled oracle Firework (custodian / FireWorks message)."""
+def oracle_fireworks(candidate_ids: list[str], state: str | None = None) -> dict[str, list[int]]:
+    """candidate id -> fw_ids of its oracle Fireworks on this worker's LaunchPad (optionally in ``state``)."""
     lpad = current_launchpad()
     if lpad is None or not candidate_ids:
         return {}
-    reasons = {}
-    query = {f"spec.{keys.TASKDOC_CANDIDATE_ID}": {"$in": candidate_ids}, "state": "FIZZLED"}
-    for fw in lpad.fireworks.find(query, {"spec": 1, "launches": 1, "name": 1}):
-        cid = fw["spec"][keys.TASKDOC_CANDIDATE_ID]
-        launches = list(lpad.launches.find({"launch_id": {"$in": fw.get("launches", [])}}).sort("launch_id", -1))
-        reason = _last_error(launches[0]) if launches else "Firework fizzled"
-        reasons[cid] = f"{fw.get('name', 'Firework')}: {reason}"
-    return reasons
+    query = {f"spec.{keys.TASKDOC_CANDIDATE_ID}": {"$in": list(candidate_ids)}}
+    if state:
+        query["state"] = state
+    found: dict[str, list[int]] = {}
+    for fw in lpad.fireworks.find(query, {"fw_id": 1, f"spec.{keys.TASKDOC_CANDIDATE_ID}": 1}):
+        found.setdefault(fw["spec"][keys.TASKDOC_CANDIDATE_ID], []).append(fw["fw_id"])
+    return found
+
+
+def fizzle_reasons(candidate_ids: list[str]) -> dict[str, str]:
+    """candidate id -> why its oracle Firework fizzled (FireWorks / custodian / atomate message)."""
+    from motif_screen.handoff.failures import fizzle_reason
+
+    lpad = current_launchpad()
+    return {cid: "; ".join(fizzle_reason(lpad, fw_id) for fw_id in fw_ids)
+            for cid, fw_ids in oracle_fireworks(candidate_ids, "FIZZLED").items()}

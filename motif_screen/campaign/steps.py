@@ -20,6 +20,7 @@ import numpy as np
 
 from motif_screen import keys
 from motif_screen.campaign import models
+from motif_screen.campaign.launchpad import fizzle_reasons, oracle_fireworks
 from motif_screen.campaign.spec import CampaignSpec
 from motif_screen.campaign.store import load_spec, set_campaign_status
 from motif_screen.db.documents import Candidate, OracleResult, RoundRecord
@@ -139,18 +140,6 @@ def prescreen_round(campaign: str, round_index: int, conn=None) -> dict:
 
 # --- submit --------------------------------------------------------------------------------------
 
-def _already_on_launchpad(candidate_ids: list[str]) -> set[str]:
-    """Candidates whose oracle Fireworks exist (a re-run submit must not add them twice)."""
-    from motif_screen.campaign.launchpad import current_launchpad
-
-    lpad = current_launchpad()
-    if lpad is None or not candidate_ids:
-        return set()
-    found = lpad.fireworks.find({f"spec.{keys.TASKDOC_CANDIDATE_ID}": {"$in": candidate_ids}},
-                                {f"spec.{keys.TASKDOC_CANDIDATE_ID}": 1})
-    return {d["spec"][keys.TASKDOC_CANDIDATE_ID] for d in found}
-
-
 def submit_round(campaign: str, round_index: int, conn=None) -> dict:
     from motif_screen.campaign.workflow import chgnet_oracle_firework, collect_firework, with_collector
 
@@ -158,7 +147,7 @@ def submit_round(campaign: str, round_index: int, conn=None) -> dict:
     selected = list(_round_candidates(campaign, round_index, selection__in=list(keys.SELECTIONS),
                                       status__in=[keys.STATUS_SCREENED, keys.STATUS_SUBMITTED]))
     submitted_ids = [str(d.id) for d in selected if d.status == keys.STATUS_SUBMITTED]
-    on_lpad = _already_on_launchpad(submitted_ids)
+    on_lpad = set(oracle_fireworks(submitted_ids))
     todo = [d for d in selected if d.status == keys.STATUS_SCREENED or str(d.id) not in on_lpad]
     if not todo and selected:
         return {"submitted": 0, "already_submitted": len(selected), "workflow": None}
@@ -188,30 +177,35 @@ def submit_round(campaign: str, round_index: int, conn=None) -> dict:
 # --- collect -------------------------------------------------------------------------------------
 
 def collect_round(campaign: str, round_index: int, conn=None) -> dict:
-    """Link results that exist; any submitted candidate whose Fireworks ended without one failed."""
-    from motif_screen.campaign.launchpad import fizzle_reasons
+    """Every submitted candidate of the round leaves computed or failed, with the reason.
 
+    Fizzled oracle Fireworks fail their candidate with FireWorks' message; atomate task documents
+    not yet linked (e.g. a custom preset without our recording step) are linked here; anything else
+    finished without a result and fails with that reason.
+    """
     spec = load_spec(campaign)
-    pending = list(_round_candidates(campaign, round_index, status=keys.STATUS_SUBMITTED))
-    linked = failed = 0
+    pending = {str(d.id): d for d in _round_candidates(campaign, round_index, status=keys.STATUS_SUBMITTED)}
+    counts = {"fizzled": 0, "linked": 0, "no_result": 0}
+    for cid, reason in fizzle_reasons(list(pending)).items():
+        record_oracle_result(cid, spec.oracle, run_status="failed", errors=[reason])
+        pending.pop(cid)
+        counts["fizzled"] += 1
     if pending and spec.oracle == keys.SOURCE_VASP and conn is not None:
         from motif_screen.handoff.taskdoc import oracle_values_from_taskdocs
 
-        tasks = conn.db[keys.ATOMATE_TASKS]
-        for doc in pending:
-            taskdocs = list(tasks.find({keys.TASKDOC_CANDIDATE_ID: str(doc.id)}))
+        tasks = conn.db[conn.tasks_collection]
+        for cid in list(pending):
+            taskdocs = list(tasks.find({keys.TASKDOC_CANDIDATE_ID: cid}))
             if taskdocs:
-                values = oracle_values_from_taskdocs(taskdocs)
-                record_oracle_result(doc.id, keys.SOURCE_VASP, **values)
-                linked += 1
-        pending = list(_round_candidates(campaign, round_index, status=keys.STATUS_SUBMITTED))
-    reasons = fizzle_reasons([str(d.id) for d in pending])
-    for doc in pending:
-        reason = reasons.get(str(doc.id), "its oracle Fireworks finished without a result")
-        record_oracle_result(doc.id, spec.oracle, run_status="failed", errors=[reason])
-        failed += 1
-    computed = _round_candidates(campaign, round_index, status=keys.STATUS_COMPUTED).count()
-    return {"linked": linked, "failed": failed, "computed": computed}
+                record_oracle_result(cid, keys.SOURCE_VASP, **oracle_values_from_taskdocs(taskdocs))
+                pending.pop(cid)
+                counts["linked"] += 1
+    for cid in pending:
+        record_oracle_result(cid, spec.oracle, run_status="failed",
+                             errors=["its oracle Fireworks finished without recording a result"])
+        counts["no_result"] += 1
+    counts["computed"] = _round_candidates(campaign, round_index, status=keys.STATUS_COMPUTED).count()
+    return counts
 
 
 # --- retrain -------------------------------------------------------------------------------------

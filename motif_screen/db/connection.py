@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from motif_screen import keys
 from motif_screen.db import embedded
 from motif_screen.errors import ConfigError, DatabaseError
 
@@ -33,7 +34,7 @@ class Connection:
     embedded_store: str | None = None
     readonly: bool = False
     db_file: str | None = None
-    extra: dict = field(default_factory=dict)
+    tasks_collection: str = keys.ATOMATE_TASKS  # atomate's task documents (db.json `collection`)
 
     @property
     def is_embedded(self) -> bool:
@@ -155,11 +156,14 @@ def connect(
         if not readonly:
             embedded.acquire_writer_lock(store_path, settings.store_lock_timeout_s)
         import mongomock
+        import mongomock.gridfs
 
+        mongomock.gridfs.enable_gridfs_integration()  # FireWorks does this only if imported after the env var
         client = mongomock.MongoClient(_store=embedded.get_store(store_path))
         conn = Connection(
             client, client[database_name], database_name, f"embedded store {store_path}",
             embedded_store=store_path, readonly=readonly, db_file=str(path),
+            tasks_collection=creds.get("collection", keys.ATOMATE_TASKS),
         )
     else:
         if "host_uri" in creds:
@@ -175,7 +179,8 @@ def connect(
                 kwargs["authSource"] = creds["authsource"]
         kwargs.update(creds.get("mongoclient_kwargs", {}))
         client = _real_client(kwargs, description, timeout_ms)
-        conn = Connection(client, client[database_name], database_name, description, readonly=readonly, db_file=str(path))
+        conn = Connection(client, client[database_name], database_name, description, readonly=readonly,
+                          db_file=str(path), tasks_collection=creds.get("collection", keys.ATOMATE_TASKS))
     _register_mongoengine(client, database_name)
     return conn
 

@@ -10,24 +10,11 @@ from __future__ import annotations
 
 from fireworks import FiretaskBase, FWAction, explicit_serialize
 
-from motif_screen.errors import ConfigError
-from motif_screen.settings import DB_FILE_PLACEHOLDER, resolve_placeholder
+from motif_screen.firetasks.common import open_worker_db
+from motif_screen.settings import DB_FILE_PLACEHOLDER
 
 _PARAMS = ["campaign", "round"]
 _OPTIONAL = ["db_file"]
-
-
-def open_campaign_db(task: FiretaskBase, fw_spec: dict):
-    """Connect through the worker's db.json, flushing what FireWorks did since our last write."""
-    from motif_screen.db.connection import connect
-
-    try:
-        db_file = resolve_placeholder(task.get("db_file", DB_FILE_PLACEHOLDER), fw_spec)
-    except KeyError as exc:
-        raise ConfigError(str(exc.args[0])) from None
-    conn = connect(db_file)
-    conn.flush()
-    return conn
 
 
 class _CampaignTask(FiretaskBase):
@@ -38,7 +25,7 @@ class _CampaignTask(FiretaskBase):
     def run_task(self, fw_spec):
         from motif_screen.campaign import steps
 
-        conn = open_campaign_db(self, fw_spec)
+        conn = open_worker_db(self.get("db_file", DB_FILE_PLACEHOLDER), fw_spec)
         try:
             result = getattr(steps, self.step)(self["campaign"], int(self["round"]), conn=conn)
         finally:
@@ -112,7 +99,7 @@ class CreateCampaign(FiretaskBase):
         from motif_screen.pretrained import SHIPPED, ensure_registered
 
         spec = parse_spec(dict(self["spec"]))
-        conn = open_campaign_db(self, fw_spec)
+        conn = open_worker_db(self.get("db_file", DB_FILE_PLACEHOLDER), fw_spec)
         try:
             if spec.model.name in SHIPPED:
                 ensure_registered(spec.model.name)

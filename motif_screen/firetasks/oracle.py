@@ -13,20 +13,9 @@ import os
 from fireworks import FiretaskBase, FWAction, explicit_serialize
 
 from motif_screen import keys
-from motif_screen.errors import ConfigError, InputError
-from motif_screen.settings import DB_FILE_PLACEHOLDER, resolve_placeholder
-
-
-def _open_db(db_file_param, fw_spec):
-    """Our connection through the worker's db.json (the same store atomate's VaspCalcDb uses)."""
-    from motif_screen.db.connection import connect, load_db_file
-
-    try:
-        db_file = resolve_placeholder(db_file_param, fw_spec)
-    except KeyError as exc:
-        raise ConfigError(str(exc.args[0])) from None
-    creds = load_db_file(db_file)
-    return connect(db_file), creds.get("collection", keys.ATOMATE_TASKS)
+from motif_screen.errors import InputError
+from motif_screen.firetasks.common import open_worker_db
+from motif_screen.settings import DB_FILE_PLACEHOLDER
 
 
 def tasks_of_candidate(tasks_collection, candidate_id) -> list[dict]:
@@ -82,7 +71,8 @@ class RecordOracleResult(FiretaskBase):
         source = self.get("source", keys.SOURCE_VASP)
         if source not in keys.ORACLE_SOURCES:
             raise InputError(f"unknown oracle source {source!r}; expected one of {', '.join(keys.ORACLE_SOURCES)}")
-        conn, collection = _open_db(self.get("db_file", DB_FILE_PLACEHOLDER), fw_spec)
+        conn = open_worker_db(self.get("db_file", DB_FILE_PLACEHOLDER), fw_spec)
+        collection = conn.tasks_collection
         tasks = conn.db[collection]
         doc = task_in_dir(tasks, os.getcwd(), candidate_id)
         stored = {"candidate_id": candidate_id, "task_id": doc.get("task_id")}
@@ -112,7 +102,7 @@ class RunChgnetOracle(FiretaskBase):
         from motif_screen.handoff import chgnet_oracle
 
         candidate_id = str(self["candidate_id"])
-        conn, _ = _open_db(self.get("db_file", DB_FILE_PLACEHOLDER), fw_spec)
+        conn = open_worker_db(self.get("db_file", DB_FILE_PLACEHOLDER), fw_spec)
         candidate = get_candidate(candidate_id)
         fw_id = getattr(self, "fw_id", None)
         try:
