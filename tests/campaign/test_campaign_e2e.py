@@ -150,3 +150,35 @@ def test_known_structures_are_never_submitted_twice(tmp_path):
     for d in second:
         if d.fingerprint in sent_first:
             assert d.status == keys.STATUS_REJECTED and d.status_reason.startswith(keys.DECISION_KNOWN)
+
+
+def test_kill_9_mid_campaign_then_resume(tmp_path):
+    """`kill -9` while Fireworks run loses at most the one in flight; the re-run completes, no duplicates."""
+    import signal
+    import time
+
+    assert run_cli(tmp_path, "motif-screen", "init", ".").returncode == 0
+    env = {k: v for k, v in os.environ.items() if k not in ("MONGOMOCK_SERVERSTORE_FILE", "FW_CONFIG_FILE")}
+    env["MOTIF_SCREEN_PROGRESS"] = "false"
+    proc = subprocess.Popen([str(BIN / "motif-screen"), "run", *SMALL, "--no-report"], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = tmp_path / "embedded_store.json"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None:  # wait until round 0 has submitted
+        if '"motif_screen hpc' in store.read_text() or "chgnet relax" in store.read_text():
+            break
+        time.sleep(1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    json.loads(store.read_text())  # the file is whole: flushes are atomic
+
+    again = run_cli(tmp_path, "motif-screen", "run", *SMALL, "--no-report")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resumed" in again.stdout
+    open_db(tmp_path)
+    assert_consistent_campaign("demo-perovskites")
+    from motif_screen.db.documents import Campaign, Candidate, RoundRecord
+
+    assert Campaign.objects.get(name="demo-perovskites").status == "completed"
+    for r in RoundRecord.objects(campaign="demo-perovskites"):
+        assert Candidate.objects(campaign="demo-perovskites", origin__round=r.round).count() <= r.generated
