@@ -62,20 +62,27 @@ def propose(model, spec, round_index: int, seeds: list) -> tuple[list[Proposal],
     Every decoded structure is proposed, valid or not: the pre-screen records why it is rejected.
     """
     from motif_screen import generation
+    from motif_screen.generation import families
 
     n = spec.candidates_per_round
     seed = spec.seed * 1000 + round_index
-    target = spec.target
-    if seeds:
-        out = generation.perturb(model, [s for _, s in seeds], n=n, scale=spec.generation.scale, seed=seed,
-                                 names=[pid for pid, _ in seeds])
-    elif spec.generation.mode == "guided":
+    target, gen = spec.target, spec.generation
+    steps = gen.flow_steps
+    if seeds and gen.mode == "family":
+        out = families.substitute_around(model, [s for _, s in seeds], n=n, scale=gen.scale, seed=seed,
+                                         names=[pid for pid, _ in seeds], steps=steps)
+    elif seeds:
+        out = generation.perturb(model, [s for _, s in seeds], n=n, scale=gen.scale, seed=seed,
+                                 names=[pid for pid, _ in seeds], steps=steps)
+    elif gen.mode == "family":
+        out = families.sample_family(model, n=n, seed=seed, steps=steps)
+    elif gen.mode == "guided":
         goal = target.goal if target.goal != "range" else (target.lower + target.upper) / 2
-        out = generation.guided(model, n=n, target=target.property, goal=goal, seed=seed)
-    elif spec.generation.mode == "constrained":
-        out = generation.constrained(model, n=n, composition=target.composition, seed=seed)
+        out = generation.guided(model, n=n, target=target.property, goal=goal, seed=seed, steps=steps)
+    elif gen.mode == "constrained":
+        out = generation.constrained(model, n=n, composition=target.composition, seed=seed, steps=steps)
     else:
-        out = generation.sample_prior(model, n=n, seed=seed)
+        out = generation.sample_prior(model, n=n, seed=seed, steps=steps)
     proposals = [Proposal(g.structure, g.mode, tuple(g.parents), list(g.latent)) for g in out.structures]
     report = {"decoded_valid": len(out.valid), **{f"decoded_{k}": v for k, v in out.failure_counts.items()}}
     return proposals, report

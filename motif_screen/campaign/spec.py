@@ -56,9 +56,14 @@ class TargetSpec(BaseModel):
 class GenerationSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    mode: Literal["prior", "guided", "constrained"] = "prior"
-    scale: float = Field(default=0.5, gt=0, le=10)  # latent perturbation scale (perturb mode)
-    explore_after_first_round: bool = True  # later rounds perturb the latents of the best results so far
+    mode: Literal["family", "prior", "guided", "constrained"] = Field(
+        default="family",
+        description="family: ABX3 perovskite-type formulas with prior latents; prior: the decoder also picks the "
+                    "composition; guided: head gradients on the latent; constrained: target.composition only")
+    scale: float = Field(default=0.5, gt=0, le=10, description="latent perturbation scale of later rounds")
+    explore_after_first_round: bool = True  # later rounds explore around the best results so far
+    flow_steps: int | None = Field(default=10, ge=1, le=1000,
+                                   description="decoder integration steps (fewer: faster, slightly fewer valid)")
 
 
 class ModelRef(BaseModel):

@@ -237,9 +237,10 @@ def round_funnel(spec: CampaignSpec, round_index: int) -> dict:
     controls = [d for d in computed if d.selection == keys.SELECTED_AS_CONTROL]
     hit_rate = hits(by_acq) / len(by_acq) if by_acq else None
     random_rate = hits(controls) / len(controls) if controls else None
-    # Laplace-smoothed ratio, so a round whose controls found no hit still gives a finite estimate
+    # Laplace-smoothed ratio, so a round whose controls found no hit still gives a finite estimate;
+    # undefined when neither group found a hit (nothing was measured)
     accel = None
-    if by_acq and controls:
+    if by_acq and controls and (hits(by_acq) or hits(controls)):
         accel = ((hits(by_acq) + 1) / (len(by_acq) + 2)) / ((hits(controls) + 1) / (len(controls) + 2))
     return {"computed": len(computed), "hits": hits(computed), "hit_rate": hit_rate,
             "random_hit_rate": random_rate, "acceleration": accel}

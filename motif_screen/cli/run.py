@@ -77,6 +77,22 @@ def start_or_resume(lpad, spec, embedded: bool) -> str:
     return f"resumed ({len(stale)} interrupted Fireworks re-run)" if stale else "resumed"
 
 
+def _quiet_fireworks_logs() -> None:
+    """One progress bar instead of FireWorks' INFO line per task; warnings and errors still show.
+
+    FireWorks resets its loggers' levels on every launch, so a filter (which it leaves alone) is used.
+    """
+    import logging
+
+    for name in ("launchpad", "rocket.launcher"):
+        logger = logging.getLogger(name)
+        if not any(getattr(f, "motif_screen", False) for f in logger.filters):
+            quiet = logging.Filter()
+            quiet.filter = lambda record: record.levelno >= logging.WARNING
+            quiet.motif_screen = True
+            logger.addFilter(quiet)
+
+
 def launch_until_done(lpad, fworker, conn, launch_root: Path) -> int:
     """Rockets in this process until nothing is READY; flush after each so a kill loses one at most."""
     from fireworks.core.rocket_launcher import launch_rocket
@@ -128,6 +144,7 @@ def run(args) -> int:
     conn.flush()
     print(f"campaign {spec.name}: {'created' if created else 'found'}, {state}; database: {conn.description}")
     started = time.monotonic()
+    _quiet_fireworks_logs()
     n = launch_until_done(lpad, fworker, conn, settings.config_dir / "launches")
     print(f"ran {n} Fireworks in {time.monotonic() - started:.0f} s")
 

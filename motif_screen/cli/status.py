@@ -69,6 +69,13 @@ def _fmt(v) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
+def _hit_text(target: dict) -> str:
+    lower, upper = target.get("lower"), target.get("upper")
+    if lower is not None and upper is not None:
+        return f"{lower:g} <= value <= {upper:g}"
+    return f"value >= {lower:g}" if lower is not None else (f"value <= {upper:g}" if upper is not None else "?")
+
+
 def render(status: dict, fw_states: dict | None) -> str:
     if not status:
         return "no campaigns yet: `motif-screen run` starts the demo campaign"
@@ -76,7 +83,7 @@ def render(status: dict, fw_states: dict | None) -> str:
     for name, s in status.items():
         target = s["target"] or {}
         lines.append(f"campaign {name}  [{s['status']}]  target: {target.get('goal', '?')} "
-                     f"{target.get('property', '?')} (hit: {_fmt(target.get('lower'))}..{_fmt(target.get('upper'))})  "
+                     f"{target.get('property', '?')} (hit: {_hit_text(target)})  "
                      f"budget {_fmt(s['budget'])}  oracle {_fmt(s['oracle'])}")
         lines.append("  candidates: " + "  ".join(f"{k} {v}" for k, v in s["candidates"].items()))
         if s["rounds"]:
