@@ -71,12 +71,15 @@ def substitutions(formula: str, vocabulary: tuple[int, ...]) -> list[str]:
     """ABX3 formulas one cation away from ``formula`` (same anion), charge balanced."""
     from pymatgen.core import Composition
 
-    els = {str(e) for e in Composition(formula).elements}
-    family = abx3_formulas(vocabulary)
+    def split(f):
+        els = {str(e) for e in Composition(f).elements}
+        return els - set(ANIONS), els & set(ANIONS)
+
+    cations, anion = split(formula)
     out = []
-    for other in family:
-        other_els = {str(e) for e in Composition(other).elements}
-        if len(els & other_els) == 2 and other != formula:  # shares the anion and one cation
+    for other in abx3_formulas(vocabulary):
+        other_cations, other_anion = split(other)
+        if other_anion == anion and len(cations & other_cations) == 1:
             out.append(other)
     return out
 
