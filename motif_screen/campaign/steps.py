@@ -211,7 +211,14 @@ def collect_round(campaign: str, round_index: int, conn=None) -> dict:
 # --- retrain -------------------------------------------------------------------------------------
 
 def retrain_round(campaign: str, round_index: int, conn=None) -> dict:
+    """Fine-tune once per round: a re-run finds the version this round registered and stops."""
+    from motif_screen.db.documents import ModelVersion
+
     spec = load_spec(campaign)
+    done = ModelVersion.objects(name=spec.model.name, config__campaign=campaign, config__round=round_index).first()
+    if done is not None:
+        return {"retrained": False, "reason": "this round was already retrained", "version": done.version,
+                "promoted": done.promoted}
     results = list(OracleResult.objects(campaign=campaign, source=spec.oracle, run_status="successful"))
     prop = spec.target.property
     pairs = [(r.candidate.to_structure(), getattr(r, prop, None)) for r in results]

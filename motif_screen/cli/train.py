@@ -46,8 +46,23 @@ def _train_autoencoder(values: dict, args) -> int:
         raise ConfigError(f"task: autoencoder needs motif_screen.training.autoencoder, which cannot be imported ({exc})") from None
     if args.out:
         values["out_dir"] = str(args.out)
-    result = train_autoencoder(values)
-    print(f"autoencoder training finished: {result if not isinstance(result, tuple) else result[-1]}")
+    register = args.register or values.pop("register", None)
+    conn = None
+    if register:  # connect first: a missing database fails before an hour of training, not after
+        from motif_screen.cli.common import connect_from_args
+
+        conn, _ = connect_from_args(args, readonly=False)
+    model, metrics = train_autoencoder(values)
+    print(f"autoencoder training finished: {metrics}")
+    output = values.get("output") or (Path(values["out_dir"]) / f"{model.model_name}.pt" if values.get("out_dir") else None)
+    if register:
+        from motif_screen.model.checkpoint import register_model_version
+
+        if not output:
+            raise ConfigError("--register needs the config's `output:` checkpoint path")
+        doc = register_model_version(register, output, metrics=metrics, config=values, promoted=args.promote)
+        conn.flush()
+        print(f"registered {register} v{doc.version}{' (promoted)' if doc.promoted else ''} in {conn.description}")
     return 0
 
 
