@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from results_io import write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 ANCHORS = {
@@ -137,8 +139,7 @@ def main(argv=None) -> int:
         "anchors": ANCHORS,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result)
     print(json.dumps(metrics, indent=2))
     return 0
 

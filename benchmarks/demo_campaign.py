@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_io import write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -57,8 +59,7 @@ def main(argv=None) -> int:
         "anchors": {"target_wall_minutes": 10, "source": "issue 'The main job': under 10 minutes on 2 CPU cores"},
         "date": dt.date.today().isoformat(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result)
     print(json.dumps(result, indent=2))
     return 0
 

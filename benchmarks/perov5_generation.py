@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from results_io import write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "perov5_generation"
 
@@ -147,8 +149,7 @@ def main(argv=None) -> int:
         },
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    write_result(args.out, result)
     print(json.dumps(metrics, indent=2))
     return 0
 

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from results_io import write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "perov5_reconstruction"
 
@@ -104,8 +106,7 @@ def main(argv=None) -> int:
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     result["metrics"] = {k: (float(v) if np.isfinite(v) else None) for k, v in metrics.items()}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    write_result(args.out, result)
     print(json.dumps(result["metrics"], indent=2))
     return 0
 

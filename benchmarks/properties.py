@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from results_io import write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 ANCHORS = {
@@ -147,9 +149,7 @@ def main(argv=None) -> int:
         "anchors": ANCHORS,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out_path}")
+    write_result(out_path, result)
     return 0
 
 

@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from results_io import write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 TEST_SETS = {"19": [19], "23": [23], "25_29": [25, 26, 27, 28, 29]}
@@ -124,9 +126,7 @@ def main(argv=None) -> int:
         },
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}", file=sys.stderr)
+    write_result(args.out, result)
     return 0
 
 

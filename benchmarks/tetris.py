@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from results_io import write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -107,9 +109,7 @@ def main(argv=None) -> int:
         },
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}", file=sys.stderr)
+    write_result(args.out, result)
     return 0
 
 

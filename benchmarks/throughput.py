@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from results_io import write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = {5: (1, 1, 1), 20: (2, 2, 1), 80: (2, 2, 4)}
 
@@ -161,9 +163,7 @@ def main(argv=None) -> int:
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_result(out, result)
     return 0
 
 

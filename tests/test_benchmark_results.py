@@ -1,0 +1,52 @@
+"""Every committed benchmark result follows the contract that is checked from outside."""
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = sorted((ROOT / "benchmarks" / "results").glob("*.json"))
+CHECKED_METRICS = {
+    "tetris": ["rotated_accuracy_min"],
+    "qm9_missing_atom": ["accuracy_19", "accuracy_23", "accuracy_25_29", "train_minutes"],
+    "properties": ["perov5_heat_ref_mae", "qm9_gap_mae_ev"],
+    "throughput": ["speedup_vs_chgnet_min"],
+    "perov5_reconstruction": ["match_rate", "rmse"],
+    "perov5_generation": ["structural_validity", "composition_validity", "cov_r", "cov_p"],
+    "qm9_generation": ["atom_stability", "molecule_stability", "validity"],
+    "generation_speed": ["speedup_vs_pyxtal"],
+}
+
+
+@pytest.mark.parametrize("path", RESULTS, ids=[p.stem for p in RESULTS])
+def test_result_files_have_the_agreed_shape(path):
+    result = json.loads(path.read_text())
+    for key in ("name", "command", "data", "metrics", "anchors", "date"):
+        assert key in result, f"{path.name} lacks {key}"
+    assert result["name"] == path.stem
+    for name, value in result["metrics"].items():
+        assert isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value), name
+    for metric in CHECKED_METRICS.get(path.stem, []):
+        assert metric in result["metrics"], f"{path.name} lacks the metric {metric}"
+    assert f"`{path.stem}.py`" in (ROOT / "benchmarks" / "README.md").read_text()
+
+
+def test_write_result_refuses_nested_or_missing_values(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from results_io import write_result
+    finally:
+        sys.path.pop(0)
+    base = {"name": "x", "command": "c", "data": "d", "anchors": {}}
+    with pytest.raises(ValueError, match="finite numbers"):
+        write_result(tmp_path / "x.json", {**base, "metrics": {"a": {"nested": 1}}})
+    with pytest.raises(ValueError, match="finite numbers"):
+        write_result(tmp_path / "x.json", {**base, "metrics": {"a": float("nan")}})
+    with pytest.raises(ValueError, match="lacks"):
+        write_result(tmp_path / "x.json", {"metrics": {}})
+    assert not (tmp_path / "x.json").exists()
+    written = json.loads(write_result(tmp_path / "x.json", {**base, "metrics": {"a": 1.5}}).read_text())
+    assert written["metrics"] == {"a": 1.5} and written["date"]
