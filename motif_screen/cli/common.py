@@ -52,7 +52,8 @@ def add_campaign_options(parser: argparse.ArgumentParser, default_name: str, def
     group.add_argument("--target", choices=keys.KNOWN_PROPERTIES, default=keys.FORMATION_ENERGY,
                        help="property to optimise (default: formation_energy_per_atom)")
     group.add_argument("--goal", choices=("minimize", "maximize", "range"), default="minimize")
-    group.add_argument("--hit-below", type=float, default=-1.5, help="a hit has target <= this (minimize, range)")
+    group.add_argument("--hit-below", type=float, default=-2.0,
+                       help="a hit has target <= this (minimize, range); default -2.0 eV/atom, CHGNet scale")
     group.add_argument("--hit-above", type=float, default=None, help="a hit has target >= this (maximize, range)")
     group.add_argument("--candidates", type=int, default=1000, help="structures generated per round (default: 1000)")
     group.add_argument("--budget", type=int, default=20, help="oracle calculations in total (default: 20)")
