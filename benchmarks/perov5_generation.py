@@ -134,7 +134,7 @@ def main(argv=None) -> int:
         "command": " ".join(["python", "benchmarks/perov5_generation.py", *(argv if argv is not None else sys.argv[1:])]),
         "data": {
             "model": "shipped perov-5 autoencoder (trained on val.csv, 3,787 cells), latents z ~ N(0, I)",
-            "samples": f"{len(samples)}" + ("" if args.n >= 10_000 else f" (REDUCED from CDVAE's 10,000)"),
+            "samples": f"{len(samples)}" + ("" if args.n >= 10_000 else " (REDUCED from CDVAE's 10,000)"),
             "novelty_reference": "perov-5 val.csv (the training set)",
             "cov": "CDVAE recipe with OUR fingerprints (site-averaged smeared neighbour-distance histogram in (V/N)^(1/3) "
                    "units; element fractions) and cutoffs at the 90% quantile of test->train nearest distances: NOT comparable with CDVAE's COV",

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from motif_screen.errors import InputError, ModelError
-from motif_screen.graphs import collate, describe, to_graph
+from motif_screen.graphs import collate, to_graph
 from motif_screen.model.property_model import MEAN, STD, PropertyModel, build_property_model
 from motif_screen.training.config import TrainConfig
 from motif_screen.training.datasets import data_fingerprint

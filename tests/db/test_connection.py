@@ -9,7 +9,7 @@ import time
 import pytest
 
 from motif_screen.db import connect, embedded
-from motif_screen.errors import ConfigError, DatabaseError, StoreLockedError
+from motif_screen.errors import ConfigError, DatabaseError
 from motif_screen.settings import Settings
 
 

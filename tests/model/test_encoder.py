@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from e3nn import o3
 from e3nn.util.test import assert_equivariant
-from pymatgen.core import Lattice, Molecule, Structure
+from pymatgen.core import Lattice, Structure
 
 from motif_screen import keys
 from motif_screen.graphs import collate, to_graph, with_dtype
