@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from results_io import write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from results_io import add_model_options, load_model, write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "generation_speed"
@@ -61,22 +61,15 @@ def run_pyxtal(compositions, seconds: float, seed: int):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=Path, default=ROOT / "motif_screen" / "pretrained" / "perov5_autoencoder.pt")
     parser.add_argument("--n", type=int, default=2000, help="our samples")
     parser.add_argument("--pyxtal-seconds", type=float, default=120.0)
-    parser.add_argument("--steps", type=int, default=None, help="flow steps (default: the model's)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / f"{NAME}.json")
+    add_model_options(parser, NAME)
     args = parser.parse_args(argv)
 
-    import torch
 
     from motif_screen.generation import sample_prior
-    from motif_screen.model.autoencoder import load_autoencoder
 
-    torch.set_num_threads(args.threads)
-    model = load_autoencoder(args.checkpoint)
+    model = load_model(args)
     sample_prior(model, 8, seed=args.seed + 99, steps=args.steps)  # warm-up (lazy imports, allocator)
 
     t0 = time.time()

@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from results_io import write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from results_io import add_model_options, load_model, write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "perov5_generation"
@@ -33,13 +33,9 @@ NAME = "perov5_generation"
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=ROOT / ".." / "shared" / "data" / "perov_5")
-    parser.add_argument("--checkpoint", type=Path, default=ROOT / "motif_screen" / "pretrained" / "perov5_autoencoder.pt")
     parser.add_argument("--n", type=int, default=10_000, help="samples (CDVAE: 10,000)")
     parser.add_argument("--cov-samples", type=int, default=1000, help="valid samples and test cells for COV")
-    parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / f"{NAME}.json")
+    add_model_options(parser, NAME)
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -49,12 +45,10 @@ def main(argv=None) -> int:
     from motif_screen import keys
     from motif_screen.generation import sample_prior
     from motif_screen.generation.metrics import cdvae_validity, composition_fingerprint, coverage, structure_fingerprint
-    from motif_screen.model.autoencoder import load_autoencoder
     from motif_screen.structures.dedup import novel_mask, unique_indices
     from motif_screen.training.autoencoder import load_structure_csv
 
-    torch.set_num_threads(args.threads)
-    model = load_autoencoder(args.checkpoint)
+    model = load_model(args)
     train, _, _ = load_structure_csv(args.data / "val.csv")
     test, _, test_y = load_structure_csv(args.data / "test.csv", {"heat_ref": "heat_ref"})
 

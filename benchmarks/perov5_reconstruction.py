@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from results_io import write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+from results_io import add_model_options, load_model, write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "perov5_reconstruction"
@@ -27,23 +27,17 @@ NAME = "perov5_reconstruction"
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=ROOT / ".." / "shared" / "data" / "perov_5", help="perov-5 folder (test.csv)")
-    parser.add_argument("--checkpoint", type=Path, default=ROOT / "motif_screen" / "pretrained" / "perov5_autoencoder.pt")
     parser.add_argument("--limit", type=int, default=None, help="first N test structures only (reduced run)")
-    parser.add_argument("--steps", type=int, default=None, help="flow steps (default: the model's)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / f"{NAME}.json")
+    add_model_options(parser, NAME)
     args = parser.parse_args(argv)
 
     import numpy as np
     import torch
 
     from motif_screen.generation.metrics import cdvae_validity, reconstruction_metrics
-    from motif_screen.model.autoencoder import load_autoencoder
     from motif_screen.training.autoencoder import load_structure_csv
 
-    torch.set_num_threads(args.threads)
-    model = load_autoencoder(args.checkpoint)
+    model = load_model(args)
     structures, ids, _ = load_structure_csv(args.data / "test.csv", limit=args.limit)
     vocabulary = set(model.config.elements)
     known = [i for i, s in enumerate(structures) if {site.specie.Z for site in s} <= vocabulary]

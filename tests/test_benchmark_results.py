@@ -43,8 +43,8 @@ def test_write_result_refuses_nested_or_missing_values(tmp_path):
     base = {"name": "x", "command": "c", "data": "d", "anchors": {}}
     with pytest.raises(ValueError, match="finite numbers"):
         write_result(tmp_path / "x.json", {**base, "metrics": {"a": {"nested": 1}}})
-    with pytest.raises(ValueError, match="finite numbers"):
-        write_result(tmp_path / "x.json", {**base, "metrics": {"a": float("nan")}})
+    nan = json.loads(write_result(tmp_path / "nan.json", {**base, "metrics": {"a": float("nan"), "b": 2}}).read_text())
+    assert nan["metrics"] == {"b": 2} and nan["undefined_metrics"] == ["a"]
     with pytest.raises(ValueError, match="lacks"):
         write_result(tmp_path / "x.json", {"metrics": {}})
     assert not (tmp_path / "x.json").exists()
