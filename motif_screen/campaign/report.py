@@ -82,28 +82,25 @@ def plot_parity(spec, path: Path) -> Path:
 
 
 def plot_latent_map(spec, path: Path) -> Path:
-    plt = _pyplot()
+    from motif_screen.plotting import draw_map, pca_2d
+
     prop = spec.target.property
     docs = [d for d in Candidate.objects(campaign=spec.name).only("latent", "predictions", "status") if d.latent]
-    fig, ax = plt.subplots(figsize=(6.5, 5))
-    if len(docs) >= 3:
-        z = np.array([d.latent for d in docs])
-        z = z - z.mean(0)
-        _, _, vt = np.linalg.svd(z, full_matrices=False)
-        xy = z @ vt[:2].T
-        color = np.array([d.predictions[prop].mean if prop in (d.predictions or {}) else np.nan for d in docs])
-        shown = np.isfinite(color)
-        ax.scatter(xy[~shown, 0], xy[~shown, 1], s=4, c="lightgrey", label="rejected before prediction")
-        sc = ax.scatter(xy[shown, 0], xy[shown, 1], s=6, c=color[shown], cmap="viridis")
-        fig.colorbar(sc, ax=ax, label=f"predicted {prop}")
-        sent = np.array([d.status in (keys.STATUS_COMPUTED, keys.STATUS_FAILED) for d in docs])
-        ax.scatter(xy[sent, 0], xy[sent, 1], s=40, facecolors="none", edgecolors="tab:red", label="sent to the oracle")
-        ax.legend(fontsize=8, loc="best")
-    ax.set_xlabel("latent PC 1")
-    ax.set_ylabel("latent PC 2")
-    ax.set_title(f"{spec.name}: map of the candidates' latent space")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    if len(docs) < 2:
+        return _empty_plot(path, "too few candidates for a latent map")
+    xy, explained = pca_2d([d.latent for d in docs])
+    values = [d.predictions[prop].mean if prop in (d.predictions or {}) else float("nan") for d in docs]
+    sent = [d.status in (keys.STATUS_COMPUTED, keys.STATUS_FAILED) for d in docs]
+    return draw_map(xy, values, path, f"predicted {prop}", f"{spec.name}: the candidates' latent space",
+                    explained, highlight=sent, highlight_label="sent to the oracle")
+
+
+def _empty_plot(path: Path, message: str) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.text(0.5, 0.5, message, ha="center", va="center")
+    ax.set_axis_off()
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 

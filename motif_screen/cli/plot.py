@@ -6,6 +6,8 @@ from pathlib import Path
 
 from motif_screen.errors import InputError
 
+from motif_screen.plotting import draw_map, pca_2d
+
 HELP = "plot the latent space (a 2D PCA map coloured by a property or by motif)"
 DESCRIPTION = """\
   motif-screen plot latent --data ../shared/data/perov_5/test.csv --color-by heat_ref -o map.png
@@ -39,19 +41,6 @@ def add_arguments(parser) -> None:
 
 
 # --- pure helpers ------------------------------------------------------------------------------
-def pca_2d(latents):
-    """(N, D) -> (N, 2) projection on the two leading principal axes, and their explained variance."""
-    import numpy as np
-
-    x = np.asarray(latents, dtype=float)
-    if len(x) < 2:
-        raise InputError("a latent map needs at least 2 structures")
-    x = x - x.mean(0)
-    _, s, vt = np.linalg.svd(x, full_matrices=False)
-    explained = (s**2) / max((s**2).sum(), 1e-12)
-    return x @ vt[:2].T, explained[:2]
-
-
 def dominant_motif(structure) -> str:
     """The structure's motif signature: its distinct site environments, e.g.
     ``cuboctahedral+octahedral`` for a cubic perovskite (``none`` when no site is classified)."""
@@ -63,47 +52,6 @@ def dominant_motif(structure) -> str:
         return "unassigned"
     environments = sorted({label.split(":")[1] for label in labels if label.count(":") == 1})
     return "+".join(environments) if environments else "none"
-
-
-def draw_map(xy, values, out: Path, color_label: str, title: str, explained) -> Path:
-    """Scatter plot: numeric values get a colour bar, labels a legend (top 10 + 'other')."""
-    from collections import Counter
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    fig, ax = plt.subplots(figsize=(7.5, 6), dpi=130)
-    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-    if numeric:
-        vals = np.asarray(values, dtype=float)
-        finite = np.isfinite(vals)
-        if (~finite).any():
-            ax.scatter(xy[~finite, 0], xy[~finite, 1], s=6, c="lightgrey", label="no value", linewidths=0)
-        lo, hi = np.percentile(vals[finite], [2, 98]) if finite.any() else (0, 1)
-        sc = ax.scatter(xy[finite, 0], xy[finite, 1], s=8, c=vals[finite], cmap="viridis", vmin=lo, vmax=hi, linewidths=0)
-        fig.colorbar(sc, ax=ax, label=color_label)
-    else:
-        labels = [str(v) for v in values]
-        top = [name for name, _ in Counter(labels).most_common(10)]
-        cmap = plt.get_cmap("tab10")
-        other = [i for i, v in enumerate(labels) if v not in top]
-        if other:
-            ax.scatter(xy[other, 0], xy[other, 1], s=6, c="lightgrey", label=f"other ({len(other)})", linewidths=0)
-        for k, name in enumerate(top):
-            idx = [i for i, v in enumerate(labels) if v == name]
-            ax.scatter(xy[idx, 0], xy[idx, 1], s=8, color=cmap(k % 10), label=f"{name} ({len(idx)})", linewidths=0)
-        ax.legend(title=color_label, fontsize=7, title_fontsize=8, markerscale=2, loc="best", framealpha=0.85)
-    ax.set_xlabel(f"PC 1 ({100 * explained[0]:.0f}% of variance)")
-    ax.set_ylabel(f"PC 2 ({100 * explained[1]:.0f}% of variance)")
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
 
 
 # --- data sources ------------------------------------------------------------------------------
