@@ -15,7 +15,6 @@ number that says whether the stand-in oracle orders candidates the way DFT does.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 import time
@@ -137,7 +136,6 @@ def main(argv=None) -> int:
         },
         "metrics": metrics,
         "anchors": ANCHORS,
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     write_result(args.out, result)
     print(json.dumps(metrics, indent=2))

@@ -12,7 +12,6 @@ Both single process, same torch thread count, on the same (contended) 2 cores.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 import time
@@ -117,7 +116,6 @@ def main(argv=None) -> int:
             "pyxtal_seconds_per_structure_per_core": {"value": 0.17, "source": "DESIGN.md (PyXtal random symmetric generation ~0.17 s per structure per core)"},
             "pyxtal_valid_per_s_perov5_measured_here": {"value": 3.5, "source": "DESIGN.md, measured on this machine"},
         },
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     write_result(args.out, result)
     print(json.dumps(metrics, indent=2))

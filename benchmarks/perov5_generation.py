@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 import time
@@ -141,7 +140,6 @@ def main(argv=None) -> int:
             "cdvae_structural_validity": {"value": 1.0, "source": "Xie et al. 2022 (CDVAE), Table 3, perov-5"},
             "cdvae_composition_validity": {"value": 0.9859, "source": "Xie et al. 2022 (CDVAE), Table 3, perov-5"},
         },
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     write_result(args.out, result)
     print(json.dumps(metrics, indent=2))

@@ -90,3 +90,17 @@ def campaign_spec_from_args(args):
         "oracle": args.oracle, "chgnet_steps": args.chgnet_steps, "model": {"name": args.model}, "seed": args.seed,
         "motif": args.motif, "atomate": {"preset": args.atomate_preset},
     })
+
+
+def writable_folder(path: Path, what: str, error=None) -> Path:
+    """Create ``path`` if needed and check it can be written; one clear error (``error`` class) otherwise."""
+    from motif_screen.errors import InputError
+
+    error = error or InputError
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise error(f"cannot create the {what} {path}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK):
+        raise error(f"the {what} {path} is not writable")
+    return path

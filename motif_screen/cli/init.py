@@ -103,13 +103,9 @@ def initialise(directory: Path, mongodb_uri: str | None = None, vasp_cmd: str = 
 
     from motif_screen.db import connection, embedded
 
-    directory = directory.expanduser().resolve()
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create {directory}: {exc.strerror}") from exc
-    if not os.access(directory, os.W_OK):
-        raise ConfigError(f"{directory} is not writable")
+    from motif_screen.cli.common import writable_folder
+
+    directory = writable_folder(directory.expanduser().resolve(), "configuration folder", ConfigError)
     contents = config_files(directory, mongodb_uri, vasp_cmd, worker_name or socket.gethostname())
     existing = [n for n in FILES if (directory / n).exists()]
     differing = [n for n in existing if (directory / n).read_text(encoding="utf-8") != contents[n]]

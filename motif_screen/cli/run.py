@@ -13,8 +13,14 @@ import time
 from pathlib import Path
 
 from motif_screen import keys
-from motif_screen.cli.common import add_campaign_options, add_db_options, campaign_spec_from_args, connect_from_args
-from motif_screen.errors import ConfigError, InputError
+from motif_screen.cli.common import (
+    add_campaign_options,
+    add_db_options,
+    campaign_spec_from_args,
+    connect_from_args,
+    writable_folder,
+)
+from motif_screen.errors import ConfigError
 
 HELP = "run a whole discovery campaign here (demo: perovskites, CHGNet oracle, embedded store)"
 DESCRIPTION = """\
@@ -37,16 +43,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--report", type=Path, help="report folder (default: <config-dir>/report)")
     parser.add_argument("--no-report", action="store_true", help="skip the report (plots, CSV, CIFs)")
     add_db_options(parser)
-
-
-def _check_report_dir(path: Path) -> Path:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create the report folder {path}: {exc.strerror}") from None
-    if not os.access(path, os.W_OK):
-        raise InputError(f"the report folder {path} is not writable")
-    return path
 
 
 def campaign_fireworks(lpad, campaign: str, states: list[str] | None = None) -> list[dict]:
@@ -128,7 +124,7 @@ def run(args) -> int:
 
     spec = campaign_spec_from_args(args)  # validate everything before touching the database
     conn, settings = connect_from_args(args, readonly=False)
-    report_dir = None if args.no_report else _check_report_dir(args.report or settings.report_path)
+    report_dir = None if args.no_report else writable_folder(args.report or settings.report_path, "report folder")
     lpad = launchpad_for(conn, settings.config_dir / "my_launchpad.yaml")
     fworker_file = settings.config_dir / "my_fworker.yaml"
     if not fworker_file.is_file():
