@@ -251,19 +251,6 @@ def _chemsys_can_balance(symbols: tuple[str, ...], max_count: int = 6) -> bool:
     return False
 
 
-def _counts_with_all(counts: list[int], required: list[int]) -> list[int]:
-    """Make every required element index appear at least once, taking atoms from the most common."""
-    counts = list(counts)
-    for idx in required:
-        if counts[idx] == 0:
-            donor = max(range(len(counts)), key=lambda k: counts[k])
-            if counts[donor] <= 1:
-                break
-            counts[donor] -= 1
-            counts[idx] += 1
-    return counts
-
-
 def constrained(model, n: int, composition: str, seed: int = 0, steps: int | None = None) -> GenerationReport:
     """``n`` structures restricted to a chemical system (``"Ba-Ti-O"``: every element present, the
     decoder chooses the ratios) or a formula (``"BaTiO3"``: those ratios, as many formula units as
@@ -276,11 +263,11 @@ def constrained(model, n: int, composition: str, seed: int = 0, steps: int | Non
     decoder = model.decoder
     max_atoms = decoder.config.max_atoms
     if fixed is None:
-        allowed = torch.zeros(len(elements), dtype=torch.bool)
-        allowed[index] = True
-        one_each = [1 if k in index else 0 for k in range(len(elements))]
-        counts = [_counts_with_all(c, index) if sum(c) >= len(index) else list(one_each)
-                  for c in decoder.predict_counts(z, allowed=allowed)]
+        if len(index) > max_atoms:
+            raise InputError(f"{composition} has {len(index)} elements, more than the {max_atoms} atoms this model decodes")
+        system = torch.zeros(len(elements), dtype=torch.bool)
+        system[index] = True
+        counts = decoder.predict_counts(z, allowed=system, required=system)
     else:
         unit = sum(fixed.values())
         if unit > max_atoms:

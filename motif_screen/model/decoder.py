@@ -2,9 +2,10 @@
 
 Design (CDVAE's split, with an e3nn network in place of GemNet, run as flow matching):
 
-* invariant quantities come from small MLPs on the latent: the number of atoms (a classifier),
-  the composition (element fractions, turned into integer counts by largest remainder) and, for
-  crystals, the six lattice parameters (lengths scaled by N^(1/3), standardised on the training set);
+* invariant quantities come from small heads on the latent: the number of atoms (a classifier),
+  the composition (for every element a distribution over its count; see :func:`counts_from_log_probs`)
+  and, for crystals, the six lattice parameters (lengths scaled by N^(1/3), standardised on the
+  training set);
 * coordinates come from a latent-conditioned **equivariant velocity field** (tensor-field
   convolutions, output ``1x1o`` per atom). Crystals flow on the torus of fractional coordinates from
   uniform noise to the structure (the Cartesian velocity is mapped through the inverse lattice and
@@ -35,9 +36,10 @@ __all__ = [
     "radius_graph",
     "wrap_frac",
     "assign_noise",
+    "align_translation",
     "lattice_from_params",
     "params_from_lattice",
-    "counts_from_fractions",
+    "counts_from_log_probs",
 ]
 
 
@@ -108,15 +110,38 @@ def params_from_lattice(cell: torch.Tensor) -> torch.Tensor:
     return torch.cat([lengths, torch.stack([angle(b, c), angle(a, c), angle(a, b)], dim=-1)], dim=-1)
 
 
-def counts_from_fractions(fractions: torch.Tensor, num_atoms: int) -> list[int]:
-    """Element fractions (E,) and a total -> integer counts summing to the total (largest remainder)."""
-    raw = fractions.double().clamp(min=0) * num_atoms
-    counts = torch.floor(raw)
-    missing = int(num_atoms - counts.sum().item())
-    if missing > 0:
-        order = torch.argsort(raw - counts, descending=True)
-        counts[order[:missing]] += 1
-    return [int(c) for c in counts.tolist()]
+def counts_from_log_probs(log_probs: torch.Tensor, num_atoms: torch.Tensor) -> torch.Tensor:
+    """The most probable integer composition with a given total, exactly.
+
+    ``log_probs`` (B, E, K+1) holds log p(count of element e = k); ``num_atoms`` (B,) the totals.
+    Returns (B, E) counts maximising sum_e log p_e(c_e) subject to sum_e c_e = N, by dynamic
+    programming over elements (O(E N K) tensor operations for the whole batch). Why per-element
+    counts rather than one softmax over element fractions: a composition then decodes element by
+    element, so the head generalises to element combinations never seen in training (90% of
+    perov-5's test formulas are absent from its training split).
+    """
+    B, E, K1 = log_probs.shape
+    num_atoms = torch.as_tensor(num_atoms, dtype=torch.long, device=log_probs.device)
+    top = int(num_atoms.max()) if B else 0
+    n = torch.arange(top + 1, device=log_probs.device)
+    k = torch.arange(K1, device=log_probs.device)
+    source = n[:, None] - k[None, :]  # running total before adding k atoms of this element
+    reachable = source >= 0
+    source = source.clamp(min=0)
+    best = torch.full((B, top + 1), -torch.inf, dtype=log_probs.dtype, device=log_probs.device)
+    best[:, 0] = 0.0
+    choices = []
+    for e in range(E):
+        candidates = (best[:, source] + log_probs[:, e, None, :]).masked_fill(~reachable, -torch.inf)
+        best, choice = candidates.max(-1)
+        choices.append(choice)
+    counts = torch.zeros(B, E, dtype=torch.long, device=log_probs.device)
+    remaining = num_atoms.clone()
+    rows = torch.arange(B, device=log_probs.device)
+    for e in reversed(range(E)):
+        counts[:, e] = choices[e][rows, remaining]
+        remaining = remaining - counts[:, e]
+    return counts
 
 
 def assign_noise(noise: torch.Tensor, data: torch.Tensor, species: torch.Tensor, num_nodes: torch.Tensor,
@@ -148,6 +173,38 @@ def assign_noise(noise: torch.Tensor, data: torch.Tensor, species: torch.Tensor,
             order[idx[rows]] = idx[cols]
         start = stop
     return noise[torch.as_tensor(order, device=noise.device)]
+
+
+def align_translation(data: torch.Tensor, noise: torch.Tensor, num_nodes: torch.Tensor, cell: torch.Tensor,
+                      iterations: int = 3) -> torch.Tensor:
+    """Shift each crystal rigidly (fractional ``data`` (N, 3)) so that its atoms lie closest to their
+    noise partners: smallest summed periodic squared distance in Å², over 8 starting shifts refined
+    by a few mean-displacement updates.
+
+    Why: a crystal has no preferred origin, but on the torus the shortest path from a noise point to
+    an atom depends on where the origin happens to be, so without this the flow's target (even after
+    removing its mean) changes with an arbitrary choice and the learned field is a blur of them.
+    """
+    B = len(num_nodes)
+    batch = torch.repeat_interleave(torch.arange(B, device=data.device), num_nodes)
+    counts = num_nodes[:, None].to(data.dtype)
+
+    def per_graph(x):
+        return torch.zeros(B, x.shape[-1], dtype=x.dtype, device=x.device).index_add_(0, batch, x)
+
+    best_shift = torch.zeros(B, 3, dtype=data.dtype, device=data.device)
+    best_cost = torch.full((B,), torch.inf, dtype=data.dtype, device=data.device)
+    corners = torch.cartesian_prod(*[torch.tensor([0.0, 0.5], dtype=data.dtype, device=data.device)] * 3)
+    for corner in corners:
+        shift = corner.expand(B, 3).clone()
+        for _ in range(iterations):
+            shift = shift - per_graph(wrap_delta(data + shift[batch] - noise)) / counts
+        d = torch.einsum("ni,nij->nj", wrap_delta(data + shift[batch] - noise), cell[batch])
+        cost = per_graph((d**2).sum(-1, keepdim=True))[:, 0]
+        better = cost < best_cost
+        best_cost = torch.where(better, cost, best_cost)
+        best_shift = torch.where(better[:, None], shift, best_shift)
+    return wrap_frac(data + best_shift[batch])
 
 
 def _graph_pairs(num_nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -289,7 +346,9 @@ class Decoder(nn.Module):
         self.config = config
         c = config
         self.num_atoms_head = _mlp(c.latent_dim, c.mlp_hidden, c.max_atoms + 1)  # class k = k atoms
-        self.composition_head = _mlp(c.latent_dim, c.mlp_hidden, len(c.elements))
+        # per element, logits over its count 0..max_atoms; linear, because a composition encoded
+        # linearly in the latent then decodes element by element (an MLP memorises combinations)
+        self.composition_head = nn.Linear(c.latent_dim, len(c.elements) * (c.max_atoms + 1))
         self.lattice_head = _mlp(c.latent_dim, c.mlp_hidden, 6) if c.periodic else None
         # standardisation of (lengths / N^(1/3), angles); set from training data by fit_lattice_scaler
         self.register_buffer("lattice_mean", torch.tensor([4.0, 4.0, 4.0, 90.0, 90.0, 90.0]))
@@ -322,6 +381,20 @@ class Decoder(nn.Module):
         angles = p[:, 3:].clamp(30.0, 150.0)
         return lattice_from_params(torch.cat([lengths, angles], dim=-1))
 
+    # -- composition ----------------------------------------------------------------------------
+    def composition_log_probs(self, latent: torch.Tensor) -> torch.Tensor:
+        """(B, E, max_atoms + 1) log-probabilities of each element's count."""
+        logits = self.composition_head(latent).view(len(latent), len(self.config.elements), self.config.max_atoms + 1)
+        return logits.log_softmax(-1)
+
+    def composition_loss(self, latent: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        """Negative log-likelihood of the true per-element counts (B, E), per atom (so its scale
+        does not grow with the size of the element vocabulary)."""
+        log_probs = self.composition_log_probs(latent)
+        target = counts.clamp(max=self.config.max_atoms)
+        nll = -log_probs.gather(-1, target[..., None]).squeeze(-1).sum(-1)
+        return (nll / counts.sum(-1).clamp(min=1).to(nll.dtype)).mean()
+
     # -- training losses ------------------------------------------------------------------------
     def losses(self, latent, species, num_nodes, pos, cell=None, generator=None) -> dict:
         """Per-term losses for a batch of true structures (teacher forcing: true N, species, lattice)."""
@@ -329,10 +402,9 @@ class Decoder(nn.Module):
         B = len(num_nodes)
         out = {"num_atoms": nn.functional.cross_entropy(self.num_atoms_head(latent), num_nodes.clamp(max=c.max_atoms))}
         batch = torch.repeat_interleave(torch.arange(B, device=latent.device), num_nodes)
-        counts = torch.zeros(B, len(c.elements), dtype=latent.dtype, device=latent.device)
-        counts.index_put_((batch, species), torch.ones_like(species, dtype=latent.dtype), accumulate=True)
-        fractions = counts / num_nodes[:, None].to(latent.dtype)
-        out["composition"] = -(fractions * self.composition_head(latent).log_softmax(-1)).sum(-1).mean()
+        counts = torch.zeros(B, len(c.elements), dtype=torch.long, device=latent.device)
+        counts.index_put_((batch, species), torch.ones_like(species), accumulate=True)
+        out["composition"] = self.composition_loss(latent, counts)
         t = torch.rand(B, generator=generator, dtype=latent.dtype).to(latent.device)
         if c.periodic:
             target_scaled = (self._scaled_lattice_params(cell, num_nodes) - self.lattice_mean) / self.lattice_std
@@ -340,6 +412,9 @@ class Decoder(nn.Module):
             frac1 = wrap_frac(torch.linalg.solve(cell[batch].transpose(1, 2), pos[..., None])[..., 0])
             frac0 = torch.rand(frac1.shape, generator=generator, dtype=pos.dtype).to(pos.device)
             if c.ot_pairing:
+                frac0 = assign_noise(frac0, frac1, species, num_nodes, cell)
+            frac1 = align_translation(frac1, frac0, num_nodes, cell)
+            if c.ot_pairing:  # pair again at the aligned origin
                 frac0 = assign_noise(frac0, frac1, species, num_nodes, cell)
             delta = wrap_delta(frac1 - frac0)
             frac_t = wrap_frac(frac0 + t[batch, None] * delta)
@@ -362,17 +437,22 @@ class Decoder(nn.Module):
 
     # -- generation -----------------------------------------------------------------------------
     @torch.no_grad()
-    def predict_counts(self, latent: torch.Tensor, num_atoms: list[int] | None = None, allowed: torch.Tensor | None = None):
-        """Number of atoms and per-element counts for each latent; ``allowed`` (E,) bool masks elements."""
+    def predict_counts(self, latent: torch.Tensor, num_atoms: list[int] | None = None, allowed: torch.Tensor | None = None,
+                       required: torch.Tensor | None = None):
+        """Number of atoms and per-element counts for each latent. ``allowed`` (E,) bool keeps the
+        other elements at zero; ``required`` (E,) bool gives each of those elements at least one atom
+        (the size grows if it must)."""
         if num_atoms is None:
             logits = self.num_atoms_head(latent)
             logits[:, 0] = -torch.inf
             num_atoms = logits.argmax(-1).tolist()
-        logits = self.composition_head(latent)
+        log_probs = self.composition_log_probs(latent).clone()
         if allowed is not None:
-            logits = logits.masked_fill(~allowed[None, :], -torch.inf)
-        fractions = logits.softmax(-1)
-        return [counts_from_fractions(f, n) for f, n in zip(fractions, num_atoms)]
+            log_probs[:, ~allowed.to(log_probs.device), 1:] = -torch.inf
+        if required is not None:
+            log_probs[:, required.to(log_probs.device), 0] = -torch.inf
+            num_atoms = [max(int(n), int(required.sum())) for n in num_atoms]
+        return counts_from_log_probs(log_probs, torch.as_tensor(num_atoms)).tolist()
 
     @torch.no_grad()
     def decode(

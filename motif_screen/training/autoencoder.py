@@ -145,8 +145,8 @@ def refine_heads(model, graphs: list, targets=None, epochs: int = 200, lr: float
         chunks = [collate(graphs[i : i + batch_size]) for i in range(0, len(graphs), batch_size)]
         latents = torch.cat([model.encode_batch(b)[0] for b in chunks])
         num_nodes = torch.cat([b[keys.NUM_NODES] for b in chunks])
-        species = [model.decoder.species_index(b[keys.ATOMIC_NUMBERS]) for b in chunks]
-        fractions = torch.cat([model.composition_features(b) for b in chunks])
+        counts = torch.cat([model.composition_features(b) for b in chunks]) * num_nodes[:, None]
+        counts = counts.round().long()
         cells = torch.cat([b[keys.CELL] for b in chunks]) if model.config.periodic else None
     dec = model.decoder
     params = list(dec.num_atoms_head.parameters()) + list(dec.composition_head.parameters())
@@ -159,7 +159,6 @@ def refine_heads(model, graphs: list, targets=None, epochs: int = 200, lr: float
         y = model.target_scaler.normalise(torch.as_tensor(targets, dtype=latents.dtype))
     optimizer = torch.optim.Adam(params, lr=lr)
     rng = torch.Generator().manual_seed(seed)
-    del species
     last = {}
     for epoch in range(int(epochs)):
         order = torch.randperm(len(latents), generator=rng)
@@ -168,7 +167,7 @@ def refine_heads(model, graphs: list, targets=None, epochs: int = 200, lr: float
             z = latents[idx]
             terms = {
                 "num_atoms": torch.nn.functional.cross_entropy(dec.num_atoms_head(z), num_nodes[idx].clamp(max=dec.config.max_atoms)),
-                "composition": -(fractions[idx] * dec.composition_head(z).log_softmax(-1)).sum(-1).mean(),
+                "composition": dec.composition_loss(z, counts[idx]),
             }
             if dec.lattice_head is not None:
                 terms["lattice"] = torch.nn.functional.mse_loss(dec.lattice_head(z), lattice_target[idx])
@@ -185,6 +184,28 @@ def refine_heads(model, graphs: list, targets=None, epochs: int = 200, lr: float
             last = {k: float(v.detach()) for k, v in terms.items()}
     model.eval()
     return last
+
+
+def _calibrate_heads(model, graphs, targets, val_idx) -> dict:
+    """Scale each property's σ so that it is calibrated on the validation split (the encoder
+    issue's post-hoc variance scaling): the heads, refit on frozen training latents, are
+    otherwise overconfident, and UCB screening reads σ. Returns validation MAE, σ factor, coverage."""
+    from motif_screen.training.metrics import regression_metrics, std_scale_factor
+
+    batch, y = _collate(graphs, targets, val_idx)
+    model.target_scaler.std_factor.fill_(1.0)
+    with torch.no_grad():
+        preds = model.predict_properties(model.encode_batch(batch)[0])
+    out = {}
+    for i, name in enumerate(model.config.properties):
+        known = torch.isfinite(y[:, i])
+        mean, std, truth = (t[known].double().numpy() for t in (preds[name][0], preds[name][1], y[:, i]))
+        factor = std_scale_factor(truth, mean, std) if known.sum() >= 2 else 1.0
+        model.target_scaler.std_factor[i] = factor
+        calibrated = regression_metrics(truth, mean, std * factor)
+        out.update({f"val_mae_{name}": calibrated["mae"], f"std_factor_{name}": factor,
+                    f"val_coverage_1sigma_{name}": calibrated.get("coverage_1sigma", float("nan"))})
+    return out
 
 
 def train_autoencoder(config: dict):
@@ -284,12 +305,7 @@ def train_autoencoder(config: dict):
     if val_idx:
         metrics.update({f"val_{k}": v for k, v in _evaluate(model, graphs, targets, val_idx, 256, generator).items()})
         if targets.shape[1]:
-            batch, y = _collate(graphs, targets, val_idx)
-            with torch.no_grad():
-                preds = model.predict_properties(model.encode_batch(batch)[0])
-            for i, name in enumerate(ae_config.properties):
-                known = torch.isfinite(y[:, i])
-                metrics[f"val_mae_{name}"] = float((preds[name][0][known] - y[known, i]).abs().mean())
+            metrics.update(_calibrate_heads(model, graphs, targets, val_idx))
     model.model_name = str(config.get("name") or (Path(cfg["output"]).stem if cfg["output"] else "autoencoder"))
     if not cfg["output"] and cfg["out_dir"]:
         cfg["output"] = str(Path(cfg["out_dir"]) / f"{model.model_name}.pt")

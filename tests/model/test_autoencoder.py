@@ -121,7 +121,7 @@ def test_overfit_a_handful_of_perovskites():
     with torch.no_grad():  # the same estimate before and after: mean of 5 noisy flow-matching losses
         first = np.mean([float(model.losses(batch, generator=generator)["coords"]) for _ in range(5)])
     model.train()
-    for step in range(120):
+    for step in range(300):
         terms = model.losses(batch, generator=generator)
         optimizer.zero_grad()
         model.total_loss(terms).backward()

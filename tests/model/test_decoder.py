@@ -11,11 +11,13 @@ from pymatgen.core import Lattice, Structure
 from motif_screen.model.decoder import (
     Decoder,
     DecoderConfig,
+    align_translation,
     assign_noise,
-    counts_from_fractions,
+    counts_from_log_probs,
     lattice_from_params,
     params_from_lattice,
     radius_graph,
+    wrap_delta,
     wrap_frac,
 )
 
@@ -50,10 +52,47 @@ def test_lattice_parameters_round_trip_and_match_pymatgen():
     assert torch.allclose(params_from_lattice(cell), params, atol=1e-8)
 
 
-@pytest.mark.parametrize("fractions,total", [([0.2, 0.2, 0.6], 5), ([0.5, 0.3, 0.2], 7), ([1.0, 0.0, 0.0], 3)])
-def test_counts_sum_to_total(fractions, total):
-    counts = counts_from_fractions(torch.tensor(fractions), total)
-    assert sum(counts) == total and all(c >= 0 for c in counts)
+def test_counts_from_log_probs_is_the_exact_best_composition_with_that_total():
+    """Brute force over all compositions of 3 elements with counts 0..4 agrees with the DP."""
+    import itertools
+
+    gen = torch.Generator().manual_seed(0)
+    log_probs = torch.randn(6, 3, 5, generator=gen, dtype=torch.float64).log_softmax(-1)
+    totals = torch.tensor([1, 2, 3, 5, 7, 4])
+    counts = counts_from_log_probs(log_probs, totals)
+    for b in range(6):
+        options = [c for c in itertools.product(range(5), repeat=3) if sum(c) == int(totals[b])]
+        best = max(options, key=lambda c: sum(float(log_probs[b, e, c[e]]) for e in range(3)))
+        assert tuple(counts[b].tolist()) == best
+
+
+def test_align_translation_removes_a_rigid_shift_and_never_lengthens_paths():
+    gen = torch.Generator().manual_seed(1)
+    cell = torch.tensor([[[4.0, 0.0, 0.0], [0.3, 4.2, 0.0], [0.0, 0.2, 3.9]]], dtype=torch.float64).repeat(2, 1, 1)
+    num_nodes = torch.tensor([5, 4])
+    noise = torch.rand(9, 3, generator=gen, dtype=torch.float64)
+    shifted = wrap_frac(noise + torch.tensor([0.37, -0.21, 0.45], dtype=torch.float64))  # the same crystal, moved
+    aligned = align_translation(shifted, noise, num_nodes, cell)
+    assert torch.allclose(wrap_delta(aligned - noise), torch.zeros_like(noise), atol=1e-9)
+
+    data = torch.rand(9, 3, generator=gen, dtype=torch.float64)
+    aligned = align_translation(data, noise, num_nodes, cell)
+    batch = torch.repeat_interleave(torch.arange(2), num_nodes)
+
+    def cost(x):
+        d = torch.einsum("ni,nij->nj", wrap_delta(x - noise), cell[batch])
+        return torch.zeros(2, dtype=x.dtype).index_add_(0, batch, (d**2).sum(-1))
+
+    assert (cost(aligned) <= cost(data) + 1e-12).all()
+    # only a rigid shift: interatomic fractional differences are unchanged modulo the lattice
+    assert torch.allclose(wrap_delta((aligned[1:5] - aligned[0]) - (data[1:5] - data[0])), torch.zeros(4, 3, dtype=torch.float64), atol=1e-9)
+
+
+def test_counts_from_log_probs_respects_forbidden_elements():
+    log_probs = torch.zeros(1, 3, 6).log_softmax(-1)
+    log_probs[0, 1, 1:] = -torch.inf  # element 1 must stay at zero
+    counts = counts_from_log_probs(log_probs, torch.tensor([5]))[0]
+    assert counts[1] == 0 and counts.sum() == 5
 
 
 @pytest.mark.parametrize("structure", [perovskite(), triclinic()])
