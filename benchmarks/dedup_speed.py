@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -127,6 +128,7 @@ def main(argv=None) -> int:
     build_s = time.perf_counter() - t0
     print(f"built {len(candidates)} candidates, {len(references)} references in {build_s:.1f} s", flush=True)
 
+    load_start = os.getloadavg()[0]
     t0, c0 = time.perf_counter(), time.process_time()
     representative = duplicate_of(candidates)  # what unique_indices() computes, plus the groups
     unique = [i for i, r in enumerate(representative) if r == i]
@@ -137,6 +139,7 @@ def main(argv=None) -> int:
     reference_set = ReferenceSet(references)
     found = [reference_set.find(candidates[i]) for i in unique]
     novel_s, novel_cpu = time.perf_counter() - t0, time.process_time() - c0
+    load_end = os.getloadavg()[0]
     novel = {i for i, m in zip(unique, found) if m is None}
     print(f"novel_mask: {len(novel)} novel in {novel_s:.1f} s", flush=True)
 
@@ -177,13 +180,17 @@ def main(argv=None) -> int:
             "n_candidates": len(candidates),
             "candidate_mix": {k: len(v) for k, v in by_kind.items()},
             "matcher": CDVAE_MATCHER_SETTINGS,
-            "machine": "2 CPU cores shared with other jobs (timings under contention)",
+            "machine": "2 CPU cores shared with other jobs: wall time depends on the load (see load_average_*); CPU time much less",
         },
         "metrics": {
             "unique_s": round(unique_s, 2),
             "novel_s": round(novel_s, 2),
             "total_dedup_s": round(total_s, 2),
             "total_dedup_cpu_s": round(unique_cpu + novel_cpu, 2),
+            "unique_cpu_s": round(unique_cpu, 2),
+            "novel_cpu_s": round(novel_cpu, 2),
+            "load_average_at_start": round(load_start, 2),
+            "load_average_at_end": round(load_end, 2),
             "candidates_per_s": round(len(candidates) / total_s, 1),
             "n_unique": len(unique),
             "n_novel": len(novel),

@@ -61,7 +61,7 @@ def sample_family(model, n: int, seed: int = 0, steps: int | None = None) -> Gen
     formulas = abx3_formulas(tuple(model.config.elements))
     rng = np.random.default_rng(seed)
     chosen = [formulas[k] for k in rng.integers(len(formulas), size=n)]
-    z = torch.randn((n, model.latent_dim), generator=_generator(seed))
+    z = model.sample_latents(n, _generator(seed))
     report = decode_latents(model, z, "family", parents=[[f] for f in chosen], seed=seed + 1,
                             counts=[_counts(model, f) for f in chosen], steps=steps)
     return report
@@ -98,6 +98,6 @@ def substitute_around(model, seeds: list, n: int, scale: float = 0.5, seed: int 
     rng = np.random.default_rng(seed)
     which = np.arange(n) % len(seeds)
     chosen = [options[k][rng.integers(len(options[k]))] for k in which]
-    z = centres[torch.as_tensor(which)] + float(scale) * torch.randn((n, model.latent_dim), generator=_generator(seed))
+    z = model.sample_latents(n, _generator(seed), float(scale), centres=centres[torch.as_tensor(which)])
     return decode_latents(model, z, "substitute", parents=[[names[k], chosen[i]] for i, k in enumerate(which)],
                           seed=seed + 1, counts=[_counts(model, f) for f in chosen], steps=steps)

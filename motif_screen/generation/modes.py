@@ -1,6 +1,6 @@
 """The five ways of choosing latent vectors to decode; each returns a :class:`GenerationReport`.
 
-* ``sample_prior``  — latents drawn from the VAE prior N(0, I): broad exploration;
+* ``sample_prior``  — latents drawn from the model's latent prior: broad exploration;
 * ``perturb``       — Gaussian steps around the latents of known seed structures: local exploration;
 * ``interpolate``   — a straight path between two structures' latents: the "map" between them;
 * ``guided``        — latents pushed by the gradients of a property head (or chosen by rejection);
@@ -82,11 +82,12 @@ def decode_latents(
 
 # ---------------------------------------------------------------------------------------------
 def sample_prior(model, n: int, seed: int = 0, temperature: float = 1.0, steps: int | None = None) -> GenerationReport:
-    """``n`` structures decoded from latents z ~ N(0, temperature² I)."""
+    """``n`` structures decoded from latents drawn from the model's latent prior (a Gaussian fitted
+    to the encoded training set), its spread scaled by ``temperature``."""
     n = check_count(n)
     if not temperature > 0:
         raise InputError(f"temperature must be positive, got {temperature}")
-    z = torch.randn((n, model.latent_dim), generator=_generator(seed)) * float(temperature)
+    z = model.sample_latents(n, _generator(seed), temperature)
     return decode_latents(model, z, "prior", seed=seed + 1, steps=steps)
 
 
@@ -99,10 +100,10 @@ def perturb(
     names: Sequence[str] | None = None,
     steps: int | None = None,
 ) -> GenerationReport:
-    """``n`` structures around seed structures (round-robin): z = encode(seed) + scale · N(0, I).
+    """``n`` structures around seed structures (round-robin): z = encode(seed) + scale · (a prior-shaped step).
 
-    ``scale`` is in prior units (the prior has unit variance), so 0.1 stays close to the seed and
-    1.0 wanders as far as the whole prior. A seed the encoder cannot read raises InputError naming it.
+    ``scale`` is in prior units (the step has the prior's covariance times scale²), so 0.1 stays
+    close to the seed and 1.0 wanders as far as the whole prior. A seed the encoder cannot read raises InputError naming it.
     """
     n = check_count(n)
     if not seeds:
@@ -112,7 +113,7 @@ def perturb(
     labels = [_name(s, i, names) for i, s in enumerate(seeds)]
     centres = model.encode(list(seeds), names=labels)
     which = torch.arange(n) % len(seeds)
-    z = centres[which] + float(scale) * torch.randn((n, model.latent_dim), generator=_generator(seed))
+    z = model.sample_latents(n, _generator(seed), float(scale), centres=centres[which])
     return decode_latents(model, z, "perturb", parents=[[labels[int(k)]] for k in which], seed=seed + 1, steps=steps)
 
 
@@ -177,15 +178,15 @@ def guided(
 
     gen = _generator(seed)
     if method == "rejection":
-        pool = torch.randn((check_count(n * oversample), model.latent_dim), generator=gen)
+        pool = model.sample_latents(check_count(n * oversample), gen)
         with torch.no_grad():
             score = objective(pool)
         z = pool[torch.argsort(score)[:n]]
     else:
-        z = torch.randn((n, model.latent_dim), generator=gen).requires_grad_(True)
+        z = model.sample_latents(n, gen).requires_grad_(True)
         optimizer = torch.optim.Adam([z], lr=learning_rate)
         for _ in range(int(iterations)):
-            loss = objective(z).sum() + prior_weight * 0.5 * (z**2).sum()
+            loss = objective(z).sum() + prior_weight * model.latent_prior_energy(z).sum()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -259,7 +260,7 @@ def constrained(model, n: int, composition: str, seed: int = 0, steps: int | Non
     elements = list(model.config.elements)
     numbers, fixed = parse_composition(composition, elements)
     index = [elements.index(z) for z in numbers]
-    z = torch.randn((n, model.latent_dim), generator=_generator(seed))
+    z = model.sample_latents(n, _generator(seed))
     decoder = model.decoder
     max_atoms = decoder.config.max_atoms
     if fixed is None:

@@ -6,7 +6,13 @@
 """
 
 from motif_screen.graphs.batch import collate, edge_vectors, to_device, with_dtype
-from motif_screen.graphs.build import DEFAULT_MAX_ATOMS, MIN_DISTANCE, describe, neighbor_list, to_graph
+from motif_screen.graphs.build import (
+    DEFAULT_MAX_ATOMS,
+    MIN_DISTANCE,
+    describe,
+    neighbor_list,
+    to_graph,
+)
 
 __all__ = [
     "DEFAULT_MAX_ATOMS",

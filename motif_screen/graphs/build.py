@@ -8,7 +8,8 @@ rebuilds the vectors inside torch so that gradients and rotations flow through p
 
 from __future__ import annotations
 
-from typing import Iterable
+import functools
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -19,6 +20,8 @@ from motif_screen.errors import InputError
 DEFAULT_MAX_ATOMS = 5000  # a 10,000-atom cell is refused with a clear error, not an OOM
 MIN_DISTANCE = 0.5  # Å: closer atoms are overlapping (a broken structure, not chemistry)
 _MOLECULE_BOX = 1.0e4  # Å: a lattice find_points_in_spheres wants even without periodicity
+_MAX_Z = 118
+_NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64, torch.float16: np.float16}
 
 
 def describe(obj, name: str | None = None) -> str:
@@ -35,17 +38,33 @@ def describe(obj, name: str | None = None) -> str:
     return f"{type(obj).__name__} ({len(obj) if hasattr(obj, '__len__') else '?'} atoms)"
 
 
+def _pymatgen_atomic_numbers(obj, label) -> np.ndarray:
+    """Atomic numbers of an ordered pymatgen structure; ~10× cheaper than ``obj.atomic_numbers``
+    (which re-checks order through several properties per site): it dominated small-cell graphs."""
+    numbers = np.empty(len(obj), dtype=np.int64)
+    for i, site in enumerate(obj):
+        species = site.species
+        if len(species) != 1:
+            raise InputError(f"{label()} is disordered (partial occupancies); order it first, e.g. with "
+                             "OrderDisorderedStructureTransformation")
+        ((element, amount),) = species.items()
+        if amount != 1:
+            raise InputError(f"{label()} is disordered (partial occupancies); order it first, e.g. with "
+                             "OrderDisorderedStructureTransformation")
+        numbers[i] = element.Z
+    return numbers
+
+
 def _arrays(obj, label) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
     """(atomic numbers, Cartesian positions, lattice rows or None, pbc flags) of any input type."""
-    if hasattr(obj, "cart_coords") and hasattr(obj, "sites"):  # pymatgen Structure / Molecule
-        try:
-            numbers = np.asarray(obj.atomic_numbers, dtype=np.int64)  # raises for partial occupancies
-        except AttributeError:
-            raise InputError(f"{label()} is disordered (partial occupancies); order it first, e.g. with "
-                             "OrderDisorderedStructureTransformation") from None
-        if hasattr(obj, "lattice"):
-            return numbers, np.asarray(obj.cart_coords, dtype=np.float64), np.asarray(obj.lattice.matrix, dtype=np.float64), np.ones(3, bool)
-        return numbers, np.asarray(obj.cart_coords, dtype=np.float64), None, np.zeros(3, bool)
+    kind = type(obj)
+    # class attributes, not hasattr(obj, ...): that would evaluate the (costly) properties
+    if hasattr(kind, "cart_coords") and hasattr(kind, "sites"):  # pymatgen Structure / Molecule
+        numbers = _pymatgen_atomic_numbers(obj, label)
+        positions = np.asarray(obj.cart_coords, dtype=np.float64)
+        if hasattr(kind, "lattice"):
+            return numbers, positions, np.asarray(obj.lattice.matrix, dtype=np.float64), np.ones(3, bool)
+        return numbers, positions, None, np.zeros(3, bool)
     if hasattr(obj, "get_atomic_numbers") and hasattr(obj, "get_positions"):  # ASE Atoms
         pbc = np.asarray(obj.get_pbc(), dtype=bool)
         cell = np.asarray(obj.get_cell(complete=True), dtype=np.float64) if pbc.any() else None
@@ -76,16 +95,41 @@ def find_points(positions, cutoff, pbc, lattice):
     return centers.astype(np.int64), neighbors.astype(np.int64), np.rint(shifts).astype(np.int64), distances
 
 
+@functools.lru_cache(maxsize=16)
+def _species_lookup(vocabulary: tuple[int, ...]) -> np.ndarray:
+    """(MAX_Z + 1,) table: atomic number -> index in ``vocabulary``, -1 outside it."""
+    table = np.full(_MAX_Z + 1, -1, dtype=np.int64)
+    for i, z in enumerate(vocabulary):
+        if 0 <= z <= _MAX_Z:
+            table[z] = i
+    return table
+
+
+def species_index(numbers: np.ndarray, vocabulary, label) -> np.ndarray:
+    """Index of each atom's element in ``vocabulary``; InputError naming the structure and the
+    elements outside it."""
+    key = vocabulary if isinstance(vocabulary, tuple) else tuple(int(z) for z in vocabulary)
+    table = _species_lookup(key)
+    numbers = np.asarray(numbers, dtype=np.int64)
+    in_range = numbers.size == 0 or (numbers.min() >= 0 and numbers.max() <= _MAX_Z)
+    if in_range:
+        index = table[numbers]
+    else:  # rare: atomic numbers outside 0..118 are unknown, the others looked up as usual
+        index = np.where((numbers >= 0) & (numbers <= _MAX_Z), table[np.clip(numbers, 0, _MAX_Z)], -1)
+    unknown = index < 0
+    if unknown.any():
+        from pymatgen.core.periodic_table import Element
+
+        bad = sorted({int(z) for z in numbers[unknown]})
+        names = ", ".join(Element.from_Z(z).symbol if 0 < z < 119 else str(z) for z in bad)
+        raise InputError(f"{label() if callable(label) else label} contains {names}, outside the model's element vocabulary")
+    return index
+
+
 def check_vocabulary(numbers: Iterable[int], vocabulary, label) -> None:
     if vocabulary is None:
         return
-    allowed = set(int(z) for z in vocabulary)
-    unknown = sorted(set(int(z) for z in numbers) - allowed)
-    if unknown:
-        from pymatgen.core.periodic_table import Element
-
-        names = ", ".join(Element.from_Z(z).symbol if 0 < z < 119 else str(z) for z in unknown)
-        raise InputError(f"{label() if callable(label) else label} contains {names}, outside the model's element vocabulary")
+    species_index(np.fromiter((int(z) for z in numbers), dtype=np.int64), vocabulary, label)
 
 
 def to_graph(obj, cutoff: float, vocabulary=None, max_atoms: int = DEFAULT_MAX_ATOMS, *, name: str | None = None,
@@ -108,9 +152,9 @@ def to_graph(obj, cutoff: float, vocabulary=None, max_atoms: int = DEFAULT_MAX_A
     numbers, positions, cell, pbc = _arrays(obj, label)
     if not np.isfinite(positions).all() or (cell is not None and not np.isfinite(cell).all()):
         raise InputError(f"{label()} has NaN or infinite coordinates")
-    if cell is not None and abs(np.linalg.det(cell)) < 1e-6:
+    if cell is not None and abs(_det3(cell)) < 1e-6:
         raise InputError(f"{label()} has a degenerate (zero-volume) lattice")
-    check_vocabulary(numbers, vocabulary, label)
+    index = species_index(numbers, vocabulary, label) if vocabulary is not None else None
 
     src, dst, shifts, dist = neighbor_list(positions, cell, pbc, cutoff)
     if len(dist) and dist.min() < MIN_DISTANCE:
@@ -119,17 +163,30 @@ def to_graph(obj, cutoff: float, vocabulary=None, max_atoms: int = DEFAULT_MAX_A
             f"{label()} has overlapping atoms: sites {int(dst[k])} and {int(src[k])} are {dist[k]:.3f} Å apart (< {MIN_DISTANCE} Å)"
         )
     dtype = dtype or torch.get_default_dtype()
+    np_dtype = _NUMPY_DTYPES.get(dtype)
+    if np_dtype is None:  # an unusual dtype: let torch convert
+        def as_float(a):
+            return torch.as_tensor(np.asarray(a, dtype=np.float64)).to(dtype)
+    else:  # torch.from_numpy shares memory: one numpy cast, no torch-side copy
+        def as_float(a):
+            return torch.from_numpy(np.ascontiguousarray(a, dtype=np_dtype))
     graph = {
-        keys.POSITIONS: torch.tensor(positions, dtype=dtype),
-        keys.ATOMIC_NUMBERS: torch.as_tensor(numbers, dtype=torch.long),
-        keys.CELL: torch.tensor(cell if cell is not None else np.zeros((3, 3)), dtype=dtype).unsqueeze(0),
-        keys.PBC: torch.as_tensor(pbc, dtype=torch.bool).unsqueeze(0),
-        keys.EDGE_INDEX: torch.as_tensor(np.stack([src, dst]), dtype=torch.long),
-        keys.EDGE_CELL_SHIFT: torch.as_tensor(shifts, dtype=dtype),
+        keys.POSITIONS: as_float(positions),
+        keys.ATOMIC_NUMBERS: torch.from_numpy(numbers),
+        keys.CELL: as_float(cell if cell is not None else np.zeros((3, 3))).reshape(1, 3, 3),
+        keys.PBC: torch.from_numpy(np.array(pbc, dtype=bool).reshape(1, 3)),
+        keys.EDGE_INDEX: torch.from_numpy(np.stack([src, dst])),
+        keys.EDGE_CELL_SHIFT: as_float(shifts),
         keys.BATCH: torch.zeros(n, dtype=torch.long),
         keys.NUM_NODES: torch.tensor([n], dtype=torch.long),
     }
-    if vocabulary is not None:
-        lookup = {int(z): i for i, z in enumerate(vocabulary)}
-        graph[keys.SPECIES_INDEX] = torch.as_tensor([lookup[int(z)] for z in numbers], dtype=torch.long)
+    if index is not None:
+        graph[keys.SPECIES_INDEX] = torch.from_numpy(index)
     return graph
+
+
+def _det3(m: np.ndarray) -> float:
+    """Determinant of a 3×3 matrix as a triple product (np.linalg.det costs more than the graph)."""
+    a, b, c = m.tolist()
+    return (a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0])
+            + a[2] * (b[0] * c[1] - b[1] * c[0]))

@@ -1,9 +1,10 @@
 """The structure autoencoder: e3nn encoder -> latent (a VAE point) -> property heads and decoder.
 
 The encoder's invariant latent is mapped to a Gaussian (mean, log-variance); its mean is "the
-latent" of a structure everywhere in motif_screen (stored on candidates, plotted, perturbed), the
-prior N(0, I) is what :func:`motif_screen.generation.sample_prior` draws from, and a small KL term
-(CDVAE uses beta = 0.01) keeps encoded structures where the prior puts mass. Property heads sit
+latent" of a structure everywhere in motif_screen (stored on candidates, plotted, perturbed). A
+small KL term keeps encoded structures near N(0, I); generation then samples a Gaussian fitted to
+the encoded training set (:meth:`StructureAutoencoder.fit_latent_prior`), because with a KL weight
+small enough to keep compositions decodable the encodings do not fill N(0, I). Property heads sit
 on the same latent so that their gradients can steer generation.
 """
 
@@ -72,6 +73,10 @@ class StructureAutoencoder(nn.Module):
         # the encoder issue's ensemble heads, here on the VAE latent (so their gradients steer decoding)
         self.heads = EnsembleHeads(config.latent_dim, len(config.properties), config.ensemble_size) if config.properties else None
         self.target_scaler = TargetScaler(max(len(config.properties), 1))
+        # the latent distribution generation samples from: N(0, I) until fitted to the encoded
+        # training set (see fit_latent_prior)
+        self.register_buffer("prior_mean", torch.zeros(config.latent_dim))
+        self.register_buffer("prior_scale_tril", torch.eye(config.latent_dim))
         self.model_version: int | None = None  # set when registered / loaded
         self.model_name: str | None = None
 
@@ -152,6 +157,34 @@ class StructureAutoencoder(nn.Module):
                 raise InputError(f"a composition must give a non-negative integer count for each of the model's {len(self.config.elements)} elements")
             if sum(row) < 1:
                 raise InputError("a composition with zero atoms cannot be decoded")
+
+    # -- the latent prior --------------------------------------------------------------------------
+    @torch.no_grad()
+    def fit_latent_prior(self, latents: torch.Tensor) -> None:
+        """Fit a full-covariance Gaussian to the latent means of the training set.
+
+        Why: with the small KL weight that keeps compositions decodable, encoded structures do not
+        fill N(0, I); decoding draws from where they actually lie (the aggregate posterior, as a
+        Gaussian) gives structures like the training data instead of off-manifold latents."""
+        latents = latents.detach().to(self.prior_mean.dtype)
+        if len(latents) < 2:
+            raise InputError("fitting the latent prior needs at least 2 encoded structures")
+        mean = latents.mean(0)
+        cov = torch.cov(latents.T) + 1e-4 * torch.eye(self.latent_dim, dtype=latents.dtype)
+        self.prior_mean.copy_(mean)
+        self.prior_scale_tril.copy_(torch.linalg.cholesky(cov))
+
+    def sample_latents(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0,
+                       centres: torch.Tensor | None = None) -> torch.Tensor:
+        """(n, latent_dim) draws from the latent prior, its spread scaled by ``temperature``; with
+        ``centres`` (n, latent_dim) the same spread around those points instead of the prior mean."""
+        eps = torch.randn((n, self.latent_dim), generator=generator, dtype=self.prior_mean.dtype)
+        return (self.prior_mean if centres is None else centres) + float(temperature) * eps @ self.prior_scale_tril.T
+
+    def latent_prior_energy(self, latent: torch.Tensor) -> torch.Tensor:
+        """(B,) negative log-density of the prior up to a constant: 0.5 |L^-1 (z - mean)|²."""
+        white = torch.linalg.solve_triangular(self.prior_scale_tril, (latent - self.prior_mean).T, upper=False)
+        return 0.5 * (white**2).sum(0)
 
     # -- heads -------------------------------------------------------------------------------------
     def predict_properties(self, latent: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:

@@ -88,7 +88,7 @@ class PropertyModel(nn.Module):
             graphs = [s if isinstance(s, dict) else to_graph(s, self.cutoff, self.vocabulary) for s in chunk]
             yield collate(graphs)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict(self, structures, batch_size: int = 64) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """{target: (mean, std)} in target units; std is the calibrated 1σ. Accepts graphs too."""
         was_training = self.training
@@ -104,7 +104,7 @@ class PropertyModel(nn.Module):
         mean, std = np.concatenate(means), np.concatenate(stds)
         return {t: (mean[:, i], std[:, i]) for i, t in enumerate(self.targets)}
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def encode(self, structures, batch_size: int = 64) -> np.ndarray:
         """(B, latent_dim) invariant latent vectors."""
         was_training = self.training

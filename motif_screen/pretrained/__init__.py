@@ -12,7 +12,7 @@ from motif_screen.errors import ModelError
 
 HERE = Path(__file__).parent
 DEFAULT_MODEL = "perov5"
-SHIPPED = {"perov5": "perov5_autoencoder.pt"}
+SHIPPED = {"perov5": "perov5_autoencoder.pt", "qm9": "qm9_autoencoder.pt"}
 
 
 def shipped_checkpoint(name: str = DEFAULT_MODEL) -> Path:

@@ -2,26 +2,24 @@
 
 The ground truth is pymatgen's ``StructureMatcher`` with CDVAE's settings (``stol=0.5,
 angle_tol=10, ltol=0.3``; other options pymatgen's defaults: primitive cell, volume scaling, no
-supercells), so our uniqueness and novelty numbers compare with CDVAE's. ``StructureMatcher`` is
-slow (milliseconds per pair), so two things keep 10,000 × 10,000 tractable without changing
-any answer:
+supercells), so our uniqueness and novelty numbers compare with CDVAE's. ``StructureMatcher.fit``
+costs 5-40 ms per pair, so these keep 10,000 × 10,000 tractable without changing any answer:
 
-* **exact pre-filter** — the matcher never matches different reduced formulas, so structures are
-  grouped by :func:`motif_screen.structures.fingerprint.formula_key` and only pairs inside a
-  group are compared (the canonical fingerprint itself costs a spglib call per structure, more
-  than it saves here);
-* **reduce once** — each structure's primitive, Niggli-reduced cell is computed at most once,
-  lazily, and only when its group has someone to compare with; pairs are then fitted with
-  ``skip_structure_reduction=True``; the primitive-cell search is skipped when the cell holds one
-  formula unit (then it is primitive already);
-* **sure matches first** — before calling the matcher, a vectorised check looks for a signed axis
-  permutation and translation under which the two greedy-reduced cells and all same-species
-  sites coincide within a quarter of the matcher's tolerances. Passing it implies the matcher
-  would match too, so it only ever answers "same";
-* **sure mismatches next** — a relaxation of the matcher's own search (same lattice mappings,
-  every species-preserving site bijection, a translation-free pairwise displacement test) that
-  only ever answers "different"; what neither check settles goes to ``StructureMatcher.fit``.
-  Both shortcuts are checked against ``fit`` in the tests; neither changes an answer.
+* **exact pre-filter** — the matcher never matches different reduced compositions, so structures
+  are grouped by it and only pairs inside a group are compared (the canonical fingerprint
+  costs a spglib call per structure, more than it saves here);
+* **sure matches first** — a vectorised check on greedy-reduced cells (no Niggli reduction): a
+  signed axis permutation and translation under which the two cells and all same-species sites
+  coincide within a quarter of the matcher's tolerances implies the matcher matches too;
+* **reduce once** — each structure's primitive, Niggli-reduced cell (public pymatgen calls, the
+  matcher's order) is computed at most once, lazily, rescaled to 1 Å³/atom (every test the
+  matcher makes is scale-free) and kept as arrays;
+* **decide by the matcher's own rules** (:func:`_decide`) — the same lattice mappings, anchor
+  translations and fractional pre-filter as ``StructureMatcher._strict_match``, vectorised over
+  all of them: "same" when one trial passes with margin and its site assignment is forced,
+  "different" when no trial can pass even a translation-free relaxation; only pairs left
+  undecided (a few percent on perov-5) go to ``fit(..., skip_structure_reduction=True)``.
+  The tests check every shortcut against ``fit`` on pairs that straddle the tolerance.
 
 Molecules are compared by formula and sorted interatomic distances (all within ``0.1 Å``):
 ``StructureMatcher`` is for periodic structures and ``MoleculeMatcher`` needs OpenBabel.
@@ -40,12 +38,12 @@ from motif_screen.structures.fingerprint import formula_key
 __all__ = [
     "CDVAE_MATCHER_SETTINGS",
     "MOLECULE_DISTANCE_TOL",
+    "ReferenceSet",
     "default_matcher",
     "duplicate_of",
-    "unique_indices",
-    "ReferenceSet",
-    "reference_matches",
     "novel_mask",
+    "reference_matches",
+    "unique_indices",
 ]
 
 CDVAE_MATCHER_SETTINGS = {"stol": 0.5, "angle_tol": 10, "ltol": 0.3}
@@ -63,8 +61,16 @@ def _is_periodic(structure) -> bool:
     return hasattr(structure, "lattice")
 
 
-def _group_key(structure) -> tuple[str, bool]:
-    return formula_key(structure), _is_periodic(structure)
+def _group_key(structure) -> tuple:
+    """Only structures with equal keys can match: the reduced composition (what the matcher checks first)."""
+    if not _is_periodic(structure) or not structure.is_ordered:
+        return formula_key(structure), _is_periodic(structure)
+    counts: dict[str, int] = {}
+    for site in structure:  # cheaper than Composition.reduced_formula, same grouping for ordered sites
+        label = str(site.specie)
+        counts[label] = counts.get(label, 0) + 1
+    divisor = math.gcd(*counts.values())
+    return tuple(sorted((label, count // divisor) for label, count in counts.items())), True
 
 
 _SIGNED_PERMUTATIONS = np.array(
@@ -94,40 +100,65 @@ def _greedy_reduce(matrix: np.ndarray) -> np.ndarray:
     return basis
 
 
-def _fast_ok(matcher) -> bool:
-    """The sure-match check mirrors pymatgen's defaults only; other matcher options go straight to fit()."""
-    from pymatgen.analysis.structure_matcher import SpeciesComparator
+class _Options:
+    """The matcher plus what the shortcuts need to know about it, read once through its public ``as_dict``."""
 
-    return (
-        type(matcher._comparator) is SpeciesComparator
-        and not matcher._supercell
-        and not matcher._subset
-        and matcher._scale
-    )
+    __slots__ = ("angle_tol", "ltol", "matcher", "plain", "primitive_cell", "stol")
+
+    def __init__(self, matcher):
+        settings = matcher.as_dict()
+        self.matcher = matcher
+        # the shortcuts mirror pymatgen's default options only; anything else goes straight to fit()
+        self.plain = (
+            settings["comparator"]["@class"] == "SpeciesComparator"
+            and not settings["attempt_supercell"]
+            and not settings["allow_subset"]
+            and bool(settings["scale"])
+            and not settings["ignored_species"]
+        )
+        self.primitive_cell = bool(settings["primitive_cell"])
+        self.stol, self.ltol, self.angle_tol = settings["stol"], settings["ltol"], settings["angle_tol"]
 
 
 class _Prepared:
-    """A structure plus its lazily computed matcher-ready forms (reduced cell, fast-check arrays)."""
+    """A structure plus its lazily computed matcher-ready forms (group key, reduced cell, fast-check arrays)."""
 
-    __slots__ = ("structure", "_ready", "_fast")
+    __slots__ = ("_cell", "_fast", "_ready", "key", "structure")
 
     def __init__(self, structure):
         self.structure = structure
+        self.key = _group_key(structure)
         self._ready = None
+        self._cell = None
         self._fast = None
 
-    def ready(self, matcher):
+    def ready(self, primitive_cell: bool = True):
+        """The cell ``StructureMatcher`` compares: Niggli-reduced, then primitive (public pymatgen calls, same
+        order as the matcher's own reduction); for molecules, the sorted interatomic distances."""
         if self._ready is None:
             s = self.structure
             if _is_periodic(s):
-                _, z = s.composition.get_reduced_composition_and_factor()
-                primitive = matcher._primitive_cell and z > 1  # one formula unit: already primitive
-                self._ready = matcher._get_reduced_structure(s, primitive, True)
+                from pymatgen.core import Structure
+
+                reduced = s.get_reduced_structure(reduction_algo="niggli")
+                if primitive_cell and self._formula_units() > 1:  # one formula unit: primitive already
+                    reduced = reduced.get_primitive_structure()
+                self._ready = reduced if type(reduced) is Structure else Structure.from_sites(reduced)
             else:
                 coords = np.asarray(s.cart_coords)
                 d = np.linalg.norm(coords[:, None] - coords[None], axis=-1)
                 self._ready = np.sort(d[np.triu_indices(len(coords), 1)])
         return self._ready
+
+    def _formula_units(self) -> int:
+        if isinstance(self.key[0], tuple):  # ordered: the key holds the reduced counts
+            return len(self.structure) // sum(count for _, count in self.key[0])
+        return int(self.structure.composition.get_reduced_composition_and_factor()[1])
+
+    def cell(self, primitive_cell: bool = True) -> _Cell:
+        if self._cell is None:
+            self._cell = _Cell(self.ready(primitive_cell))
+        return self._cell
 
     def fast(self):
         """(reduced basis scaled to 1 Å³/atom, fractional coords in it, species labels)."""
@@ -140,7 +171,7 @@ class _Prepared:
         return self._fast
 
 
-def _sure_match(a: _Prepared, b: _Prepared, matcher) -> bool:
+def _sure_match(a: _Prepared, b: _Prepared, options) -> bool:
     """True only if the two structures certainly match under ``matcher`` (see module docstring)."""
     if len(a.structure) != len(b.structure):
         return False
@@ -148,7 +179,7 @@ def _sure_match(a: _Prepared, b: _Prepared, matcher) -> bool:
     basis_b, frac_b, spec_b = b.fast()
     if sorted(spec_a) != sorted(spec_b):
         return False
-    ltol, angle_tol, stol = (FAST_FRACTION * t for t in (matcher.ltol, matcher.angle_tol, matcher.stol))
+    ltol, angle_tol, stol = (FAST_FRACTION * t for t in (options.ltol, options.angle_tol, options.stol))
     # candidate bases P·A (rows) compared with B: lengths and angles
     rotated = _SIGNED_PERMUTATIONS @ basis_a  # (48, 3, 3)
     len_a, len_b = np.linalg.norm(rotated, axis=2), np.linalg.norm(basis_b, axis=1)
@@ -186,7 +217,10 @@ def _sure_match(a: _Prepared, b: _Prepared, matcher) -> bool:
     return bool(good.any())
 
 
-MAX_ASSIGNMENTS = 5040  # species-preserving site bijections tried by the sure-mismatch check
+MAX_ASSIGNMENTS = 120  # site bijections the sure-mismatch check may enumerate (5! ; ABX3 needs 3! = 6):
+# at 7! = 5,040 two 7-atom one-element cells built ~20 GB of arrays and took ~50 s, where fit() takes 0.04 s
+MAX_ARRAY = 2_000_000  # elements: pairs whose shortcut arrays would be larger go straight to fit()
+_MARGIN = 1e-6  # relative safety margin on every tolerance a shortcut decides by
 
 
 def _site_assignments(species1: list[str], species2: list[str]) -> np.ndarray | None:
@@ -209,8 +243,6 @@ def _site_assignments(species1: list[str], species2: list[str]) -> np.ndarray | 
                 r[idx2] = perm
                 new_rows.append(r)
         rows = new_rows
-        if len(rows) > MAX_ASSIGNMENTS:
-            return None
     return np.array(rows)
 
 
@@ -219,120 +251,250 @@ def _angle_matrix(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.degrees(np.arccos(np.clip((u @ v.T) / lu[:, None] / lv[None, :], -1, 1)))
 
 
-def _lattice_mappings(lattice1, matrix2: np.ndarray, ltol: float, atol: float) -> np.ndarray:
-    """Every basis of lattice 1 that pymatgen's ``Lattice.find_all_mappings(lattice2, ltol, atol)`` yields
-    with a unimodular scale matrix (a superset: tolerances get a 1e-6 margin), vectorised. (K, 3, 3)."""
-    lengths2 = np.linalg.norm(matrix2, axis=1)
-    alpha = _angle_matrix(matrix2[1:2], matrix2[2:3])[0, 0]
-    beta = _angle_matrix(matrix2[0:1], matrix2[2:3])[0, 0]
-    gamma = _angle_matrix(matrix2[0:1], matrix2[1:2])[0, 0]
-    margin = 1e-6
-    frac, dist, _, _ = lattice1.get_points_in_sphere(
-        [[0, 0, 0]], [0, 0, 0], lengths2.max() * (1 + ltol) * (1 + margin), zip_results=False
-    )
-    frac, dist = np.asarray(frac), np.asarray(dist)
-    cart = frac @ np.asarray(lattice1.matrix)
-    picks = [(dist / ln < (1 + ltol) * (1 + margin)) & (dist / ln > 1 / (1 + ltol) * (1 - margin)) for ln in lengths2]
-    (ca, cb, cc), (fa, fb, fc) = [cart[p] for p in picks], [frac[p] for p in picks]
-    if not (len(ca) and len(cb) and len(cc)):
-        return np.zeros((0, 3, 3))
-    tol = atol + margin
-    ok = (
-        (np.abs(_angle_matrix(ca, cb) - gamma) < tol)[:, :, None]
-        & (np.abs(_angle_matrix(cb, cc) - alpha) < tol)[None, :, :]
-        & (np.abs(_angle_matrix(ca, cc) - beta) < tol)[:, None, :]
-    )
-    i, j, k = np.nonzero(ok)
-    scale = np.stack([fa[i], fb[j], fc[k]], axis=1)
-    det = np.abs(np.linalg.det(np.round(scale)))
-    keep = (det > 1e-8) & (np.abs(det - 1) <= 0.5)
-    return np.stack([ca[i], cb[j], cc[k]], axis=1)[keep]
+def _parameters(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lengths and angles (alpha, beta, gamma in degrees) of the bases ``m[..., 3, 3]`` (rows)."""
+    lengths = np.linalg.norm(m, axis=-1)
+    unit = m / lengths[..., None]
+    cos = np.stack([np.sum(unit[..., 1, :] * unit[..., 2, :], -1), np.sum(unit[..., 0, :] * unit[..., 2, :], -1),
+                    np.sum(unit[..., 0, :] * unit[..., 1, :], -1)], -1)
+    return lengths, np.degrees(np.arccos(np.clip(cos, -1, 1)))
 
 
-def _sure_mismatch(ra, rb, matcher) -> bool:
-    """True only if ``matcher.fit(ra, rb, skip_structure_reduction=True)`` is certainly False.
+def _metric(lengths: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """Metric tensors (K, 3, 3) of the lattices with these parameters (what ``Lattice.from_parameters`` builds)."""
+    ca, cb, cg = np.cos(np.radians(angles)).T
+    a, b, c = lengths.T
+    return np.stack([np.stack([a * a, a * b * cg, a * c * cb], -1), np.stack([a * b * cg, b * b, b * c * ca], -1),
+                     np.stack([a * c * cb, b * c * ca, c * c], -1)], -2)
 
-    A relaxation of the matcher's own search: for every lattice mapping it would try
-    (``find_all_mappings`` with the same tolerances, on the same rescaled cells) and every
-    species-preserving site bijection, a match needs some translation that puts every site
-    within ``r = stol·(V/n)^(1/3)`` of its partner, hence every PAIR of displacement vectors
-    within ``2r`` of each other modulo the lattice — a translation-free condition checked with
-    an exhaustive image search. If no mapping and bijection pass, the matcher cannot match.
+
+def _images(reach: np.ndarray, recip: np.ndarray) -> np.ndarray:
+    """Integer shifts that hold every lattice vector within ``reach`` of a wrapped difference in [-1/2, 1/2]^3."""
+    kmax = np.ceil(0.5 + (np.atleast_1d(reach)[:, None] * np.atleast_2d(recip)).max(axis=0)).astype(int)
+    return np.stack(np.meshgrid(*[np.arange(-k, k + 1) for k in kmax], indexing="ij"), -1).reshape(-1, 3)
+
+
+class _Cell:
+    """What the matcher's search depends on, for one reduced cell rescaled to 1 Å³ per atom.
+
+    The matcher rescales both cells of a pair to a common volume and every test it makes is a
+    ratio of lengths, an angle, or a distance in units of ``(V/n)^(1/3)``: rescaling each cell
+    once, to unit volume per atom, changes none of them and moves all the per-structure work
+    out of the pair loop.
     """
-    s1, s2, fu, _ = matcher._preprocess(ra, rb, skip_structure_reduction=True)
-    if fu != 1 or len(s1) != len(s2) or len(s1) < 2:
+
+    __slots__ = ("_points", "_radius", "angles", "cart", "frac", "lattice", "lengths", "n", "ordered", "species")
+
+    def __init__(self, structure):
+        self.n = len(structure)
+        lattice = np.array(structure.lattice.matrix, dtype=float)
+        self.lattice = lattice * (self.n / abs(np.linalg.det(lattice))) ** (1 / 3)
+        self.frac = np.array(structure.frac_coords, dtype=float)
+        self.cart = self.frac @ self.lattice
+        self.ordered = structure.is_ordered
+        self.species = np.array([str(sp) for sp in structure.species_and_occu])
+        self.lengths, self.angles = _parameters(self.lattice)
+        self._points, self._radius = None, 0.0
+
+    def points(self, radius: float):
+        """Non-zero lattice vectors no longer than ``radius``: integer coefficients, Cartesian, lengths."""
+        if radius > self._radius:
+            self._radius = 1.25 * radius
+            grid = _images(np.array([self._radius]), np.linalg.norm(np.linalg.inv(self.lattice), axis=0)[None])
+            cart = grid @ self.lattice
+            dist = np.linalg.norm(cart, axis=1)
+            keep = (dist <= self._radius) & (dist > 0)
+            self._points = grid[keep], cart[keep], dist[keep]
+        frac, cart, dist = self._points
+        keep = dist <= radius
+        return frac[keep], cart[keep], dist[keep]
+
+
+def _mappings(a: _Cell, b: _Cell, ltol: float, atol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Bases of lattice ``a`` that ``Lattice.find_all_mappings`` would match to ``b``'s basis (unimodular ones).
+
+    Returns (K, 3, 3) Cartesian bases — a superset of pymatgen's, every tolerance widened by
+    ``_MARGIN`` — and a (K,) mask of those inside pymatgen's set with the margin to spare.
+    """
+    radius = b.lengths.max() * (1 + ltol) * (1 + _MARGIN)
+    frac, cart, dist = a.points(radius)
+    ratio = dist[:, None] / b.lengths[None, :]
+    hi, lo = 1 + ltol, 1 / (1 + ltol)
+    loose = (ratio < hi * (1 + _MARGIN)) & (ratio > lo * (1 - _MARGIN))
+    sure = (ratio < hi * (1 - _MARGIN)) & (ratio > lo * (1 + _MARGIN))
+    picks = [np.flatnonzero(loose[:, axis]) for axis in range(3)]
+    if not all(len(p) for p in picks):
+        return np.zeros((0, 3, 3)), np.zeros(0, dtype=bool)
+    pa, pb, pc = picks
+    alpha, beta, gamma = b.angles
+    off_g = np.abs(_angle_matrix(cart[pa], cart[pb]) - gamma)[:, :, None]
+    off_a = np.abs(_angle_matrix(cart[pb], cart[pc]) - alpha)[None, :, :]
+    off_b = np.abs(_angle_matrix(cart[pa], cart[pc]) - beta)[:, None, :]
+    i, j, k = np.nonzero((off_g < atol + _MARGIN) & (off_a < atol + _MARGIN) & (off_b < atol + _MARGIN))
+    if len(i) > MAX_ARRAY // 9:
+        return None, None
+    det = np.round(np.linalg.det(np.stack([frac[pa[i]], frac[pb[j]], frac[pc[k]]], axis=1).astype(float)))
+    keep = np.abs(det) == 1
+    angles_sure = np.maximum(np.maximum(off_g[i, j, 0], off_a[0, j, k]), off_b[i, 0, k]) < atol - _MARGIN
+    robust = sure[pa[i], 0] & sure[pb[j], 1] & sure[pc[k], 2] & angles_sure
+    mats = np.stack([cart[pa[i]], cart[pb[j]], cart[pc[k]]], axis=1)
+    return mats[keep], robust[keep]
+
+
+def _decide(a: _Cell, b: _Cell, stol: float, ltol: float, atol: float) -> bool | None:
+    """``StructureMatcher.fit(a, b, skip_structure_reduction=True)`` where that is certain, else ``None``.
+
+    The matcher answers "same" iff, for some lattice mapping and some anchor translation it
+    tries, (1) every site of ``b`` lies in a fractional box of half-width ``2r/d`` around a
+    same-species site of ``a`` and (2) the optimal site assignment, after removing the mean
+    displacement, moves no site more than ``r = stol·(V/n)^(1/3)``, distances in the lattice
+    whose parameters average the two. "Same" is certain when one mapping and translation pass
+    both with margin, each site's nearest partner distinct and unambiguous (so the assignment
+    is forced) and nearer than the image search the matcher does can miss. "Different" is
+    certain when no mapping passes (1) for any anchor together with a translation-free
+    relaxation of (2): every pair of displacements within ``2r`` modulo the lattice, for some
+    site bijection. Anything else: ``None``.
+    """
+    n = b.n
+    if not (a.ordered and b.ordered) or a.n != n or sorted(a.species) != sorted(b.species):
+        return None
+    mats, robust = _mappings(a, b, ltol, atol)
+    if mats is None:
+        return None
+    if not len(mats):
         return False
-    sigma = _site_assignments([str(x) for x in s1.species], [str(x) for x in s2.species])
+    if len(mats) * n * n * n * 3 > MAX_ARRAY:
+        return None
+    len1, ang1 = _parameters(mats)
+    metric = _metric((len1 + b.lengths) / 2, (ang1 + b.angles) / 2)  # (K, 3, 3)
+    volume = np.sqrt(np.clip(np.linalg.det(metric), 1e-12, None))
+    r = stol * (volume / n) ** (1 / 3)  # (K,)
+    recip = np.sqrt(np.diagonal(np.linalg.inv(metric), axis1=-2, axis2=-1))  # (K, 3): 1 / interplanar spacings
+    frac_tol = (2 * recip * r[:, None])[:, None, None, None, :]
+    chol = np.linalg.cholesky(metric)  # fractional row f -> f @ chol has the lattice length of f
+
+    frac1 = a.cart[None] @ np.linalg.inv(mats)  # a's sites in each mapped basis (K, n, 3)
+    compatible = b.species[:, None] == a.species[None, :]  # (n_b, n_a)
+    anchor = int(np.argmin(compatible.sum(axis=1)))  # the matcher's anchor: first site of b's rarest species
+    targets = np.flatnonzero(compatible[anchor])
+    shift = frac1[:, targets] - b.frac[anchor]  # (K, U, 3)
+    diff = frac1[:, None, None, :, :] - (b.frac[None, None, :, None, :] + shift[:, :, None, None, :])
+    diff -= np.round(diff)  # (K, U, n_b, n_a, 3)
+    offset = np.abs(diff)
+    box_loose = (np.all(offset < frac_tol * (1 + _MARGIN), -1) & compatible).any(-1).all(-1)  # (K, U)
+    possible = box_loose.any(axis=1)
+    if not possible.any():
+        return False
+    box_sure = (np.all(offset < frac_tol * (1 - _MARGIN), -1) & compatible).any(-1).all(-1)
+    ks, us = np.nonzero(robust[:, None] & box_sure)
+    if len(ks) and _certain_match(diff[ks, us], compatible, chol[ks], recip[ks], r[ks]):
+        return True
+    return False if _surely_apart(frac1[possible], a.species, b, chol[possible], recip[possible], r[possible]) else None
+
+
+def _certain_match(diff, compatible, chol, recip, r) -> bool:
+    """Whether one of these (mapping, translation) trials certainly gives the matcher a match (see ``_decide``).
+
+    ``diff`` (C, n_b, n_a, 3): wrapped fractional offsets. Below ``reach`` the nearest image found is exact,
+    the matcher's own 27-image search in an LLL basis finds it too (an LLL basis has interplanar
+    spacings of at least λ1/2^1.5, λ1 bounded below by the smallest Gram–Schmidt length), and its
+    fractional pre-filter (2r per interplanar spacing) lets it through.
+    """
+    # cheap screen (unshifted offsets only): trials that look hopeless are skipped, which keeps the answer sound
+    plain = np.where(compatible, np.linalg.norm(diff @ chol[:, None], axis=-1), np.inf)  # (C, n_b, n_a)
+    nearest = plain.argmin(-1)
+    moved = np.take_along_axis(diff, nearest[..., None, None], axis=2)[:, :, 0] @ chol  # (C, n_b, 3)
+    hopeful = np.linalg.norm(moved - moved.mean(axis=1, keepdims=True), axis=-1).max(axis=1) < 1.5 * r
+    if not hopeful.any():
+        return False
+    diff, chol, recip, r = diff[hopeful], chol[hopeful], recip[hopeful], r[hopeful]
+    shortest = np.diagonal(chol, axis1=-2, axis2=-1).min(axis=-1)  # ≤ the shortest lattice vector
+    reach = np.minimum(2 * r, shortest / 2**1.5) * (1 - _MARGIN)
+    images = _images(reach, recip)
+    keep = max(1, MAX_ARRAY // (diff[0].size * len(images)))  # checking fewer trials is still sound
+    diff, chol, r, reach = diff[:keep], chol[:keep], r[:keep], reach[:keep]
+    cart = (diff[:, :, :, None, :] + images[None, None, None]) @ chol[:, None, None]  # (C, n_b, n_a, M, 3)
+    d2 = (cart**2).sum(-1)
+    best = d2.argmin(-1)  # (C, n_b, n_a)
+    vectors = np.take_along_axis(cart, best[..., None, None], axis=3)[:, :, :, 0]
+    dist = np.where(compatible, np.sqrt(np.take_along_axis(d2, best[..., None], axis=3)[..., 0]), np.inf)
+    order = np.sort(dist, axis=-1)
+    rho = order[..., 0]
+    second = order[..., 1] if dist.shape[-1] > 1 else np.full_like(rho, np.inf)
+    partner = dist.argmin(-1)  # (C, n_b)
+    ok = np.all((rho < reach[:, None]) & (second - rho > _MARGIN), axis=1)
+    ok &= np.all(np.diff(np.sort(partner, axis=1), axis=1) > 0, axis=1)  # a bijection: the assignment is forced
+    chosen = np.take_along_axis(vectors, partner[..., None, None], axis=2)[:, :, 0]  # (C, n_b, 3)
+    spread = np.linalg.norm(chosen - chosen.mean(axis=1, keepdims=True), axis=-1).max(axis=1)
+    return bool(np.any(ok & (spread < r * (1 - _MARGIN))))
+
+
+def _surely_apart(frac1, species1, b: _Cell, chol, recip, r) -> bool:
+    """True if no mapping and species-preserving bijection keeps every pair of displacements within 2r."""
+    n = b.n
+    if n < 2:
+        return False
+    sigma = _site_assignments(list(species1), list(b.species))
     if sigma is None:
         return False
-    mappings = _lattice_mappings(s1.lattice, np.asarray(s2.lattice.matrix), matcher.ltol, matcher.angle_tol)
-    if not len(mappings):
-        return True
-    mats = mappings  # (K, 3, 3) rows = lattice vectors of s1 in each mapped basis
-    # the matcher measures distances in the lattice whose parameters average the two (from_parameters)
-    def parameters(m):
-        lengths = np.linalg.norm(m, axis=-1)
-        unit = m / lengths[..., None]
-        cos = np.stack([np.sum(unit[..., 1, :] * unit[..., 2, :], -1), np.sum(unit[..., 0, :] * unit[..., 2, :], -1),
-                        np.sum(unit[..., 0, :] * unit[..., 1, :], -1)], -1)
-        return lengths, np.degrees(np.arccos(np.clip(cos, -1, 1)))
-
-    len1, ang1 = parameters(mats)
-    len2, ang2 = parameters(np.asarray(s2.lattice.matrix))
-    abc, angles = (len1 + len2) / 2, (ang1 + ang2) / 2
-    ca, cb, cg = np.cos(np.radians(angles)).T
-    a_, b_, c_ = abc.T
-    metric = np.stack([np.stack([a_ * a_, a_ * b_ * cg, a_ * c_ * cb], -1), np.stack([a_ * b_ * cg, b_ * b_, b_ * c_ * ca], -1),
-                       np.stack([a_ * c_ * cb, b_ * c_ * ca, c_ * c_], -1)], -2)  # (K, 3, 3)
-    volume = np.sqrt(np.clip(np.linalg.det(metric), 1e-12, None))
-    reach = 2 * matcher.stol * (volume / len(s2)) ** (1 / 3) * (1 + 1e-9)  # (K,)
-    chol = np.linalg.cholesky(metric)  # metric = chol @ chol.T: fractional row f -> f @ chol has the same length
-    # image range that provably holds every lattice vector within `reach` of a wrapped difference
-    recip = np.sqrt(np.diagonal(np.linalg.inv(metric), axis1=-2, axis2=-1))  # (K, 3)
-    kmax = np.ceil(0.5 + (reach[:, None] * recip).max(axis=0)).astype(int)
-    images = np.stack(np.meshgrid(*[np.arange(-k, k + 1) for k in kmax], indexing="ij"), -1).reshape(-1, 3)
-    frac1 = np.einsum("ni,kij->knj", np.asarray(s1.cart_coords), np.linalg.inv(mats))  # (K, n, 3)
-    displacement = frac1[:, sigma] - np.asarray(s2.frac_coords)[None, None]  # (K, S, n, 3)
-    i, j = np.triu_indices(len(s2), 1)
-    pair = displacement[:, :, i] - displacement[:, :, j]  # (K, S, P, 3)
-    pair -= np.round(pair)
-    pair_c = np.einsum("kspi,kij->kspj", pair, chol, optimize=True)
-    image_c = np.einsum("mi,kij->kmj", images, chol, optimize=True)  # (K, M, 3)
-    d2 = ((pair_c[:, :, :, None, :] + image_c[:, None, None, :, :]) ** 2).sum(-1).min(-1)  # (K, S, P)
-    return not bool(np.any(np.all(d2 <= (reach * reach)[:, None, None], axis=-1)))
+    reach = 2 * r * (1 + _MARGIN)
+    images = _images(reach, recip)
+    image_cart = images[None].astype(float) @ chol  # (K, M, 3)
+    displacement = frac1[:, sigma] - b.frac[None, None]  # (K, S, n, 3)
+    alive = np.ones(displacement.shape[:2], dtype=bool)
+    for i, j in zip(*np.triu_indices(n, 1)):
+        k, s = np.nonzero(alive)
+        pair = displacement[k, s, i] - displacement[k, s, j]
+        pair -= np.round(pair)
+        # bounds first: a lattice vector is at least |f_l| interplanar spacings long; the unshifted one is a candidate
+        far = (np.abs(pair) / recip[k]).max(axis=1) > reach[k]
+        near = ((pair[:, None, :] @ chol[k])[:, 0] ** 2).sum(-1) <= reach[k] ** 2
+        open_ = ~far & ~near
+        if open_.any():
+            ko = k[open_]
+            pair_cart = pair[open_][:, None, :] @ chol[ko]  # (c, 1, 3)
+            near[open_] = ((pair_cart + image_cart[ko]) ** 2).sum(-1).min(-1) <= reach[ko] ** 2
+        alive[k, s] = near
+        if not alive.any():
+            return True
+    return False
 
 
-def _first_match(item: _Prepared, others: list[_Prepared], matcher) -> int | None:
+def _first_match(item: _Prepared, others: list[_Prepared], options: _Options) -> int | None:
     """Position of the first of ``others`` that matches ``item``: cheap sure matches are tried on all first."""
     if not others:
         return None
-    if _is_periodic(item.structure) and _fast_ok(matcher):
-        sure = next((k for k, other in enumerate(others) if _sure_match(item, other, matcher)), None)
+    if isinstance(item.key[0], tuple) and options.plain:  # ordered crystals (the key holds reduced counts)
+        sure = next((k for k, other in enumerate(others) if _sure_match(item, other, options)), None)
         if sure is not None:
             return sure
-    return next((k for k, other in enumerate(others) if _same(item, other, matcher)), None)
+    return next((k for k, other in enumerate(others) if _same(item, other, options)), None)
 
 
-def _same(a: _Prepared, b: _Prepared, matcher) -> bool:
-    ra, rb = a.ready(matcher), b.ready(matcher)
+def _same(a: _Prepared, b: _Prepared, options: _Options) -> bool:
+    """``StructureMatcher.fit(a, b)``: decided by ``_decide`` where certain, by ``fit`` on the reduced cells otherwise."""
+    ra, rb = a.ready(options.primitive_cell), b.ready(options.primitive_cell)
     if isinstance(ra, np.ndarray):
         return len(ra) == len(rb) and (len(ra) == 0 or float(np.abs(ra - rb).max()) <= MOLECULE_DISTANCE_TOL)
-    if len(ra) != len(rb) and not matcher._supercell:
+    if not options.plain:
+        return bool(options.matcher.fit(ra, rb, skip_structure_reduction=True))
+    if len(ra) != len(rb):
         return False  # different primitive cells never match without supercells
-    if _fast_ok(matcher) and _sure_mismatch(ra, rb, matcher):
-        return False
-    return bool(matcher.fit(ra, rb, skip_structure_reduction=True))
+    decided = _decide(a.cell(), b.cell(), options.stol, options.ltol, options.angle_tol)
+    if decided is not None:
+        return decided
+    return bool(options.matcher.fit(ra, rb, skip_structure_reduction=True))
 
 
 def duplicate_of(structures: Sequence, matcher=None) -> list[int]:
     """For each structure, the index of the first earlier structure it matches (itself if none)."""
-    matcher = matcher or default_matcher()
+    options = _Options(matcher or default_matcher())
     prepared = [_Prepared(s) for s in structures]
     representatives: dict[tuple, list[int]] = {}
     result = []
     for i, item in enumerate(prepared):
-        group = representatives.setdefault(_group_key(item.structure), [])
-        position = _first_match(item, [prepared[j] for j in group], matcher)
+        group = representatives.setdefault(item.key, [])
+        position = _first_match(item, [prepared[j] for j in group], options)
         match = None if position is None else group[position]
         if match is None:
             group.append(i)
@@ -356,21 +518,22 @@ class ReferenceSet:
 
     def __init__(self, references: Sequence, matcher=None):
         self.matcher = matcher or default_matcher()
+        self._options = _Options(self.matcher)
         self._items = [_Prepared(s) for s in references]
         self._groups: dict[tuple, list[int]] = {}
         for i, item in enumerate(self._items):
-            self._groups.setdefault(_group_key(item.structure), []).append(i)
+            self._groups.setdefault(item.key, []).append(i)
 
     def __len__(self) -> int:
         return len(self._items)
 
     def find(self, structure, prepared: _Prepared | None = None) -> int | None:
         """Index of the first reference matching ``structure``, or ``None`` (novel)."""
-        candidates = self._groups.get(_group_key(structure))
+        prepared = prepared or _Prepared(structure)
+        candidates = self._groups.get(prepared.key)
         if not candidates:
             return None
-        prepared = prepared or _Prepared(structure)
-        position = _first_match(prepared, [self._items[j] for j in candidates], self.matcher)
+        position = _first_match(prepared, [self._items[j] for j in candidates], self._options)
         return None if position is None else candidates[position]
 
 

@@ -186,6 +186,13 @@ def refine_heads(model, graphs: list, targets=None, epochs: int = 200, lr: float
     return last
 
 
+def _latent_means(model, graphs: list, batch_size: int = 256) -> torch.Tensor:
+    from motif_screen.graphs import collate
+
+    with torch.no_grad():
+        return torch.cat([model.encode_batch(collate(graphs[i : i + batch_size]))[0] for i in range(0, len(graphs), batch_size)])
+
+
 def _calibrate_heads(model, graphs, targets, val_idx) -> dict:
     """Scale each property's σ so that it is calibrated on the validation split (the encoder
     issue's post-hoc variance scaling): the heads, refit on frozen training latents, are
@@ -288,6 +295,7 @@ def train_autoencoder(config: dict):
             stopped_early = True
             break
     model.eval()
+    model.fit_latent_prior(_latent_means(model, [graphs[i] for i in train_idx]))
     if int(cfg["head_epochs"]):
         head_terms = refine_heads(model, [graphs[i] for i in train_idx], targets[train_idx], int(cfg["head_epochs"]),
                                   float(cfg["head_lr"]), seed=seed)

@@ -47,3 +47,27 @@ def test_fingerprints_are_scale_free_and_coverage_counts_both_cutoffs():
     out = coverage(gen_s, gen_c, ref_s, ref_c, struct_cutoff=0.5, comp_cutoff=1.0)
     # reference 0 recalled (both close); reference 1 only structurally close; reference 2 far
     assert out["cov_r"] == 1 / 3 and out["cov_p"] == 1 / 2
+
+
+def test_cdvae_fingerprints_follow_cdvae_shapes_and_invariances():
+    import pytest
+
+    pytest.importorskip("matminer")
+    from motif_screen.generation.metrics import cdvae_comp_fingerprint, cdvae_struct_fingerprint
+
+    small, large = cdvae_struct_fingerprint(perovskite(3.9)), cdvae_struct_fingerprint(perovskite(4.3))
+    assert small.shape == (61,) and np.allclose(small, large, atol=1e-6)  # CrystalNN "ops" is scale free
+    distorted = cdvae_struct_fingerprint(perovskite(3.9, d=0.08))
+    assert np.linalg.norm(distorted - small) > 0.01  # an off-centre B cation changes the octahedron
+    comp = cdvae_comp_fingerprint(perovskite().composition)
+    assert comp.shape == (132,) and np.all(np.isfinite(comp))
+    assert np.linalg.norm(comp - cdvae_comp_fingerprint(perovskite(b="Zr").composition)) > 0.5
+
+
+def test_cdvae_coverage_counts_samples_without_fingerprint_in_precision():
+    from motif_screen.generation.metrics import cdvae_coverage
+
+    ref_s, ref_c = [np.zeros(2), np.ones(2) * 5], [np.zeros(3), np.zeros(3)]
+    gen_s, gen_c = [np.zeros(2) + 0.05, None], [np.zeros(3), np.zeros(3)]
+    out = cdvae_coverage(gen_s, gen_c, ref_s, ref_c, struct_cutoff=0.2, comp_cutoff=4.0)
+    assert out == {"cov_r": 0.5, "cov_p": 0.5}  # one reference recalled; the fingerprint-less sample is not precise

@@ -111,3 +111,28 @@ def test_isolated_atom_has_no_edges_and_no_nan():
 def test_vocabulary_gives_species_index():
     g = to_graph(perovskite(), 4.0, vocabulary=[8, 22, 38])
     assert g[keys.SPECIES_INDEX].tolist() == [2, 1, 0, 0, 0]
+
+
+def test_pymatgen_and_ase_inputs_give_the_same_graph():
+    s = perovskite(distortion=0.04) * (2, 1, 1)
+    a, b = to_graph(s, 4.0, vocabulary=[8, 22, 38]), to_graph(s.to_ase_atoms(), 4.0, vocabulary=[8, 22, 38])
+    for key in (keys.POSITIONS, keys.ATOMIC_NUMBERS, keys.CELL, keys.SPECIES_INDEX):
+        assert torch.equal(a[key], b[key])
+    edges = lambda g: sorted(zip(*g[keys.EDGE_INDEX].tolist(), map(tuple, g[keys.EDGE_CELL_SHIFT].tolist())))
+    assert edges(a) == edges(b)
+
+
+def test_graph_dtypes_follow_the_request():
+    g32, g64 = to_graph(perovskite(), 4.0), to_graph(perovskite(), 4.0, dtype=torch.float64)
+    assert g32[keys.POSITIONS].dtype == torch.float32 and g64[keys.POSITIONS].dtype == torch.float64
+    assert g64[keys.EDGE_CELL_SHIFT].dtype == torch.float64 and g64[keys.CELL].shape == (1, 3, 3)
+    assert g32[keys.EDGE_INDEX].dtype == torch.long and g32[keys.ATOMIC_NUMBERS].dtype == torch.long
+    np.testing.assert_allclose(g64[keys.POSITIONS].numpy(), perovskite().cart_coords)
+
+
+def test_ase_dummy_atom_outside_vocabulary_is_named():
+    atoms = Atoms(numbers=[0, 8], positions=[[0, 0, 0], [0, 0, 1.5]])
+    with pytest.raises(InputError, match=r"contains 0, outside"):
+        to_graph(atoms, 4.0, vocabulary=[8])
+    with pytest.raises(InputError, match=r"contains Ti, Sr, outside"):
+        to_graph(perovskite(), 4.0, vocabulary=(8,))

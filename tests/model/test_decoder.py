@@ -11,6 +11,7 @@ from pymatgen.core import Lattice, Structure
 from motif_screen.model.decoder import (
     Decoder,
     DecoderConfig,
+    align_rotation,
     align_translation,
     assign_noise,
     counts_from_log_probs,
@@ -88,6 +89,22 @@ def test_align_translation_removes_a_rigid_shift_and_never_lengthens_paths():
     assert torch.allclose(wrap_delta((aligned[1:5] - aligned[0]) - (data[1:5] - data[0])), torch.zeros(4, 3, dtype=torch.float64), atol=1e-9)
 
 
+def test_align_rotation_undoes_a_rotation_and_keeps_chirality():
+    from e3nn import o3
+
+    gen = torch.Generator().manual_seed(2)
+    num_nodes = torch.tensor([6, 5])
+    noise = torch.randn(11, 3, generator=gen, dtype=torch.float64)
+    rot = o3.rand_matrix(2, dtype=torch.float64)
+    batch = torch.repeat_interleave(torch.arange(2), num_nodes)
+    rotated = torch.einsum("nij,nj->ni", rot[batch].transpose(1, 2), noise)
+    assert torch.allclose(align_rotation(rotated, noise, num_nodes), noise, atol=1e-9)
+    mirrored = -noise  # a reflection is not undone: the result stays a proper rotation of the input
+    aligned = align_rotation(mirrored, noise, num_nodes)
+    assert torch.allclose(torch.cdist(aligned[:6], aligned[:6]), torch.cdist(mirrored[:6], mirrored[:6]), atol=1e-9)
+    assert not torch.allclose(aligned, noise, atol=1e-3)
+
+
 def test_counts_from_log_probs_respects_forbidden_elements():
     log_probs = torch.zeros(1, 3, 6).log_softmax(-1)
     log_probs[0, 1, 1:] = -torch.inf  # element 1 must stay at zero
@@ -131,9 +148,10 @@ def test_velocity_field_is_equivariant(dtype):
     def field(p, c):
         return dec.velocity(p, species, num_nodes, c, t, latent)
 
-    # e3nn builds the 1o representation of the random rotation from float32 constants, so its
-    # harness resolves ~1e-9 even in float64; the exact-matrix check below goes to 1e-12
-    tol = 1e-4 if dtype == torch.float32 else 1e-8
+    # e3nn builds the rotation it applies from float32 constants (~1e-7 relative), and the field
+    # amplifies an input error by its sensitivity, so even in float64 this harness resolves only
+    # ~1e-7; the exact-matrix check below (float64 rotation) goes to 1e-12
+    tol = 1e-4 if dtype == torch.float32 else 1e-6
     assert_equivariant(field, [pos, cell], irreps_in=["cartesian_points", "1o"], irreps_out=["1o"], tolerance=tol)
 
 
