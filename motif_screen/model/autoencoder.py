@@ -24,6 +24,11 @@ from motif_screen.model.heads import EnsembleHeads, TargetScaler, ensemble_momen
 __all__ = ["AutoencoderConfig", "StructureAutoencoder", "build_autoencoder", "save_autoencoder", "load_autoencoder", "model_identity", "to_structures"]
 
 
+# Checkpoints written before the decoder recorded all of its options (2026-11-25) were trained
+# without these; the options' current defaults would rebuild a different network.
+DECODER_OPTIONS_BEFORE_RECORDING = {"condition_every_layer": False, "denoise_sigma_max": 0.0}
+
+
 @dataclass
 class AutoencoderConfig:
     """Everything needed to rebuild the model; stored in its checkpoint."""
@@ -67,9 +72,11 @@ class StructureAutoencoder(nn.Module):
         # only noise and reconstruction learns very slowly; the KL term widens it as needed
         nn.init.zeros_(self.to_logvar.weight)
         nn.init.constant_(self.to_logvar.bias, -6.0)
-        self.decoder = Decoder(
-            DecoderConfig(latent_dim=config.latent_dim, elements=list(config.elements), periodic=config.periodic, **config.decoder)
-        )
+        decoder_config = DecoderConfig(latent_dim=config.latent_dim, elements=list(config.elements), periodic=config.periodic, **config.decoder)
+        self.decoder = Decoder(decoder_config)
+        # checkpoints record every decoder option, so a later change of a default cannot rebuild
+        # a saved model differently
+        config.decoder = {k: v for k, v in decoder_config.to_dict().items() if k not in ("latent_dim", "elements", "periodic")}
         # the encoder issue's ensemble heads, here on the VAE latent (so their gradients steer decoding)
         self.heads = EnsembleHeads(config.latent_dim, len(config.properties), config.ensemble_size) if config.properties else None
         self.target_scaler = TargetScaler(max(len(config.properties), 1))
@@ -86,6 +93,10 @@ class StructureAutoencoder(nn.Module):
 
     @classmethod
     def from_config(cls, config: dict) -> "StructureAutoencoder":
+        """Rebuild from a checkpoint's config; decoder options it does not name predate them and
+        take the values that reproduce the model as it was trained."""
+        config = dict(config)
+        config["decoder"] = {**DECODER_OPTIONS_BEFORE_RECORDING, **(config.get("decoder") or {})}
         return cls(AutoencoderConfig(**config))
 
     @property
@@ -225,17 +236,55 @@ class StructureAutoencoder(nn.Module):
         return total
 
     # -- decoding ----------------------------------------------------------------------------------
-    def decode(self, latent: torch.Tensor, counts=None, steps: int | None = None, generator=None, batch_size: int = 512) -> list:
-        """Latents -> pymatgen Structures (crystals) or Molecules."""
+    def decode(self, latent: torch.Tensor, counts=None, steps: int | None = None, generator=None, batch_size: int = 512,
+               candidates: int | None = None) -> list:
+        """Latents -> pymatgen Structures (crystals) or Molecules.
+
+        The flow is a stochastic decoder: from different noise it lands on different structures, not
+        all of them the one the latent describes. With ``candidates`` K > 1 (default: the model's
+        ``decoder.config.candidates``) each latent is decoded K times and the structure whose own
+        encoding lies closest to the latent is kept: the encoder recognises its structure
+        (measured on perov-5 in benchmarks/README.md)."""
         latent = self.check_latent(latent)
+        k = int(candidates if candidates is not None else self.decoder.config.candidates)
+        if k < 1:
+            raise InputError(f"candidates must be at least 1, got {k}")
         if counts is not None:
             self.check_counts(counts, len(latent))
+        chunk = max(batch_size // k, 1)
         structures = []
-        for start in range(0, len(latent), batch_size):
-            sub = latent[start : start + batch_size]
-            sub_counts = counts[start : start + batch_size] if counts is not None else None
-            structures.extend(to_structures(self.decoder.decode(sub, sub_counts, steps=steps, generator=generator)))
+        for start in range(0, len(latent), chunk):
+            sub = latent[start : start + chunk]
+            sub_counts = counts[start : start + chunk] if counts is not None else None
+            if k > 1:
+                sub = sub.repeat_interleave(k, 0)
+                sub_counts = [row for row in sub_counts for _ in range(k)] if sub_counts is not None else None
+            decoded = to_structures(self.decoder.decode(sub, sub_counts, steps=steps, generator=generator))
+            if k > 1:
+                best = self.latent_distance(decoded, sub).view(-1, k).argmin(1)
+                decoded = [decoded[i * k + int(j)] for i, j in enumerate(best)]
+            structures.extend(decoded)
         return structures
+
+    def latent_distance(self, structures: Sequence, latents: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+        """(B,) squared distance between each structure's latent mean and ``latents``; infinite for a
+        structure the encoder refuses (overlapping atoms, no atoms, ...)."""
+        from motif_screen.graphs import collate, to_graph
+
+        distance = torch.full((len(structures),), torch.inf, dtype=latents.dtype)
+        readable, graphs = [], []
+        for i, s in enumerate(structures):
+            try:
+                graphs.append(to_graph(s, self.cutoff, vocabulary=self.config.elements))
+                readable.append(i)
+            except InputError:
+                continue
+        with torch.no_grad():
+            for start in range(0, len(graphs), batch_size):
+                idx = readable[start : start + batch_size]
+                mean, _ = self.encode_batch(collate(graphs[start : start + batch_size]))
+                distance[idx] = ((mean - latents[idx]) ** 2).sum(-1)
+        return distance
 
 
 def to_structures(decoded) -> list:

@@ -19,6 +19,7 @@ it is run at every integration step, so it cannot go through pymatgen.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -38,6 +39,9 @@ __all__ = [
     "assign_noise",
     "align_translation",
     "align_rotation",
+    "align_symmetry",
+    "symmetry_copies",
+    "lattice_rotations",
     "lattice_from_params",
     "params_from_lattice",
     "counts_from_log_probs",
@@ -66,6 +70,17 @@ class DecoderConfig:
     flow_steps: int = 50  # Euler steps at generation
     molecule_noise: float = 1.0  # Å, std of the Cartesian prior for molecules
     ot_pairing: bool = True  # pair noise and atoms of one species by optimal transport in training
+    # crystals: pair the noise with the closest rotated/relabelled copy of the data (off: at 20 CPU
+    # minutes it did not improve perov-5 reconstruction; see benchmarks/README.md)
+    align_symmetry: bool = False
+    condition_every_layer: bool = True  # re-inject (species, latent, time) into the scalars before every layer
+    # the same field also learns to denoise (structure + Gaussian noise of std <= denoise_sigma_max Å
+    # -> displacement back) on denoise_fraction of the training structures; decoding ends with
+    # snap_steps of it at decreasing noise levels (0 disables both)
+    denoise_sigma_max: float = 0.8
+    denoise_fraction: float = 0.25
+    snap_steps: int = 5
+    candidates: int = 1  # structures decoded per latent; the one the encoder maps closest to it is kept
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -176,16 +191,11 @@ def assign_noise(noise: torch.Tensor, data: torch.Tensor, species: torch.Tensor,
     return noise[torch.as_tensor(order, device=noise.device)]
 
 
-def align_translation(data: torch.Tensor, noise: torch.Tensor, num_nodes: torch.Tensor, cell: torch.Tensor,
-                      iterations: int = 3) -> torch.Tensor:
-    """Shift each crystal rigidly (fractional ``data`` (N, 3)) so that its atoms lie closest to their
-    noise partners: smallest summed periodic squared distance in Å², over 8 starting shifts refined
-    by a few mean-displacement updates.
-
-    Why: a crystal has no preferred origin, but on the torus the shortest path from a noise point to
-    an atom depends on where the origin happens to be, so without this the flow's target (even after
-    removing its mean) changes with an arbitrary choice and the learned field is a blur of them.
-    """
+def _translation_search(data: torch.Tensor, noise: torch.Tensor, num_nodes: torch.Tensor, cell: torch.Tensor,
+                        iterations: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per crystal, the rigid fractional shift of ``data`` that brings its atoms closest to their
+    noise partners and the summed periodic squared distance (Å²) it leaves: 8 starting shifts, each
+    refined by a few mean-displacement updates. Returns (shift (B, 3), cost (B,))."""
     B = len(num_nodes)
     batch = torch.repeat_interleave(torch.arange(B, device=data.device), num_nodes)
     counts = num_nodes[:, None].to(data.dtype)
@@ -205,7 +215,130 @@ def align_translation(data: torch.Tensor, noise: torch.Tensor, num_nodes: torch.
         better = cost < best_cost
         best_cost = torch.where(better, cost, best_cost)
         best_shift = torch.where(better[:, None], shift, best_shift)
-    return wrap_frac(data + best_shift[batch])
+    return best_shift, best_cost
+
+
+def align_translation(data: torch.Tensor, noise: torch.Tensor, num_nodes: torch.Tensor, cell: torch.Tensor,
+                      iterations: int = 3) -> torch.Tensor:
+    """Shift each crystal rigidly (fractional ``data`` (N, 3)) so that its atoms lie closest to their
+    noise partners (smallest summed periodic squared distance in Å², see :func:`_translation_search`).
+
+    Why: a crystal has no preferred origin, but on the torus the shortest path from a noise point to
+    an atom depends on where the origin happens to be, so without this the flow's target (even after
+    removing its mean) changes with an arbitrary choice and the learned field is a blur of them.
+    """
+    shift, _ = _translation_search(data, noise, num_nodes, cell, iterations)
+    batch = torch.repeat_interleave(torch.arange(len(num_nodes), device=data.device), num_nodes)
+    return wrap_frac(data + shift[batch])
+
+
+_UNIMODULAR: tuple[torch.Tensor, torch.Tensor] | None = None
+
+
+def _proper_unimodular() -> tuple[torch.Tensor, torch.Tensor]:
+    """The 3,480 integer matrices A with entries in {-1, 0, 1} and determinant +1 (candidates for
+    the rotations of a reduced lattice onto itself), and A ⊗ A as (K·9, 9), which maps a metric
+    G flattened to 9 numbers onto every A G Aᵀ with one matrix product."""
+    global _UNIMODULAR
+    if _UNIMODULAR is None:
+        import itertools
+
+        m = torch.tensor(list(itertools.product((-1.0, 0.0, 1.0), repeat=9)), dtype=torch.float64).view(-1, 3, 3)
+        m = m[torch.linalg.det(m).round() == 1]
+        _UNIMODULAR = m, torch.einsum("kij,kml->kimjl", m, m).reshape(-1, 9)
+    return _UNIMODULAR
+
+
+def lattice_rotations(cell: torch.Tensor, tol: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
+    """The proper rotations of each lattice onto itself, as fractional-coordinate maps.
+
+    Returns (ops (K, 3, 3), mask (B, K)): ``frac @ ops[k]`` is the same crystal rotated whenever
+    ``mask[b, k]`` — i.e. A G Aᵀ = G for the metric G = L Lᵀ (24 for a cubic cell, 1 for a
+    triclinic one; entries beyond ±1 are not searched, so a badly reduced cell just gets fewer)."""
+    ops, kron = (t.to(device=cell.device, dtype=cell.dtype) for t in _proper_unimodular())
+    metric = (cell @ cell.transpose(1, 2)).reshape(-1, 9)
+    mapped = (metric @ kron.T).view(len(cell), len(ops), 9)
+    scale = metric[:, [0, 4, 8]].amax(-1)[:, None]
+    return ops, (mapped - metric[:, None]).abs().amax(-1) <= tol * scale
+
+
+@functools.lru_cache(maxsize=4096)
+def _species_permutations(species: tuple, limit: int) -> np.ndarray:
+    """(P, n) every reordering of the atoms that keeps each atom's species, or just the identity
+    when there are more than ``limit``."""
+    import itertools
+
+    groups: dict = {}
+    for i, sp in enumerate(species):
+        groups.setdefault(sp, []).append(i)
+    total = math.prod(math.factorial(len(g)) for g in groups.values())
+    if total > limit:
+        return np.arange(len(species))[None]
+    perms = []
+    for choice in itertools.product(*[itertools.permutations(g) for g in groups.values()]):
+        order = np.empty(len(species), dtype=np.int64)
+        for g, p in zip(groups.values(), choice):
+            order[g] = p
+        perms.append(order)
+    return np.stack(perms)
+
+
+_CANDIDATES: dict[bytes, np.ndarray] = {}
+
+
+def symmetry_copies(frac: np.ndarray, species: tuple, cell: np.ndarray, max_permutations: int = 24) -> np.ndarray:
+    """(C, n, 3) the distinct copies of one crystal under its lattice rotations and same-species
+    relabellings, up to translation (fractional coordinates, not wrapped). Cached: a training set
+    asks for the same crystals every epoch."""
+    key = frac.tobytes() + cell.tobytes() + repr(species).encode()
+    copies = _CANDIDATES.get(key)
+    if copies is None:
+        ops, allowed = lattice_rotations(torch.as_tensor(cell, dtype=torch.float64)[None])
+        rotations = ops[allowed[0]].numpy()
+        perms = _species_permutations(species, max_permutations)
+        every = np.einsum("pni,rij->rpnj", frac[perms], rotations).reshape(-1, len(species), 3)
+        relative = every - every[:, :1]
+        relative -= np.round(relative)
+        same = np.abs(wrap_delta(torch.as_tensor(relative[:, None] - relative[None])).numpy()).max((-1, -2)) < 1e-5
+        first = same.argmax(1)  # the first copy equal to each one
+        copies = every[first == np.arange(len(every))].astype(frac.dtype)
+        if len(_CANDIDATES) > 200_000:
+            _CANDIDATES.clear()
+        _CANDIDATES[key] = copies
+    return copies
+
+
+def align_symmetry(data: torch.Tensor, noise: torch.Tensor, species: torch.Tensor, num_nodes: torch.Tensor,
+                   cell: torch.Tensor, max_permutations: int = 24) -> torch.Tensor:
+    """Replace each crystal (fractional ``data``) by the symmetry-equivalent copy — lattice rotation,
+    same-species relabelling and translation — that lies closest to its noise (summed periodic Å²).
+
+    Why: a cubic perovskite distorted along x is the same crystal distorted along y or z, but the
+    flow's training target otherwise always points at the one orientation the file happens to hold,
+    wherever the noise starts; with this choice paths are short and targets consistent, as
+    :func:`align_translation` does for the origin and :func:`align_rotation` for molecules.
+    Structures with more same-species relabellings than ``max_permutations`` are searched over
+    rotations only (their pairing is then left to :func:`assign_noise`)."""
+    sizes = num_nodes.tolist()
+    starts = np.cumsum([0] + sizes[:-1]).tolist()
+    frac_np, cell_np, spec = data.detach().cpu().numpy(), cell.detach().cpu().numpy(), species.tolist()
+    copies = [symmetry_copies(frac_np[a : a + n], tuple(spec[a : a + n]), cell_np[b], max_permutations)
+              for b, (a, n) in enumerate(zip(starts, sizes))]
+    per_crystal = torch.as_tensor([len(c) for c in copies], device=data.device)
+    candidates = torch.as_tensor(np.concatenate([c.reshape(-1, 3) for c in copies]), dtype=data.dtype, device=data.device)
+    owner = torch.repeat_interleave(torch.arange(len(sizes), device=data.device), per_crystal)
+    graph_sizes = num_nodes[owner]
+    noise_idx = torch.cat([torch.arange(a, a + n, device=data.device).repeat(len(c)) for a, n, c in zip(starts, sizes, copies)])
+    shift, cost = _translation_search(candidates, noise[noise_idx], graph_sizes, cell[owner], iterations=2)
+    # the cheapest copy of each crystal (the copies of one crystal are contiguous)
+    first_atom = (torch.cumsum(graph_sizes, 0) - graph_sizes).tolist()
+    out = torch.empty_like(data)
+    lo = 0
+    for b, (a, n) in enumerate(zip(starts, sizes)):
+        best = lo + int(cost[lo : lo + len(copies[b])].argmin())
+        out[a : a + n] = wrap_frac(candidates[first_atom[best] : first_atom[best] + n] + shift[best])
+        lo += len(copies[b])
+    return out
 
 
 def align_rotation(data: torch.Tensor, noise: torch.Tensor, num_nodes: torch.Tensor) -> torch.Tensor:
@@ -294,7 +427,7 @@ class VelocityField(nn.Module):
         self.sh = o3.SphericalHarmonics(self.irreps_sh, normalize=True, normalization="component")
         hidden = hidden_irreps(c.channels, c.lmax)
         self.radial = RadialEmbedding(c.cutoff, c.num_basis)
-        cond_in = len(c.elements) + c.latent_dim + 16
+        cond_in = len(c.elements) + c.latent_dim + 16 + (2 if c.denoise_sigma_max > 0 else 0)
         self.embed = nn.Sequential(nn.Linear(cond_in, c.mlp_hidden), nn.SiLU(), nn.Linear(c.mlp_hidden, c.channels))
         irreps = o3.Irreps(f"{c.channels}x0e")
         layers = []
@@ -303,6 +436,11 @@ class VelocityField(nn.Module):
             layers.append(layer)
             irreps = layer.irreps_out
         self.layers = nn.ModuleList(layers)
+        # per later layer, a linear map of the conditioning MLP's hidden layer onto the scalars:
+        # 32 scalar channels cannot carry a 64-d latent, time and species through three layers
+        self.conditioning = nn.ModuleList(
+            nn.Linear(c.mlp_hidden, c.channels) for _ in range(c.num_layers - 1 if c.condition_every_layer else 0)
+        )
         self.readout = o3.Linear(irreps, "1x1o")
         self.irreps_in = {"pos": "cartesian_points", "latent": None}
         self.irreps_out = o3.Irreps("1x1o")
@@ -312,9 +450,10 @@ class VelocityField(nn.Module):
         freqs = torch.arange(1, 9, dtype=t.dtype, device=t.device) * math.pi
         return torch.cat([torch.sin(t[:, None] * freqs), torch.cos(t[:, None] * freqs)], dim=-1)
 
-    def forward(self, pos, species, num_nodes, cell, t, latent):
+    def forward(self, pos, species, num_nodes, cell, t, latent, sigma=None):
         """pos (N,3) Å; species (N,) vocabulary index; num_nodes (B,); cell (B,3,3) or None;
-        t (B,) in [0,1]; latent (B, latent_dim). Returns velocities (N, 3) in Å per unit time."""
+        t (B,) in [0,1]; latent (B, latent_dim); sigma (B,) Å: > 0 asks for the denoising
+        displacement at that noise level instead of the flow's velocity. Returns (N, 3) Å."""
         batch = torch.repeat_interleave(torch.arange(len(num_nodes), device=pos.device), num_nodes)
         edge_index, edge_vec = radius_graph(pos, num_nodes, self.cutoff, cell)
         src, dst = edge_index
@@ -322,9 +461,17 @@ class VelocityField(nn.Module):
         edge_sh = self.sh(edge_vec)
         basis = self.radial(length)
         onehot = torch.nn.functional.one_hot(species, len(self.config.elements)).to(pos.dtype)
-        cond = torch.cat([onehot, latent[batch], self.time_features(t)[batch]], dim=-1)
-        x = self.embed(cond)
-        for layer in self.layers:
+        parts = [onehot, latent[batch], self.time_features(t)[batch]]
+        if self.config.denoise_sigma_max > 0:
+            sigma = torch.zeros_like(t) if sigma is None else sigma
+            parts.append(torch.stack([(sigma > 0).to(t.dtype), sigma / self.config.denoise_sigma_max], dim=-1)[batch])
+        cond = torch.cat(parts, dim=-1)
+        hidden = self.embed[1](self.embed[0](cond))
+        x = self.embed[2](hidden)
+        for k, layer in enumerate(self.layers):
+            if 0 < k <= len(self.conditioning):  # scalars come first in the hidden irreps
+                c = self.config.channels
+                x = torch.cat([x[:, :c] + self.conditioning[k - 1](hidden), x[:, c:]], dim=-1)
             x = layer(x, edge_sh, basis, src, dst)
         return self.readout(x)
 
@@ -348,7 +495,7 @@ class DecodedBatch:
     frac_coords: torch.Tensor | None  # (N, 3), crystals
     cell: torch.Tensor | None  # (B, 3, 3), crystals
     positions: torch.Tensor  # (N, 3) Cartesian Å
-    trajectory: list = field(default_factory=list)
+    trajectory: list = field(default_factory=list)  # Cartesian positions after every step, if kept
 
 
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
@@ -428,6 +575,8 @@ class Decoder(nn.Module):
             out["lattice"] = nn.functional.mse_loss(self.lattice_head(latent), target_scaled)
             frac1 = wrap_frac(torch.linalg.solve(cell[batch].transpose(1, 2), pos[..., None])[..., 0])
             frac0 = torch.rand(frac1.shape, generator=generator, dtype=pos.dtype).to(pos.device)
+            if c.align_symmetry:
+                frac1 = align_symmetry(frac1, frac0, species, num_nodes, cell)
             if c.ot_pairing:
                 frac0 = assign_noise(frac0, frac1, species, num_nodes, cell)
             frac1 = align_translation(frac1, frac0, num_nodes, cell)
@@ -448,14 +597,43 @@ class Decoder(nn.Module):
                 x0 = assign_noise(x0, x1, species, num_nodes)
             pos_t = x0 + t[batch, None] * (x1 - x0)
             target = x1 - x0
+        sigma = torch.zeros_like(t)
+        if c.denoise_sigma_max > 0:
+            # some structures become denoising examples: the true structure plus Gaussian noise of a
+            # log-uniform std in [σmax/30, σmax]; the target is the displacement back to it
+            chosen = torch.rand(B, generator=generator, dtype=t.dtype).to(t.device) < c.denoise_fraction
+            u = torch.rand(B, generator=generator, dtype=t.dtype).to(t.device)
+            sigma = torch.where(chosen, c.denoise_sigma_max * 30.0 ** (u - 1.0), sigma)
+            eps = torch.randn(pos.shape, generator=generator, dtype=pos.dtype).to(pos.device)
+            noisy = chosen[batch, None]
+            pos_t = torch.where(noisy, pos + sigma[batch, None] * eps, pos_t)
+            target = torch.where(noisy, -sigma[batch, None] * eps, target)
+            t = torch.where(chosen, torch.ones_like(t), t)
         # the structure is defined up to a translation: compare velocities without their mean
         target = target - _graph_mean(target, num_nodes)
-        pred = self.velocity(pos_t, species, num_nodes, cell if c.periodic else None, t, latent)
+        pred = self.velocity(pos_t, species, num_nodes, cell if c.periodic else None, t, latent, sigma)
         pred = pred - _graph_mean(pred, num_nodes)
-        out["coords"] = ((pred - target) ** 2).sum(-1).mean()
+        error = ((pred - target) ** 2).sum(-1)
+        flow_atoms = (sigma == 0)[batch]
+        out["coords"] = error[flow_atoms].mean() if bool(flow_atoms.any()) else error.sum() * 0.0
+        if c.denoise_sigma_max > 0:  # in units of the noise (ε-prediction), so small σ counts as much as large
+            scaled = (error / sigma[batch].clamp(min=1e-6) ** 2)[~flow_atoms]
+            out["denoise"] = scaled.mean() if len(scaled) else error.sum() * 0.0
         return out
 
     # -- generation -----------------------------------------------------------------------------
+    def snap_sigmas(self) -> list[float]:
+        """Noise levels (Å) of the denoising steps that end decoding: geometric from σmax/2 down to
+        σmax/30, the smallest level trained. Each step moves atoms onto the structure the denoiser
+        expects, which takes off the residual error the flow's Euler steps leave (atoms caught
+        between two sites)."""
+        c = self.config
+        if c.denoise_sigma_max <= 0 or c.snap_steps <= 0:
+            return []
+        if c.snap_steps == 1:
+            return [c.denoise_sigma_max / 30.0]
+        return [float(x) for x in np.geomspace(c.denoise_sigma_max / 2.0, c.denoise_sigma_max / 30.0, c.snap_steps)]
+
     @torch.no_grad()
     def predict_counts(self, latent: torch.Tensor, num_atoms: list[int] | None = None, allowed: torch.Tensor | None = None,
                        required: torch.Tensor | None = None):
@@ -496,30 +674,36 @@ class Decoder(nn.Module):
         num_nodes = torch.tensor([sum(cs) for cs in counts], dtype=torch.long, device=latent.device)
         batch = torch.repeat_interleave(torch.arange(len(counts), device=latent.device), num_nodes)
         dtype = latent.dtype
-        trajectory = []
+        B = len(counts)
         if c.periodic:
             cell = self.predict_lattice(latent, num_nodes) if cell is None else cell.to(dtype)
             inv = torch.linalg.inv(cell)
             frac = torch.rand((len(species), 3), generator=generator, dtype=dtype).to(latent.device)
-            for k in range(steps):
-                t = torch.full((len(counts),), k / steps, dtype=dtype, device=latent.device)
-                pos = torch.einsum("ni,nij->nj", frac, cell[batch])
-                v = self.velocity(pos, species, num_nodes, cell, t, latent)
-                v = v - _graph_mean(v, num_nodes)
-                frac = wrap_frac(frac + torch.einsum("ni,nij->nj", v, inv[batch]) / steps)
-                if keep_trajectory:
-                    trajectory.append(frac.clone())
             pos = torch.einsum("ni,nij->nj", frac, cell[batch])
         else:
-            cell, frac = None, None
+            cell = None
             pos = torch.randn((len(species), 3), generator=generator, dtype=dtype).to(latent.device) * c.molecule_noise
             pos = pos - _graph_mean(pos, num_nodes)
-            for k in range(steps):
-                t = torch.full((len(counts),), k / steps, dtype=dtype, device=latent.device)
-                v = self.velocity(pos, species, num_nodes, None, t, latent)
-                pos = pos + (v - _graph_mean(v, num_nodes)) / steps
-                if keep_trajectory:
-                    trajectory.append(pos.clone())
+
+        def move(pos, displacement):
+            """Positions plus a displacement without net translation, wrapped into the cell."""
+            pos = pos + displacement - _graph_mean(displacement, num_nodes)
+            if cell is None:
+                return pos
+            return torch.einsum("ni,nij->nj", wrap_frac(torch.einsum("ni,nij->nj", pos, inv[batch])), cell[batch])
+
+        trajectory = []
+        for k in range(steps):
+            t = torch.full((B,), k / steps, dtype=dtype, device=latent.device)
+            pos = move(pos, self.velocity(pos, species, num_nodes, cell, t, latent) / steps)
+            if keep_trajectory:
+                trajectory.append(pos.clone())
+        ones = torch.ones(B, dtype=dtype, device=latent.device)
+        for sigma in self.snap_sigmas():
+            pos = move(pos, self.velocity(pos, species, num_nodes, cell, ones, latent, ones * sigma))
+            if keep_trajectory:
+                trajectory.append(pos.clone())
+        frac = None if cell is None else wrap_frac(torch.einsum("ni,nij->nj", pos, inv[batch]))
         return DecodedBatch(
             num_nodes=num_nodes.cpu(),
             species=species.cpu(),

@@ -81,6 +81,44 @@ def test_checkpoint_round_trip_reproduces_decoding(tmp_path):
         load_autoencoder(tmp_path / "missing.pt")
 
 
+def test_decoding_several_candidates_keeps_the_one_the_encoder_maps_closest():
+    """With K candidates per latent the kept structure is, among the K decoded from the same noise
+    stream, the one whose encoding is nearest the latent; an unreadable structure is never preferred."""
+    model = tiny_model()
+    z = model.encode(DATA)
+    counts = [[int(round(x)) for x in row] for row in (model.composition_features(model.graphs(DATA)) * 5).tolist()]
+    k = 3
+    chosen = model.decode(z, counts=counts, candidates=k, generator=torch.Generator().manual_seed(5))
+    every = model.decode(z.repeat_interleave(k, 0), counts=[c for c in counts for _ in range(k)],
+                         generator=torch.Generator().manual_seed(5))
+    distance = model.latent_distance(every, z.repeat_interleave(k, 0)).view(-1, k)
+    assert len(chosen) == len(DATA)
+    for i, s in enumerate(chosen):
+        j = int(distance[i].argmin())
+        assert np.allclose(s.frac_coords, every[i * k + j].frac_coords)
+        assert float(model.latent_distance([s], z[i : i + 1])[0]) == pytest.approx(float(distance[i].min()), rel=1e-5)
+    overlapping = Structure(Lattice.cubic(4.0), ["Sr", "Ti"], [[0, 0, 0], [0.01, 0, 0]])
+    assert torch.isinf(model.latent_distance([overlapping], z[:1])).all()
+    with pytest.raises(InputError, match="at least 1"):
+        model.decode(z, candidates=0)
+
+
+def test_old_checkpoints_rebuild_the_decoder_they_were_trained_with(tmp_path):
+    """A checkpoint whose decoder config predates the recorded options loads as the older network
+    (no per-layer conditioning, no denoiser); new checkpoints record every option."""
+    model = tiny_model()
+    assert model.config.decoder["denoise_sigma_max"] > 0 and model.config.decoder["condition_every_layer"]
+    legacy = tiny_model(decoder={**TINY["decoder"], "condition_every_layer": False, "denoise_sigma_max": 0.0})
+    path = tmp_path / "legacy.pt"
+    save_autoencoder(legacy, path)
+    payload = torch.load(path, weights_only=True)
+    for option in ("condition_every_layer", "denoise_sigma_max", "snap_steps", "candidates", "align_symmetry"):
+        payload["model_config"]["decoder"].pop(option)
+    torch.save(payload, path)
+    loaded = load_autoencoder(path)
+    assert loaded.decoder.snap_sigmas() == [] and len(loaded.decoder.velocity.conditioning) == 0
+
+
 def _write_csv(path, structures, heats):
     import pandas as pd
 
