@@ -67,22 +67,22 @@ def propose(model, spec, round_index: int, seeds: list) -> tuple[list[Proposal],
     n = spec.candidates_per_round
     seed = spec.seed * 1000 + round_index
     target, gen = spec.target, spec.generation
-    steps = gen.flow_steps
+    decoding = {"steps": gen.flow_steps, "candidates": gen.decode_candidates}
     if seeds and gen.mode == "family":
         out = families.substitute_around(model, [s for _, s in seeds], n=n, scale=gen.scale, seed=seed,
-                                         names=[pid for pid, _ in seeds], steps=steps)
+                                         names=[pid for pid, _ in seeds], **decoding)
     elif seeds:
         out = generation.perturb(model, [s for _, s in seeds], n=n, scale=gen.scale, seed=seed,
-                                 names=[pid for pid, _ in seeds], steps=steps)
+                                 names=[pid for pid, _ in seeds], **decoding)
     elif gen.mode == "family":
-        out = families.sample_family(model, n=n, seed=seed, steps=steps)
+        out = families.sample_family(model, n=n, seed=seed, **decoding)
     elif gen.mode == "guided":
         goal = target.goal if target.goal != "range" else (target.lower + target.upper) / 2
-        out = generation.guided(model, n=n, target=target.property, goal=goal, seed=seed, steps=steps)
+        out = generation.guided(model, n=n, target=target.property, goal=goal, seed=seed, **decoding)
     elif gen.mode == "constrained":
-        out = generation.constrained(model, n=n, composition=target.composition, seed=seed, steps=steps)
+        out = generation.constrained(model, n=n, composition=target.composition, seed=seed, **decoding)
     else:
-        out = generation.sample_prior(model, n=n, seed=seed, steps=steps)
+        out = generation.sample_prior(model, n=n, seed=seed, **decoding)
     proposals = [Proposal(g.structure, g.mode, tuple(g.parents), list(g.latent)) for g in out.structures]
     report = {"decoded_valid": len(out.valid), **{f"decoded_{k}": v for k, v in out.failure_counts.items()}}
     return proposals, report

@@ -40,6 +40,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--method", choices=("gradient", "rejection"), default="gradient", help="guided: how to use the head")
     parser.add_argument("--composition", default=None, help="constrained: chemical system (Ba-Ti-O) or formula (BaTiO3)")
     parser.add_argument("--steps", type=int, default=None, help="flow integration steps (default: the model's)")
+    parser.add_argument("--candidates", type=int, default=None,
+                        help="structures decoded per latent; the one the encoder maps closest to the latent is kept "
+                             "(default: the model's; more is slower and more faithful)")
 
 
 def default_model_path() -> Path:
@@ -64,25 +67,27 @@ def generate(args, model):
     """The GenerationReport for the parsed arguments (kept apart from file writing for tests)."""
     from motif_screen import generation
 
+    decoding = {"steps": args.steps, "candidates": args.candidates}
     if args.mode == "prior":
-        return generation.sample_prior(model, args.n, seed=args.seed, temperature=args.temperature, steps=args.steps)
+        return generation.sample_prior(model, args.n, seed=args.seed, temperature=args.temperature, **decoding)
     if args.mode == "perturb":
         pairs = _read_seeds(args.seeds)
         return generation.perturb(model, [s for _, s in pairs], args.n, scale=args.scale, seed=args.seed,
-                                  names=[name for name, _ in pairs], steps=args.steps)
+                                  names=[name for name, _ in pairs], **decoding)
     if args.mode == "interpolate":
         pairs = _read_seeds(args.seeds)
         if len(pairs) != 2:
             raise InputError(f"interpolate needs exactly two seed structures, got {len(pairs)}")
         (na, a), (nb, b) = pairs
-        return generation.interpolate(model, a, b, steps=args.n, seed=args.seed, names=[na, nb], flow_steps=args.steps)
+        return generation.interpolate(model, a, b, steps=args.n, seed=args.seed, names=[na, nb], flow_steps=args.steps,
+                                      candidates=args.candidates)
     if args.mode == "guided":
         if not args.target:
             raise InputError("guided generation needs --target (a property the model's heads predict)")
-        return generation.guided(model, args.n, args.target, args.goal, seed=args.seed, method=args.method, steps=args.steps)
+        return generation.guided(model, args.n, args.target, args.goal, seed=args.seed, method=args.method, **decoding)
     if not args.composition:
         raise InputError("constrained generation needs --composition, e.g. Ba-Ti-O or BaTiO3")
-    return generation.constrained(model, args.n, args.composition, seed=args.seed, steps=args.steps)
+    return generation.constrained(model, args.n, args.composition, seed=args.seed, **decoding)
 
 
 def write_report(report, out: Path) -> Path:

@@ -55,7 +55,7 @@ def _counts(model, formula: str) -> list[int]:
     return row
 
 
-def sample_family(model, n: int, seed: int = 0, steps: int | None = None) -> GenerationReport:
+def sample_family(model, n: int, seed: int = 0, steps: int | None = None, candidates: int | None = None) -> GenerationReport:
     """``n`` ABX3 structures: prior latents, formulas drawn uniformly from :func:`abx3_formulas`."""
     n = check_count(n)
     formulas = abx3_formulas(tuple(model.config.elements))
@@ -63,7 +63,7 @@ def sample_family(model, n: int, seed: int = 0, steps: int | None = None) -> Gen
     chosen = [formulas[k] for k in rng.integers(len(formulas), size=n)]
     z = model.sample_latents(n, _generator(seed))
     report = decode_latents(model, z, "family", parents=[[f] for f in chosen], seed=seed + 1,
-                            counts=[_counts(model, f) for f in chosen], steps=steps)
+                            counts=[_counts(model, f) for f in chosen], steps=steps, candidates=candidates)
     return report
 
 
@@ -85,7 +85,7 @@ def substitutions(formula: str, vocabulary: tuple[int, ...]) -> list[str]:
 
 
 def substitute_around(model, seeds: list, n: int, scale: float = 0.5, seed: int = 0, names: list[str] | None = None,
-                      steps: int | None = None) -> GenerationReport:
+                      steps: int | None = None, candidates: int | None = None) -> GenerationReport:
     """``n`` structures near seed structures: perturbed latents, one-cation substitutions of their formula."""
     n = check_count(n)
     if not seeds:
@@ -100,4 +100,4 @@ def substitute_around(model, seeds: list, n: int, scale: float = 0.5, seed: int 
     chosen = [options[k][rng.integers(len(options[k]))] for k in which]
     z = model.sample_latents(n, _generator(seed), float(scale), centres=centres[torch.as_tensor(which)])
     return decode_latents(model, z, "substitute", parents=[[names[k], chosen[i]] for i, k in enumerate(which)],
-                          seed=seed + 1, counts=[_counts(model, f) for f in chosen], steps=steps)
+                          seed=seed + 1, counts=[_counts(model, f) for f in chosen], steps=steps, candidates=candidates)

@@ -50,12 +50,15 @@ def decode_latents(
     counts=None,
     steps: int | None = None,
     check_charge: bool = True,
+    candidates: int | None = None,
 ) -> GenerationReport:
-    """Decode latents, predict their properties, check validity; the common tail of every mode."""
+    """Decode latents, predict their properties, check validity; the common tail of every mode.
+    ``steps`` and ``candidates`` (structures decoded per latent, see ``StructureAutoencoder.decode``)
+    default to the model's own settings."""
     start = time.time()
     latents = model.check_latent(latents)
     with torch.no_grad():
-        structures = model.decode(latents, counts=counts, steps=steps, generator=_generator(seed))
+        structures = model.decode(latents, counts=counts, steps=steps, generator=_generator(seed), candidates=candidates)
         predictions = {k: (m.tolist(), s.tolist()) for k, (m, s) in model.predict_properties(latents).items()}
     from motif_screen.model.autoencoder import model_identity
 
@@ -81,14 +84,15 @@ def decode_latents(
 
 
 # ---------------------------------------------------------------------------------------------
-def sample_prior(model, n: int, seed: int = 0, temperature: float = 1.0, steps: int | None = None) -> GenerationReport:
+def sample_prior(model, n: int, seed: int = 0, temperature: float = 1.0, steps: int | None = None,
+                 candidates: int | None = None) -> GenerationReport:
     """``n`` structures decoded from latents drawn from the model's latent prior (a Gaussian fitted
     to the encoded training set), its spread scaled by ``temperature``."""
     n = check_count(n)
     if not temperature > 0:
         raise InputError(f"temperature must be positive, got {temperature}")
     z = model.sample_latents(n, _generator(seed), temperature)
-    return decode_latents(model, z, "prior", seed=seed + 1, steps=steps)
+    return decode_latents(model, z, "prior", seed=seed + 1, steps=steps, candidates=candidates)
 
 
 def perturb(
@@ -99,6 +103,7 @@ def perturb(
     seed: int = 0,
     names: Sequence[str] | None = None,
     steps: int | None = None,
+    candidates: int | None = None,
 ) -> GenerationReport:
     """``n`` structures around seed structures (round-robin): z = encode(seed) + scale · (a prior-shaped step).
 
@@ -114,11 +119,12 @@ def perturb(
     centres = model.encode(list(seeds), names=labels)
     which = torch.arange(n) % len(seeds)
     z = model.sample_latents(n, _generator(seed), float(scale), centres=centres[which])
-    return decode_latents(model, z, "perturb", parents=[[labels[int(k)]] for k in which], seed=seed + 1, steps=steps)
+    return decode_latents(model, z, "perturb", parents=[[labels[int(k)]] for k in which], seed=seed + 1, steps=steps,
+                          candidates=candidates)
 
 
 def interpolate(model, a, b, steps: int = 10, seed: int = 0, names: Sequence[str] | None = None,
-                flow_steps: int | None = None) -> GenerationReport:
+                flow_steps: int | None = None, candidates: int | None = None) -> GenerationReport:
     """``steps`` structures on the straight latent path from structure ``a`` to ``b`` (both ends included).
 
     Every point is decoded from the same initial noise (one seed), so changes along the path come
@@ -131,7 +137,8 @@ def interpolate(model, a, b, steps: int = 10, seed: int = 0, names: Sequence[str
     za, zb = model.encode([a, b], names=labels)
     weights = torch.linspace(0.0, 1.0, steps)[:, None]
     z = (1 - weights) * za + weights * zb
-    reports = [decode_latents(model, z[i : i + 1], "interpolate", parents=[labels], seed=seed, steps=flow_steps) for i in range(steps)]
+    reports = [decode_latents(model, z[i : i + 1], "interpolate", parents=[labels], seed=seed, steps=flow_steps,
+                              candidates=candidates) for i in range(steps)]
     return GenerationReport("interpolate", steps, [r.structures[0] for r in reports], sum(r.seconds for r in reports))
 
 
@@ -147,6 +154,7 @@ def guided(
     prior_weight: float = 0.1,
     oversample: int = 10,
     steps: int | None = None,
+    candidates: int | None = None,
 ) -> GenerationReport:
     """``n`` structures whose latents a property head scores well.
 
@@ -191,7 +199,7 @@ def guided(
             loss.backward()
             optimizer.step()
         z = z.detach()
-    report = decode_latents(model, z, "guided", seed=seed + 1, steps=steps)
+    report = decode_latents(model, z, "guided", seed=seed + 1, steps=steps, candidates=candidates)
     for item in report:
         item.parents = [f"{target}:{goal}:{method}"]
     return report
@@ -252,7 +260,8 @@ def _chemsys_can_balance(symbols: tuple[str, ...], max_count: int = 6) -> bool:
     return False
 
 
-def constrained(model, n: int, composition: str, seed: int = 0, steps: int | None = None) -> GenerationReport:
+def constrained(model, n: int, composition: str, seed: int = 0, steps: int | None = None,
+                candidates: int | None = None) -> GenerationReport:
     """``n`` structures restricted to a chemical system (``"Ba-Ti-O"``: every element present, the
     decoder chooses the ratios) or a formula (``"BaTiO3"``: those ratios, as many formula units as
     fit the decoder's predicted size)."""
@@ -284,7 +293,7 @@ def constrained(model, n: int, composition: str, seed: int = 0, steps: int | Non
             for number, c in fixed.items():
                 row[elements.index(number)] = c * units
             counts.append(row)
-    report = decode_latents(model, z, "constrained", seed=seed + 1, counts=counts, steps=steps)
+    report = decode_latents(model, z, "constrained", seed=seed + 1, counts=counts, steps=steps, candidates=candidates)
     for item in report:
         item.parents = [composition]
     return report
