@@ -30,6 +30,7 @@ def write_result(path, result: dict) -> Path:
         print(f"undefined in this run (left out of metrics): {', '.join(undefined)}")
     metrics = {k: v for k, v in result["metrics"].items() if k not in undefined}
     result = {**result, "metrics": metrics, "undefined_metrics": undefined,
+              "load_average_at_write": [round(x, 2) for x in os.getloadavg()],  # other jobs on the 2 cores slow timings
               "date": result.get("date") or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,6 +51,8 @@ def add_model_options(parser, name: str) -> None:
     parser.add_argument("--steps", type=int, default=None, help="flow steps (default: the model's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--candidates", type=int, default=None,
+                        help="structures decoded per latent, the one the encoder maps closest kept (default: the model's)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / f"{name}.json")
 
 
