@@ -77,7 +77,8 @@ def main(argv=None) -> int:
     from motif_screen.generation import sample_prior
 
     model = load_model(args)
-    sample_prior(model, 8, seed=args.seed + 99, steps=args.steps, candidates=args.candidates)  # warm-up (lazy imports, allocator)
+    # warm-up: lazy imports (StructureMatcher pulls in scipy.optimize), allocator; PyXtal is imported before its clock too
+    _valid_unique([g.structure for g in sample_prior(model, 8, seed=args.seed + 99, steps=args.steps, candidates=args.candidates)])
 
     t0 = time.time()
     report = sample_prior(model, args.n, seed=args.seed, steps=args.steps, candidates=args.candidates)

@@ -110,6 +110,16 @@ def _finite_check(structure) -> CheckResult:
     return CheckResult(ok, "coordinates and lattice are finite" if ok else "NaN or infinite coordinates or lattice")
 
 
+@lru_cache(maxsize=256)
+def _smact_element(symbol: str) -> tuple[tuple[int, ...], float | None]:
+    """(SMACT 2014 oxidation states, Pauling electronegativity) of an element; building a
+    ``smact.Element`` reads data files, which dominated the validity check of new formulas."""
+    import smact
+
+    element = smact.Element(symbol)
+    return tuple(element.oxidation_states_smact14 or ()), element.pauling_eneg
+
+
 @lru_cache(maxsize=65536)
 def smact_assignment(symbols: tuple[str, ...], counts: tuple[int, ...]) -> tuple[int, ...] | None:
     """The first SMACT oxidation-state assignment that is charge neutral and passes the Pauling test.
@@ -118,16 +128,14 @@ def smact_assignment(symbols: tuple[str, ...], counts: tuple[int, ...]) -> tuple
     CDVAE's SMACT 2.x called ``oxidation_states``), written against SMACT's element data. ``None``
     when there is none; the motif finder reuses the signs (cation / anion) of a found assignment.
     """
-    import smact
     from smact.screening import pauling_test
 
-    elements = [smact.Element(s) for s in symbols]
-    oxidation_states = [tuple(e.oxidation_states_smact14 or ()) for e in elements]
+    oxidation_states, electronegativities = zip(*(_smact_element(s) for s in symbols))
     if any(not states for states in oxidation_states):
         return None
     if int(np.prod([len(st) for st in oxidation_states])) > SMACT_MAX_COMBINATIONS:
         return None
-    electronegativities = [e.pauling_eneg for e in elements]
+    electronegativities = list(electronegativities)
     for states in itertools.product(*oxidation_states):
         if sum(q * n for q, n in zip(states, counts)) != 0:
             continue

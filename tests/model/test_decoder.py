@@ -164,7 +164,14 @@ def test_counts_from_log_probs_respects_forbidden_elements():
     assert counts[1] == 0 and counts.sum() == 5
 
 
-@pytest.mark.parametrize("structure", [perovskite(), triclinic()])
+def sheared_small_cell():
+    """A thin, strongly sheared cell with atoms outside [0, 1): images two cells away are neighbours."""
+    lattice = Lattice([[2.6, 0.0, 0.0], [2.2, 2.5, 0.0], [-1.1, 0.7, 2.8]])
+    return Structure(lattice, ["Sr", "O", "O"], [[0.0, 0.0, 0.0], [1.45, -0.3, 0.6], [-0.7, 0.45, 2.2]],
+                     to_unit_cell=False)
+
+
+@pytest.mark.parametrize("structure", [perovskite(), triclinic(), sheared_small_cell()])
 def test_periodic_radius_graph_matches_pymatgen(structure):
     cutoff = 4.5
     pos = torch.tensor(structure.cart_coords)
