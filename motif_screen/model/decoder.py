@@ -19,7 +19,6 @@ it is run at every integration step, so it cannot go through pymatgen.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -39,9 +38,6 @@ __all__ = [
     "assign_noise",
     "align_translation",
     "align_rotation",
-    "align_symmetry",
-    "symmetry_copies",
-    "lattice_rotations",
     "lattice_from_params",
     "params_from_lattice",
     "counts_from_log_probs",
@@ -70,9 +66,6 @@ class DecoderConfig:
     flow_steps: int = 50  # Euler steps at generation
     molecule_noise: float = 1.0  # Å, std of the Cartesian prior for molecules
     ot_pairing: bool = True  # pair noise and atoms of one species by optimal transport in training
-    # crystals: pair the noise with the closest rotated/relabelled copy of the data (off: at 20 CPU
-    # minutes it did not improve perov-5 reconstruction; see benchmarks/README.md)
-    align_symmetry: bool = False
     condition_every_layer: bool = True  # re-inject (species, latent, time) into the scalars before every layer
     # the same field also learns to denoise (structure + Gaussian noise of std <= denoise_sigma_max Å
     # -> displacement back) on denoise_fraction of the training structures; decoding ends with
@@ -191,11 +184,16 @@ def assign_noise(noise: torch.Tensor, data: torch.Tensor, species: torch.Tensor,
     return noise[torch.as_tensor(order, device=noise.device)]
 
 
-def _translation_search(data: torch.Tensor, noise: torch.Tensor, num_nodes: torch.Tensor, cell: torch.Tensor,
-                        iterations: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per crystal, the rigid fractional shift of ``data`` that brings its atoms closest to their
-    noise partners and the summed periodic squared distance (Å²) it leaves: 8 starting shifts, each
-    refined by a few mean-displacement updates. Returns (shift (B, 3), cost (B,))."""
+def align_translation(data: torch.Tensor, noise: torch.Tensor, num_nodes: torch.Tensor, cell: torch.Tensor,
+                      iterations: int = 3) -> torch.Tensor:
+    """Shift each crystal rigidly (fractional ``data`` (N, 3)) so that its atoms lie closest to their
+    noise partners: smallest summed periodic squared distance in Å², over 8 starting shifts refined
+    by a few mean-displacement updates.
+
+    Why: a crystal has no preferred origin, but on the torus the shortest path from a noise point to
+    an atom depends on where the origin happens to be, so without this the flow's target (even after
+    removing its mean) changes with an arbitrary choice and the learned field is a blur of them.
+    """
     B = len(num_nodes)
     batch = torch.repeat_interleave(torch.arange(B, device=data.device), num_nodes)
     counts = num_nodes[:, None].to(data.dtype)
@@ -215,130 +213,7 @@ def _translation_search(data: torch.Tensor, noise: torch.Tensor, num_nodes: torc
         better = cost < best_cost
         best_cost = torch.where(better, cost, best_cost)
         best_shift = torch.where(better[:, None], shift, best_shift)
-    return best_shift, best_cost
-
-
-def align_translation(data: torch.Tensor, noise: torch.Tensor, num_nodes: torch.Tensor, cell: torch.Tensor,
-                      iterations: int = 3) -> torch.Tensor:
-    """Shift each crystal rigidly (fractional ``data`` (N, 3)) so that its atoms lie closest to their
-    noise partners (smallest summed periodic squared distance in Å², see :func:`_translation_search`).
-
-    Why: a crystal has no preferred origin, but on the torus the shortest path from a noise point to
-    an atom depends on where the origin happens to be, so without this the flow's target (even after
-    removing its mean) changes with an arbitrary choice and the learned field is a blur of them.
-    """
-    shift, _ = _translation_search(data, noise, num_nodes, cell, iterations)
-    batch = torch.repeat_interleave(torch.arange(len(num_nodes), device=data.device), num_nodes)
-    return wrap_frac(data + shift[batch])
-
-
-_UNIMODULAR: tuple[torch.Tensor, torch.Tensor] | None = None
-
-
-def _proper_unimodular() -> tuple[torch.Tensor, torch.Tensor]:
-    """The 3,480 integer matrices A with entries in {-1, 0, 1} and determinant +1 (candidates for
-    the rotations of a reduced lattice onto itself), and A ⊗ A as (K·9, 9), which maps a metric
-    G flattened to 9 numbers onto every A G Aᵀ with one matrix product."""
-    global _UNIMODULAR
-    if _UNIMODULAR is None:
-        import itertools
-
-        m = torch.tensor(list(itertools.product((-1.0, 0.0, 1.0), repeat=9)), dtype=torch.float64).view(-1, 3, 3)
-        m = m[torch.linalg.det(m).round() == 1]
-        _UNIMODULAR = m, torch.einsum("kij,kml->kimjl", m, m).reshape(-1, 9)
-    return _UNIMODULAR
-
-
-def lattice_rotations(cell: torch.Tensor, tol: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
-    """The proper rotations of each lattice onto itself, as fractional-coordinate maps.
-
-    Returns (ops (K, 3, 3), mask (B, K)): ``frac @ ops[k]`` is the same crystal rotated whenever
-    ``mask[b, k]`` — i.e. A G Aᵀ = G for the metric G = L Lᵀ (24 for a cubic cell, 1 for a
-    triclinic one; entries beyond ±1 are not searched, so a badly reduced cell just gets fewer)."""
-    ops, kron = (t.to(device=cell.device, dtype=cell.dtype) for t in _proper_unimodular())
-    metric = (cell @ cell.transpose(1, 2)).reshape(-1, 9)
-    mapped = (metric @ kron.T).view(len(cell), len(ops), 9)
-    scale = metric[:, [0, 4, 8]].amax(-1)[:, None]
-    return ops, (mapped - metric[:, None]).abs().amax(-1) <= tol * scale
-
-
-@functools.lru_cache(maxsize=4096)
-def _species_permutations(species: tuple, limit: int) -> np.ndarray:
-    """(P, n) every reordering of the atoms that keeps each atom's species, or just the identity
-    when there are more than ``limit``."""
-    import itertools
-
-    groups: dict = {}
-    for i, sp in enumerate(species):
-        groups.setdefault(sp, []).append(i)
-    total = math.prod(math.factorial(len(g)) for g in groups.values())
-    if total > limit:
-        return np.arange(len(species))[None]
-    perms = []
-    for choice in itertools.product(*[itertools.permutations(g) for g in groups.values()]):
-        order = np.empty(len(species), dtype=np.int64)
-        for g, p in zip(groups.values(), choice):
-            order[g] = p
-        perms.append(order)
-    return np.stack(perms)
-
-
-_CANDIDATES: dict[bytes, np.ndarray] = {}
-
-
-def symmetry_copies(frac: np.ndarray, species: tuple, cell: np.ndarray, max_permutations: int = 24) -> np.ndarray:
-    """(C, n, 3) the distinct copies of one crystal under its lattice rotations and same-species
-    relabellings, up to translation (fractional coordinates, not wrapped). Cached: a training set
-    asks for the same crystals every epoch."""
-    key = frac.tobytes() + cell.tobytes() + repr(species).encode()
-    copies = _CANDIDATES.get(key)
-    if copies is None:
-        ops, allowed = lattice_rotations(torch.as_tensor(cell, dtype=torch.float64)[None])
-        rotations = ops[allowed[0]].numpy()
-        perms = _species_permutations(species, max_permutations)
-        every = np.einsum("pni,rij->rpnj", frac[perms], rotations).reshape(-1, len(species), 3)
-        relative = every - every[:, :1]
-        relative -= np.round(relative)
-        same = np.abs(wrap_delta(torch.as_tensor(relative[:, None] - relative[None])).numpy()).max((-1, -2)) < 1e-5
-        first = same.argmax(1)  # the first copy equal to each one
-        copies = every[first == np.arange(len(every))].astype(frac.dtype)
-        if len(_CANDIDATES) > 200_000:
-            _CANDIDATES.clear()
-        _CANDIDATES[key] = copies
-    return copies
-
-
-def align_symmetry(data: torch.Tensor, noise: torch.Tensor, species: torch.Tensor, num_nodes: torch.Tensor,
-                   cell: torch.Tensor, max_permutations: int = 24) -> torch.Tensor:
-    """Replace each crystal (fractional ``data``) by the symmetry-equivalent copy — lattice rotation,
-    same-species relabelling and translation — that lies closest to its noise (summed periodic Å²).
-
-    Why: a cubic perovskite distorted along x is the same crystal distorted along y or z, but the
-    flow's training target otherwise always points at the one orientation the file happens to hold,
-    wherever the noise starts; with this choice paths are short and targets consistent, as
-    :func:`align_translation` does for the origin and :func:`align_rotation` for molecules.
-    Structures with more same-species relabellings than ``max_permutations`` are searched over
-    rotations only (their pairing is then left to :func:`assign_noise`)."""
-    sizes = num_nodes.tolist()
-    starts = np.cumsum([0] + sizes[:-1]).tolist()
-    frac_np, cell_np, spec = data.detach().cpu().numpy(), cell.detach().cpu().numpy(), species.tolist()
-    copies = [symmetry_copies(frac_np[a : a + n], tuple(spec[a : a + n]), cell_np[b], max_permutations)
-              for b, (a, n) in enumerate(zip(starts, sizes))]
-    per_crystal = torch.as_tensor([len(c) for c in copies], device=data.device)
-    candidates = torch.as_tensor(np.concatenate([c.reshape(-1, 3) for c in copies]), dtype=data.dtype, device=data.device)
-    owner = torch.repeat_interleave(torch.arange(len(sizes), device=data.device), per_crystal)
-    graph_sizes = num_nodes[owner]
-    noise_idx = torch.cat([torch.arange(a, a + n, device=data.device).repeat(len(c)) for a, n, c in zip(starts, sizes, copies)])
-    shift, cost = _translation_search(candidates, noise[noise_idx], graph_sizes, cell[owner], iterations=2)
-    # the cheapest copy of each crystal (the copies of one crystal are contiguous)
-    first_atom = (torch.cumsum(graph_sizes, 0) - graph_sizes).tolist()
-    out = torch.empty_like(data)
-    lo = 0
-    for b, (a, n) in enumerate(zip(starts, sizes)):
-        best = lo + int(cost[lo : lo + len(copies[b])].argmin())
-        out[a : a + n] = wrap_frac(candidates[first_atom[best] : first_atom[best] + n] + shift[best])
-        lo += len(copies[b])
-    return out
+    return wrap_frac(data + best_shift[batch])
 
 
 def align_rotation(data: torch.Tensor, noise: torch.Tensor, num_nodes: torch.Tensor) -> torch.Tensor:
@@ -474,8 +349,8 @@ class VelocityField(nn.Module):
         x = self.embed[2](hidden)
         for k, layer in enumerate(self.layers):
             if 0 < k <= len(self.conditioning):  # scalars come first in the hidden irreps
-                c = self.config.channels
-                x = torch.cat([x[:, :c] + self.conditioning[k - 1](hidden), x[:, c:]], dim=-1)
+                scalars = self.config.channels
+                x = torch.cat([x[:, :scalars] + self.conditioning[k - 1](hidden), x[:, scalars:]], dim=-1)
             x = layer(x, edge_sh, basis, src, dst)
         return self.readout(x)
 
@@ -579,8 +454,6 @@ class Decoder(nn.Module):
             out["lattice"] = nn.functional.mse_loss(self.lattice_head(latent), target_scaled)
             frac1 = wrap_frac(torch.linalg.solve(cell[batch].transpose(1, 2), pos[..., None])[..., 0])
             frac0 = torch.rand(frac1.shape, generator=generator, dtype=pos.dtype).to(pos.device)
-            if c.align_symmetry:
-                frac1 = align_symmetry(frac1, frac0, species, num_nodes, cell)
             if c.ot_pairing:
                 frac0 = assign_noise(frac0, frac1, species, num_nodes, cell)
             frac1 = align_translation(frac1, frac0, num_nodes, cell)

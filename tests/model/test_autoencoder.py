@@ -112,7 +112,7 @@ def test_old_checkpoints_rebuild_the_decoder_they_were_trained_with(tmp_path):
     path = tmp_path / "legacy.pt"
     save_autoencoder(legacy, path)
     payload = torch.load(path, weights_only=True)
-    for option in ("condition_every_layer", "denoise_sigma_max", "snap_steps", "candidates", "align_symmetry"):
+    for option in ("condition_every_layer", "denoise_sigma_max", "snap_steps", "candidates"):
         payload["model_config"]["decoder"].pop(option)
     torch.save(payload, path)
     loaded = load_autoencoder(path)

@@ -12,14 +12,11 @@ from motif_screen.model.decoder import (
     Decoder,
     DecoderConfig,
     align_rotation,
-    align_symmetry,
     align_translation,
     assign_noise,
     counts_from_log_probs,
     lattice_from_params,
-    lattice_rotations,
     params_from_lattice,
-    symmetry_copies,
     radius_graph,
     wrap_delta,
     wrap_frac,
@@ -106,55 +103,6 @@ def test_align_rotation_undoes_a_rotation_and_keeps_chirality():
     aligned = align_rotation(mirrored, noise, num_nodes)
     assert torch.allclose(torch.cdist(aligned[:6], aligned[:6]), torch.cdist(mirrored[:6], mirrored[:6]), atol=1e-9)
     assert not torch.allclose(aligned, noise, atol=1e-3)
-
-
-def test_lattice_rotations_count_the_proper_point_group_of_the_lattice():
-    cells = [Lattice.cubic(4.0), Lattice.tetragonal(4.0, 5.0), Lattice.hexagonal(3.0, 5.0), triclinic().lattice]
-    _, allowed = lattice_rotations(torch.tensor(np.stack([c.matrix for c in cells]), dtype=torch.float64))
-    assert allowed.sum(1).tolist() == [24, 8, 12, 1]  # O, D4, D6, C1
-
-
-def test_symmetry_copies_are_distinct_up_to_translation():
-    """Ideal cubic SrTiO3: every rotation is a relabelling of the three O, so 3! copies; Ti off-centre
-    along z: 6 directions of the displacement x 3! labellings."""
-    for d, expected in ((0.0, 6), (0.05, 36)):
-        s = perovskite(d=d)
-        copies = symmetry_copies(s.frac_coords, ("Sr", "Ti", "O", "O", "O"), s.lattice.matrix)
-        assert copies.shape == (expected, 5, 3)
-
-
-def test_align_symmetry_returns_an_equivalent_crystal_closer_to_the_noise():
-    """The chosen copy is the same crystal (StructureMatcher, tight tolerances), no farther from the
-    noise than plain translation alignment, and a rotated copy of the noise itself is found exactly."""
-    from pymatgen.analysis.structure_matcher import StructureMatcher
-
-    gen = torch.Generator().manual_seed(3)
-    structures = [perovskite(d=0.08), perovskite(a=4.2, d=-0.05), triclinic()]
-    cell = torch.tensor(np.stack([s.lattice.matrix for s in structures]), dtype=torch.float64)
-    data = torch.tensor(np.concatenate([s.frac_coords for s in structures]), dtype=torch.float64)
-    species = torch.tensor([{"Sr": 2, "Ti": 1, "O": 0}[site.specie.symbol] for s in structures for site in s])
-    num_nodes = torch.tensor([len(s) for s in structures])
-    batch = torch.repeat_interleave(torch.arange(3), num_nodes)
-    noise = torch.rand(data.shape, generator=gen, dtype=torch.float64)
-
-    def cost(x):
-        d = torch.einsum("ni,nij->nj", wrap_delta(x - noise), cell[batch])
-        return torch.zeros(3, dtype=x.dtype).index_add_(0, batch, (d**2).sum(-1))
-
-    aligned = align_symmetry(data, noise, species, num_nodes, cell)
-    paired = assign_noise(noise, data, species, num_nodes, cell)
-    translated = align_translation(data, paired, num_nodes, cell)
-    assert (cost(aligned) <= cost(translated) * (1 + 1e-9) + 1e-12).all()
-    matcher = StructureMatcher(ltol=0.01, stol=0.01, angle_tol=0.1, primitive_cell=False, scale=False)
-    for b, s in enumerate(structures):
-        copy = Structure(s.lattice, s.species, aligned[batch == b].numpy())
-        assert matcher.fit(copy, s)
-
-    # the perovskite rotated by 90° about z and relabelled: alignment recovers it exactly
-    ops, allowed = lattice_rotations(cell[:1])
-    rotated = wrap_frac(data[:5] @ ops[allowed[0]][5] + 0.3)[[0, 1, 4, 2, 3]]
-    exact = align_symmetry(data[:5], rotated, species[:5], num_nodes[:1], cell[:1])
-    assert torch.allclose(wrap_delta(exact - rotated), torch.zeros(5, 3, dtype=torch.float64), atol=1e-9)
 
 
 def test_counts_from_log_probs_respects_forbidden_elements():
