@@ -73,16 +73,17 @@ def propose(model, spec, round_index: int, seeds: list) -> tuple[list[Proposal],
                                          names=[pid for pid, _ in seeds], **decoding)
     elif seeds:
         out = generation.perturb(model, [s for _, s in seeds], n=n, scale=gen.scale, seed=seed,
-                                 names=[pid for pid, _ in seeds], **decoding)
+                                 names=[pid for pid, _ in seeds], charge_balanced=gen.charge_balanced, **decoding)
     elif gen.mode == "family":
         out = families.sample_family(model, n=n, seed=seed, **decoding)
     elif gen.mode == "guided":
         goal = target.goal if target.goal != "range" else (target.lower + target.upper) / 2
-        out = generation.guided(model, n=n, target=target.property, goal=goal, seed=seed, **decoding)
+        out = generation.guided(model, n=n, target=target.property, goal=goal, seed=seed, charge_balanced=gen.charge_balanced,
+                                **decoding)
     elif gen.mode == "constrained":
         out = generation.constrained(model, n=n, composition=target.composition, seed=seed, **decoding)
     else:
-        out = generation.sample_prior(model, n=n, seed=seed, **decoding)
+        out = generation.sample_prior(model, n=n, seed=seed, charge_balanced=gen.charge_balanced, **decoding)
     proposals = [Proposal(g.structure, g.mode, tuple(g.parents), list(g.latent)) for g in out.structures]
     report = {"decoded_valid": len(out.valid), **{f"decoded_{k}": v for k, v in out.failure_counts.items()}}
     return proposals, report

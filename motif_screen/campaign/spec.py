@@ -64,6 +64,8 @@ class GenerationSpec(BaseModel):
     explore_after_first_round: bool = True  # later rounds explore around the best results so far
     flow_steps: int | None = Field(default=10, ge=1, le=1000,
                                    description="decoder integration steps (fewer: faster, slightly fewer valid)")
+    charge_balanced: bool = Field(default=True, description="prior/perturb/guided: decode only compositions that "
+                                                              "pass the SMACT charge-balance test")
     decode_candidates: int | None = Field(default=None, ge=1, le=64,
                                           description="structures decoded per latent, the one the encoder maps closest "
                                                       "to it kept (None: the model's setting; more: slower, more faithful)")

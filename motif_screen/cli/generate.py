@@ -40,6 +40,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--method", choices=("gradient", "rejection"), default="gradient", help="guided: how to use the head")
     parser.add_argument("--composition", default=None, help="constrained: chemical system (Ba-Ti-O) or formula (BaTiO3)")
     parser.add_argument("--steps", type=int, default=None, help="flow integration steps (default: the model's)")
+    parser.add_argument("--any-composition", action="store_true",
+                        help="let the decoder emit compositions that fail the SMACT charge-balance test (default: "
+                             "crystals decode to the most probable charge-balanced composition)")
     parser.add_argument("--candidates", type=int, default=None,
                         help="structures decoded per latent; the one the encoder maps closest to the latent is kept "
                              "(default: the model's; more is slower and more faithful)")
@@ -68,23 +71,24 @@ def generate(args, model):
     from motif_screen import generation
 
     decoding = {"steps": args.steps, "candidates": args.candidates}
+    free = {**decoding, "charge_balanced": not args.any_composition}  # modes where the decoder picks compositions
     if args.mode == "prior":
-        return generation.sample_prior(model, args.n, seed=args.seed, temperature=args.temperature, **decoding)
+        return generation.sample_prior(model, args.n, seed=args.seed, temperature=args.temperature, **free)
     if args.mode == "perturb":
         pairs = _read_seeds(args.seeds)
         return generation.perturb(model, [s for _, s in pairs], args.n, scale=args.scale, seed=args.seed,
-                                  names=[name for name, _ in pairs], **decoding)
+                                  names=[name for name, _ in pairs], **free)
     if args.mode == "interpolate":
         pairs = _read_seeds(args.seeds)
         if len(pairs) != 2:
             raise InputError(f"interpolate needs exactly two seed structures, got {len(pairs)}")
         (na, a), (nb, b) = pairs
         return generation.interpolate(model, a, b, steps=args.n, seed=args.seed, names=[na, nb], flow_steps=args.steps,
-                                      candidates=args.candidates)
+                                      candidates=args.candidates, charge_balanced=free["charge_balanced"])
     if args.mode == "guided":
         if not args.target:
             raise InputError("guided generation needs --target (a property the model's heads predict)")
-        return generation.guided(model, args.n, args.target, args.goal, seed=args.seed, method=args.method, **decoding)
+        return generation.guided(model, args.n, args.target, args.goal, seed=args.seed, method=args.method, **free)
     if not args.composition:
         raise InputError("constrained generation needs --composition, e.g. Ba-Ti-O or BaTiO3")
     return generation.constrained(model, args.n, args.composition, seed=args.seed, **decoding)

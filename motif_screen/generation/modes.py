@@ -51,14 +51,17 @@ def decode_latents(
     steps: int | None = None,
     check_charge: bool = True,
     candidates: int | None = None,
+    charge_balanced: bool = True,
 ) -> GenerationReport:
     """Decode latents, predict their properties, check validity; the common tail of every mode.
     ``steps`` and ``candidates`` (structures decoded per latent, see ``StructureAutoencoder.decode``)
-    default to the model's own settings."""
+    default to the model's own settings; compositions the decoder chooses itself are restricted to
+    SMACT-charge-balanced ones unless ``charge_balanced`` is False."""
     start = time.time()
     latents = model.check_latent(latents)
     with torch.no_grad():
-        structures = model.decode(latents, counts=counts, steps=steps, generator=_generator(seed), candidates=candidates)
+        structures = model.decode(latents, counts=counts, steps=steps, generator=_generator(seed), candidates=candidates,
+                                  charge_balanced=charge_balanced)
         predictions = {k: (m.tolist(), s.tolist()) for k, (m, s) in model.predict_properties(latents).items()}
     from motif_screen.model.autoencoder import model_identity
 
@@ -85,14 +88,14 @@ def decode_latents(
 
 # ---------------------------------------------------------------------------------------------
 def sample_prior(model, n: int, seed: int = 0, temperature: float = 1.0, steps: int | None = None,
-                 candidates: int | None = None) -> GenerationReport:
+                 candidates: int | None = None, charge_balanced: bool = True) -> GenerationReport:
     """``n`` structures decoded from latents drawn from the model's latent prior (a Gaussian fitted
     to the encoded training set), its spread scaled by ``temperature``."""
     n = check_count(n)
     if not temperature > 0:
         raise InputError(f"temperature must be positive, got {temperature}")
     z = model.sample_latents(n, _generator(seed), temperature)
-    return decode_latents(model, z, "prior", seed=seed + 1, steps=steps, candidates=candidates)
+    return decode_latents(model, z, "prior", seed=seed + 1, steps=steps, candidates=candidates, charge_balanced=charge_balanced)
 
 
 def perturb(
@@ -104,6 +107,7 @@ def perturb(
     names: Sequence[str] | None = None,
     steps: int | None = None,
     candidates: int | None = None,
+    charge_balanced: bool = True,
 ) -> GenerationReport:
     """``n`` structures around seed structures (round-robin): z = encode(seed) + scale · (a prior-shaped step).
 
@@ -120,11 +124,11 @@ def perturb(
     which = torch.arange(n) % len(seeds)
     z = model.sample_latents(n, _generator(seed), float(scale), centres=centres[which])
     return decode_latents(model, z, "perturb", parents=[[labels[int(k)]] for k in which], seed=seed + 1, steps=steps,
-                          candidates=candidates)
+                          candidates=candidates, charge_balanced=charge_balanced)
 
 
 def interpolate(model, a, b, steps: int = 10, seed: int = 0, names: Sequence[str] | None = None,
-                flow_steps: int | None = None, candidates: int | None = None) -> GenerationReport:
+                flow_steps: int | None = None, candidates: int | None = None, charge_balanced: bool = True) -> GenerationReport:
     """``steps`` structures on the straight latent path from structure ``a`` to ``b`` (both ends included).
 
     Every point is decoded from the same initial noise (one seed), so changes along the path come
@@ -138,7 +142,7 @@ def interpolate(model, a, b, steps: int = 10, seed: int = 0, names: Sequence[str
     weights = torch.linspace(0.0, 1.0, steps)[:, None]
     z = (1 - weights) * za + weights * zb
     reports = [decode_latents(model, z[i : i + 1], "interpolate", parents=[labels], seed=seed, steps=flow_steps,
-                              candidates=candidates) for i in range(steps)]
+                              candidates=candidates, charge_balanced=charge_balanced) for i in range(steps)]
     return GenerationReport("interpolate", steps, [r.structures[0] for r in reports], sum(r.seconds for r in reports))
 
 
@@ -155,6 +159,7 @@ def guided(
     oversample: int = 10,
     steps: int | None = None,
     candidates: int | None = None,
+    charge_balanced: bool = True,
 ) -> GenerationReport:
     """``n`` structures whose latents a property head scores well.
 
@@ -199,7 +204,7 @@ def guided(
             loss.backward()
             optimizer.step()
         z = z.detach()
-    report = decode_latents(model, z, "guided", seed=seed + 1, steps=steps, candidates=candidates)
+    report = decode_latents(model, z, "guided", seed=seed + 1, steps=steps, candidates=candidates, charge_balanced=charge_balanced)
     for item in report:
         item.parents = [f"{target}:{goal}:{method}"]
     return report

@@ -237,14 +237,16 @@ class StructureAutoencoder(nn.Module):
 
     # -- decoding ----------------------------------------------------------------------------------
     def decode(self, latent: torch.Tensor, counts=None, steps: int | None = None, generator=None, batch_size: int = 512,
-               candidates: int | None = None) -> list:
+               candidates: int | None = None, charge_balanced: bool = False) -> list:
         """Latents -> pymatgen Structures (crystals) or Molecules.
 
         The flow is a stochastic decoder: from different noise it lands on different structures, not
         all of them the one the latent describes. With ``candidates`` K > 1 (default: the model's
         ``decoder.config.candidates``) each latent is decoded K times and the structure whose own
         encoding lies closest to the latent is kept: the encoder recognises its structure
-        (measured on perov-5 in benchmarks/README.md)."""
+        (measured on perov-5 in benchmarks/README.md). Without ``counts`` the decoder predicts the
+        compositions; for crystals, ``charge_balanced`` restricts them to SMACT-charge-balanced ones
+        (molecules are not ionic: it does not apply to them)."""
         latent = self.check_latent(latent)
         k = int(candidates if candidates is not None else self.decoder.config.candidates)
         if k < 1:
@@ -255,10 +257,13 @@ class StructureAutoencoder(nn.Module):
         structures = []
         for start in range(0, len(latent), chunk):
             sub = latent[start : start + chunk]
-            sub_counts = counts[start : start + chunk] if counts is not None else None
+            if counts is not None:
+                sub_counts = counts[start : start + chunk]
+            else:
+                sub_counts = self.decoder.predict_counts(sub, charge_balanced=charge_balanced and self.config.periodic)
             if k > 1:
                 sub = sub.repeat_interleave(k, 0)
-                sub_counts = [row for row in sub_counts for _ in range(k)] if sub_counts is not None else None
+                sub_counts = [row for row in sub_counts for _ in range(k)]
             decoded = to_structures(self.decoder.decode(sub, sub_counts, steps=steps, generator=generator))
             if k > 1:
                 best = self.latent_distance(decoded, sub).view(-1, k).argmin(1)

@@ -41,6 +41,7 @@ __all__ = [
     "lattice_from_params",
     "params_from_lattice",
     "counts_from_log_probs",
+    "best_compositions",
 ]
 
 
@@ -119,38 +120,51 @@ def params_from_lattice(cell: torch.Tensor) -> torch.Tensor:
     return torch.cat([lengths, torch.stack([angle(b, c), angle(a, c), angle(a, b)], dim=-1)], dim=-1)
 
 
-def counts_from_log_probs(log_probs: torch.Tensor, num_atoms: torch.Tensor) -> torch.Tensor:
-    """The most probable integer composition with a given total, exactly.
+def best_compositions(log_probs: torch.Tensor, num_atoms: torch.Tensor, k: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` most probable integer compositions with a given total, exactly, best first.
 
-    ``log_probs`` (B, E, K+1) holds log p(count of element e = k); ``num_atoms`` (B,) the totals.
-    Returns (B, E) counts maximising sum_e log p_e(c_e) subject to sum_e c_e = N, by dynamic
-    programming over elements (O(E N K) tensor operations for the whole batch). Why per-element
+    ``log_probs`` (B, E, K+1) holds log p(count of element e = c); ``num_atoms`` (B,) the totals.
+    Returns counts (B, k, E) and their scores sum_e log p_e(c_e) (B, k), -inf where fewer than k
+    compositions exist. A k-best dynamic programme over elements keeps, for every running total,
+    the k best partial compositions (O(E N K k) tensor work for the whole batch). Why per-element
     counts rather than one softmax over element fractions: a composition then decodes element by
     element, so the head generalises to element combinations never seen in training (90% of
     perov-5's test formulas are absent from its training split).
     """
     B, E, K1 = log_probs.shape
-    num_atoms = torch.as_tensor(num_atoms, dtype=torch.long, device=log_probs.device)
+    device = log_probs.device
+    num_atoms = torch.as_tensor(num_atoms, dtype=torch.long, device=device)
     top = int(num_atoms.max()) if B else 0
-    n = torch.arange(top + 1, device=log_probs.device)
-    k = torch.arange(K1, device=log_probs.device)
-    source = n[:, None] - k[None, :]  # running total before adding k atoms of this element
-    reachable = source >= 0
+    n = torch.arange(top + 1, device=device)
+    c = torch.arange(K1, device=device)
+    source = n[:, None] - c[None, :]  # running total before adding c atoms of this element
+    reachable = (source >= 0)[None, :, :, None]
     source = source.clamp(min=0)
-    best = torch.full((B, top + 1), -torch.inf, dtype=log_probs.dtype, device=log_probs.device)
-    best[:, 0] = 0.0
+    best = torch.full((B, top + 1, k), -torch.inf, dtype=log_probs.dtype, device=device)
+    best[:, 0, 0] = 0.0
     choices = []
     for e in range(E):
-        candidates = (best[:, source] + log_probs[:, e, None, :]).masked_fill(~reachable, -torch.inf)
-        best, choice = candidates.max(-1)
+        candidates = best[:, source, :] + log_probs[:, e, None, :, None]  # (B, N+1, K+1, k)
+        candidates = candidates.masked_fill(~reachable, -torch.inf).flatten(2)
+        best, choice = candidates.topk(k, dim=-1)  # choice = count * k + rank of the partial
         choices.append(choice)
-    counts = torch.zeros(B, E, dtype=torch.long, device=log_probs.device)
-    remaining = num_atoms.clone()
-    rows = torch.arange(B, device=log_probs.device)
+    rows = torch.arange(B, device=device)[:, None].expand(B, k)
+    remaining = num_atoms[:, None].expand(B, k).clone()
+    rank = torch.arange(k, device=device)[None].expand(B, k).clone()
+    scores = best[rows, remaining, rank]
+    counts = torch.zeros(B, k, E, dtype=torch.long, device=device)
     for e in reversed(range(E)):
-        counts[:, e] = choices[e][rows, remaining]
-        remaining = remaining - counts[:, e]
-    return counts
+        choice = choices[e][rows, remaining, rank]
+        counts[:, :, e] = choice // k
+        rank = choice % k
+        remaining = (remaining - counts[:, :, e]).clamp(min=0)  # (only -inf paths would go below 0)
+    counts[torch.isinf(scores)] = 0
+    return counts, scores
+
+
+def counts_from_log_probs(log_probs: torch.Tensor, num_atoms: torch.Tensor) -> torch.Tensor:
+    """(B, E) the most probable integer composition with each total (see :func:`best_compositions`)."""
+    return best_compositions(log_probs, num_atoms, 1)[0][:, 0]
 
 
 def assign_noise(noise: torch.Tensor, data: torch.Tensor, species: torch.Tensor, num_nodes: torch.Tensor,
@@ -513,10 +527,12 @@ class Decoder(nn.Module):
 
     @torch.no_grad()
     def predict_counts(self, latent: torch.Tensor, num_atoms: list[int] | None = None, allowed: torch.Tensor | None = None,
-                       required: torch.Tensor | None = None):
+                       required: torch.Tensor | None = None, charge_balanced: bool = False, search: int = 32):
         """Number of atoms and per-element counts for each latent. ``allowed`` (E,) bool keeps the
         other elements at zero; ``required`` (E,) bool gives each of those elements at least one atom
-        (the size grows if it must)."""
+        (the size grows if it must). ``charge_balanced`` takes the most probable of the ``search``
+        best compositions that passes the SMACT charge-balance test (the most probable one if none
+        does, so the validity check still reports it)."""
         if num_atoms is None:
             logits = self.num_atoms_head(latent)
             logits[:, 0] = -torch.inf
@@ -527,7 +543,20 @@ class Decoder(nn.Module):
         if required is not None:
             log_probs[:, required.to(log_probs.device), 0] = -torch.inf
             num_atoms = [max(int(n), int(required.sum())) for n in num_atoms]
-        return counts_from_log_probs(log_probs, torch.as_tensor(num_atoms)).tolist()
+        if not charge_balanced:
+            return counts_from_log_probs(log_probs, torch.as_tensor(num_atoms)).tolist()
+        options, scores = best_compositions(log_probs, torch.as_tensor(num_atoms), search)
+        return [next((row for row, score in zip(rows, row_scores) if math.isfinite(score) and self.is_charge_balanced(row)), rows[0])
+                for rows, row_scores in zip(options.tolist(), scores.tolist())]
+
+    def is_charge_balanced(self, counts: list[int]) -> bool:
+        """Whether per-element counts over the vocabulary pass the SMACT charge-balance test."""
+        from pymatgen.core import Composition, Element
+
+        from motif_screen.structures.validity import composition_is_valid
+
+        formula = {Element.from_Z(int(self.element_table[e])).symbol: n for e, n in enumerate(counts) if n}
+        return bool(formula) and composition_is_valid(Composition(formula))[0]
 
     @torch.no_grad()
     def decode(

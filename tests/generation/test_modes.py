@@ -69,6 +69,17 @@ def test_sample_prior_is_reproducible(model):
     assert a[0].latent == b[0].latent and a[0].parents == []
 
 
+def test_prior_samples_are_charge_balanced_unless_asked_otherwise(model):
+    """An untrained composition head proposes arbitrary mixtures; by default every decoded
+    composition passes the SMACT test (when one of the searched compositions does)."""
+    from motif_screen.structures.validity import composition_is_valid
+
+    balanced = sample_prior(model, 12, seed=3)
+    free = sample_prior(model, 12, seed=3, charge_balanced=False)
+    assert all(composition_is_valid(g.structure.composition)[0] for g in balanced)
+    assert not all(composition_is_valid(g.structure.composition)[0] for g in free)
+
+
 def test_perturb_names_its_parents(model):
     report = perturb(model, [SRTIO3, KNBO3], 4, scale=0.2, seed=1)
     _check(report, "perturb", 4)

@@ -14,6 +14,7 @@ from motif_screen.model.decoder import (
     align_rotation,
     align_translation,
     assign_noise,
+    best_compositions,
     counts_from_log_probs,
     lattice_from_params,
     params_from_lattice,
@@ -103,6 +104,24 @@ def test_align_rotation_undoes_a_rotation_and_keeps_chirality():
     aligned = align_rotation(mirrored, noise, num_nodes)
     assert torch.allclose(torch.cdist(aligned[:6], aligned[:6]), torch.cdist(mirrored[:6], mirrored[:6]), atol=1e-9)
     assert not torch.allclose(aligned, noise, atol=1e-3)
+
+
+def test_best_compositions_are_the_k_best_in_order():
+    """Brute force over all compositions of 4 elements with counts 0..3 agrees with the k-best DP,
+    and a total with fewer compositions than k pads with -inf."""
+    import itertools
+
+    gen = torch.Generator().manual_seed(4)
+    log_probs = torch.randn(3, 4, 4, generator=gen, dtype=torch.float64).log_softmax(-1)
+    totals = torch.tensor([2, 5, 1])
+    counts, scores = best_compositions(log_probs, totals, k=6)
+    for b in range(3):
+        options = [c for c in itertools.product(range(4), repeat=4) if sum(c) == int(totals[b])]
+        ranked = sorted(options, key=lambda c: -sum(float(log_probs[b, e, c[e]]) for e in range(4)))
+        found = [tuple(row) for row, sc in zip(counts[b].tolist(), scores[b]) if torch.isfinite(sc)]
+        assert found == ranked[:6]
+    assert torch.isinf(scores[2, 4:]).all()  # 4 ways to place one atom
+    assert (scores[:, :-1] >= scores[:, 1:]).all()
 
 
 def test_counts_from_log_probs_respects_forbidden_elements():
@@ -255,3 +274,18 @@ def test_denoising_examples_and_the_snap_steps_that_end_decoding():
     assert sigmas[0] == pytest.approx(dec.config.denoise_sigma_max / 2) and sigmas[-1] == pytest.approx(dec.config.denoise_sigma_max / 30)
     out = dec.eval().decode(torch.randn(1, 6), counts=[[3, 1, 1]], steps=4, keep_trajectory=True)
     assert len(out.trajectory) == 4 + len(sigmas)
+
+
+def test_charge_balanced_counts_take_the_best_composition_that_passes_smact():
+    """SrO4 is the most probable composition here but fails the SMACT charge-balance test;
+    asked for a charge-balanced one, the decoder takes the next best that passes (SrTiO3)."""
+    dec = small_decoder()  # vocabulary O, Ti, Sr
+    log_probs = torch.full((1, 3, dec.config.max_atoms + 1), -10.0)
+    log_probs[0, 0, 4], log_probs[0, 0, 3] = 0.0, -1.0  # O: 4, else 3
+    log_probs[0, 1, 0], log_probs[0, 1, 1] = 0.0, -1.5  # Ti: 0, else 1
+    log_probs[0, 2, 1] = 0.0  # Sr: 1
+    dec.composition_log_probs = lambda latent: log_probs.log_softmax(-1).expand(len(latent), -1, -1)
+    z = torch.zeros(1, 6)
+    assert dec.predict_counts(z, num_atoms=[5]) == [[4, 0, 1]]
+    assert not dec.is_charge_balanced([4, 0, 1])
+    assert dec.predict_counts(z, num_atoms=[5], charge_balanced=True) == [[3, 1, 1]]
