@@ -43,9 +43,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--any-composition", action="store_true",
                         help="let the decoder emit compositions that fail the SMACT charge-balance test (default: "
                              "crystals decode to the most probable charge-balanced composition)")
-    parser.add_argument("--candidates", type=int, default=None,
+    parser.add_argument("--candidates", type=int, default=8,
                         help="structures decoded per latent; the one the encoder maps closest to the latent is kept "
-                             "(default: the model's; more is slower and more faithful)")
+                             "(default 8: slower than 1, far more often the structure the latent describes)")
 
 
 def default_model_path() -> Path:

@@ -82,6 +82,7 @@ def test_constrained_and_guided(checkpoint, tmp_path):
         (["perturb", "--seeds", "missing.cif"], "does not exist"),
         (["constrained", "--composition", "Ba-Ti-O"], "never saw"),
         (["guided"], "needs --target"),
+        (["prior", "--candidates", "0"], "at least 1"),
     ],
 )
 def test_bad_input_is_one_clear_line(checkpoint, tmp_path, capsys, extra, message):
