@@ -11,9 +11,10 @@ What it measures (hydrogens included, as EDM's QM9 numbers are):
 2. reconstruction of held-out molecules: latent mean -> decoder (predicted size and composition,
    flow from Gaussian noise); same formula, same SMILES, RMSD after optimal alignment (Hungarian
    atom order, same formula only), and the EDM metrics of the reconstructions;
-3. generation: latents z ~ N(0, I) decoded by ``generation.sample_prior``; atom stability,
-   molecule stability, validity, uniqueness, novelty against the training molecules and against
-   all of QM9.
+3. generation: latents of the model's fitted latent prior decoded by ``generation.sample_prior``
+   (formulas restricted to ones whose valences pair into bonds unless --any-composition; the head's
+   unrestricted formulas for the same latents are scored too); atom stability, molecule stability,
+   validity, uniqueness, novelty against the training molecules and against all of QM9.
 
 The training molecules are re-drawn from the checkpoint's own recipe (``qm9: {n, max_atoms}``, seed),
 so test molecules are never among them.
@@ -108,6 +109,9 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="flow steps (default: the model's)")
     parser.add_argument("--candidates", type=int, default=None,
                         help="molecules decoded per latent, the one the encoder maps closest kept (default: the model's)")
+    parser.add_argument("--any-composition", action="store_true",
+                        help="decode the head's most probable formula even when its valences cannot pair into bonds "
+                             "(default: the most probable formula that can)")
     parser.add_argument("--no-qm9-novelty", action="store_true", help="skip novelty against all of QM9 (about 2 min of SMILES)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -122,6 +126,7 @@ def main(argv=None) -> int:
         check_molecule,
         molecule_metrics,
         molecule_smiles,
+        valences_can_pair,
     )
     from motif_screen.model.autoencoder import load_autoencoder
     from motif_screen.training.qm9 import load_qm9
@@ -183,9 +188,13 @@ def main(argv=None) -> int:
 
     # 3. generation from the prior
     t0 = time.time()
-    report = sample_prior(model, args.n_samples, seed=args.seed, steps=args.steps, candidates=args.candidates)
+    report = sample_prior(model, args.n_samples, seed=args.seed, steps=args.steps, candidates=args.candidates,
+                          charge_balanced=not args.any_composition)
     t_sample = time.time() - t0
     samples = [g.structure for g in report]
+    # the head's own most probable formulas for the same latents, without the valence restriction
+    free_counts = model.decoder.predict_counts(torch.tensor([g.latent for g in report], dtype=torch.get_default_dtype()))
+    free_pairing = float(np.mean([valences_can_pair({z: n for z, n in zip(model.config.elements, row)}) for row in free_counts]))
     gen = molecule_metrics(samples, reference_smiles=train_smiles)
     novelty_qm9 = None
     if not args.no_qm9_novelty:
@@ -211,6 +220,9 @@ def main(argv=None) -> int:
         "sample_max_atoms": float(sizes.max()),
         "samples_per_s": len(samples) / t_sample,
         "sample_formula_in_qm9": formula_in_qm9,
+        "sample_formula_valences_pair": float(np.mean([valences_can_pair({el.Z: int(n) for el, n in m.composition.items()})
+                                                       for m in samples])),
+        "sample_formula_valences_pair_unconstrained": free_pairing,
         "data_atom_stability": data["atom_stability"],
         "data_molecule_stability": data["molecule_stability"],
         "data_validity": data["validity"],

@@ -41,8 +41,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--composition", default=None, help="constrained: chemical system (Ba-Ti-O) or formula (BaTiO3)")
     parser.add_argument("--steps", type=int, default=None, help="flow integration steps (default: the model's)")
     parser.add_argument("--any-composition", action="store_true",
-                        help="let the decoder emit compositions that fail the SMACT charge-balance test (default: "
-                             "crystals decode to the most probable charge-balanced composition)")
+                        help="let the decoder emit compositions that cannot be a compound (default: the most probable "
+                             "composition that passes SMACT charge balance for crystals, valence pairing for molecules)")
     parser.add_argument("--candidates", type=int, default=8,
                         help="structures decoded per latent; the one the encoder maps closest to the latent is kept "
                              "(default 8: slower than 1, far more often the structure the latent describes)")

@@ -56,7 +56,8 @@ def decode_latents(
     """Decode latents, predict their properties, check validity; the common tail of every mode.
     ``steps`` and ``candidates`` (structures decoded per latent, see ``StructureAutoencoder.decode``)
     default to the model's own settings; compositions the decoder chooses itself are restricted to
-    SMACT-charge-balanced ones unless ``charge_balanced`` is False."""
+    ones that can be a compound (crystals: SMACT charge balance; molecules: valences that pair into
+    bonds) unless ``charge_balanced`` is False."""
     start = time.time()
     latents = model.check_latent(latents)
     with torch.no_grad():

@@ -32,6 +32,7 @@ __all__ = [
     "MoleculeCheck",
     "bond_orders",
     "check_molecule",
+    "valences_can_pair",
     "molecule_metrics",
     "molecule_smiles",
     "rdkit_molecule",
@@ -41,6 +42,18 @@ SYMBOLS = ("H", "C", "N", "O", "F")
 _INDEX = {1: 0, 6: 1, 7: 2, 8: 3, 9: 4}  # atomic number -> row of the tables below
 VALENCE = {1: 1, 6: 4, 7: 3, 8: 2, 9: 1}
 MARGINS_PM = (10.0, 5.0, 3.0)  # added to the single / double / triple bond lengths
+
+
+def valences_can_pair(counts: dict[int, int]) -> bool:
+    """Whether a formula (atomic number -> count) can be one closed-shell molecule: every element
+    has a valence here, the valences sum to an even number (every bond uses two) and there are
+    enough of them to connect all atoms (degree of unsaturation sum(v)/2 - (n - 1) >= 0). The
+    molecular counterpart of charge balance: no stable molecule has a formula that fails it."""
+    atoms = {z: n for z, n in counts.items() if n}
+    if not atoms or any(z not in VALENCE for z in atoms):
+        return False
+    total = sum(VALENCE[z] * n for z, n in atoms.items())
+    return total % 2 == 0 and total // 2 >= sum(atoms.values()) - 1
 
 # Typical bond lengths in pm, rows and columns in SYMBOLS order; NaN = no such bond.
 _NO = np.nan

@@ -245,8 +245,8 @@ class StructureAutoencoder(nn.Module):
         ``decoder.config.candidates``) each latent is decoded K times and the structure whose own
         encoding lies closest to the latent is kept: the encoder recognises its structure
         (measured on perov-5 in benchmarks/README.md). Without ``counts`` the decoder predicts the
-        compositions; for crystals, ``charge_balanced`` restricts them to SMACT-charge-balanced ones
-        (molecules are not ionic: it does not apply to them)."""
+        compositions; ``charge_balanced`` restricts them to ones that can be a compound (crystals:
+        SMACT charge balance; molecules: valences that pair into bonds; see ``Decoder.is_balanced``)."""
         latent = self.check_latent(latent)
         k = int(candidates if candidates is not None else self.decoder.config.candidates)
         if k < 1:
@@ -260,7 +260,7 @@ class StructureAutoencoder(nn.Module):
             if counts is not None:
                 sub_counts = counts[start : start + chunk]
             else:
-                sub_counts = self.decoder.predict_counts(sub, charge_balanced=charge_balanced and self.config.periodic)
+                sub_counts = self.decoder.predict_counts(sub, charge_balanced=charge_balanced)
             if k > 1:
                 sub = sub.repeat_interleave(k, 0)
                 sub_counts = [row for row in sub_counts for _ in range(k)]

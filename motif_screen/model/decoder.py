@@ -531,8 +531,8 @@ class Decoder(nn.Module):
         """Number of atoms and per-element counts for each latent. ``allowed`` (E,) bool keeps the
         other elements at zero; ``required`` (E,) bool gives each of those elements at least one atom
         (the size grows if it must). ``charge_balanced`` takes the most probable of the ``search``
-        best compositions that passes the SMACT charge-balance test (the most probable one if none
-        does, so the validity check still reports it)."""
+        best compositions that passes :meth:`is_balanced` (the most probable one if none does, so
+        the validity check still reports it)."""
         if num_atoms is None:
             logits = self.num_atoms_head(latent)
             logits[:, 0] = -torch.inf
@@ -546,16 +546,21 @@ class Decoder(nn.Module):
         if not charge_balanced:
             return counts_from_log_probs(log_probs, torch.as_tensor(num_atoms)).tolist()
         options, scores = best_compositions(log_probs, torch.as_tensor(num_atoms), search)
-        return [next((row for row, score in zip(rows, row_scores) if math.isfinite(score) and self.is_charge_balanced(row)), rows[0])
+        return [next((row for row, score in zip(rows, row_scores) if math.isfinite(score) and self.is_balanced(row)), rows[0])
                 for rows, row_scores in zip(options.tolist(), scores.tolist())]
 
-    def is_charge_balanced(self, counts: list[int]) -> bool:
-        """Whether per-element counts over the vocabulary pass the SMACT charge-balance test."""
-        from pymatgen.core import Composition, Element
+    def is_balanced(self, counts: list[int]) -> bool:
+        """Whether per-element counts over the vocabulary can be a compound: crystals pass the SMACT
+        charge-balance test, molecules can pair their valences into bonds."""
+        formula = {int(self.element_table[e]): n for e, n in enumerate(counts) if n}
+        if not self.config.periodic:
+            from motif_screen.generation.molecules import valences_can_pair
+
+            return valences_can_pair(formula)
+        from pymatgen.core import Composition
 
         from motif_screen.structures.validity import composition_is_valid
 
-        formula = {Element.from_Z(int(self.element_table[e])).symbol: n for e, n in enumerate(counts) if n}
         return bool(formula) and composition_is_valid(Composition(formula))[0]
 
     @torch.no_grad()

@@ -13,6 +13,7 @@ from motif_screen.generation.molecules import (
     check_molecule,
     molecule_metrics,
     molecule_smiles,
+    valences_can_pair,
 )
 
 
@@ -131,3 +132,11 @@ def test_decoded_molecules_from_an_untrained_autoencoder_are_scored():
     for name in ("atom_stability", "molecule_stability", "validity", "uniqueness", "novelty"):
         assert 0.0 <= metrics[name] <= 1.0
     assert metrics["n_molecules"] == 6
+
+
+def test_valences_can_pair_is_the_formula_rule_of_closed_shell_molecules():
+    assert valences_can_pair({6: 1, 1: 4}) and valences_can_pair({6: 6, 1: 6}) and valences_can_pair({8: 1, 1: 2})
+    assert not valences_can_pair({6: 1, 1: 3})  # CH3: odd valence sum (a radical)
+    assert not valences_can_pair({6: 1, 1: 6})  # CH6: too few valences to connect 7 atoms
+    assert not valences_can_pair({1: 1}) and not valences_can_pair({})
+    assert not valences_can_pair({14: 1, 1: 4})  # no valence known here for Si

@@ -287,5 +287,5 @@ def test_charge_balanced_counts_take_the_best_composition_that_passes_smact():
     dec.composition_log_probs = lambda latent: log_probs.log_softmax(-1).expand(len(latent), -1, -1)
     z = torch.zeros(1, 6)
     assert dec.predict_counts(z, num_atoms=[5]) == [[4, 0, 1]]
-    assert not dec.is_charge_balanced([4, 0, 1])
+    assert not dec.is_balanced([4, 0, 1])
     assert dec.predict_counts(z, num_atoms=[5], charge_balanced=True) == [[3, 1, 1]]
