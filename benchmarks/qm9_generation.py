@@ -262,7 +262,7 @@ def main(argv=None) -> int:
             "train": f"QM9 from qm9pack: {options['n']} molecules drawn at random (seed {options['seed']}, <= "
                      f"{options['max_atoms']} atoms, H included) by the recipe {args.recipe.relative_to(ROOT) if args.recipe.is_relative_to(ROOT) else args.recipe}",
             "test": f"{len(test)} other QM9 molecules (disjoint from the training draw)",
-            "samples": f"{len(samples)} latents z ~ N(0, I) decoded by generation.sample_prior",
+            "samples": f"{len(samples)} latents from the fitted latent prior decoded by generation.sample_prior",
             "checkpoint": str(checkpoint.relative_to(ROOT) if checkpoint.is_relative_to(ROOT) else checkpoint),
             "protocol": "EDM's bond orders from distances (single/double/triple lengths + 10/5/3 pm), atom stable "
                         "when bond-order sum = valence (H1 C4 N3 O2 F1); validity = RDKit SanitizeMol of that "
