@@ -543,25 +543,31 @@ class Decoder(nn.Module):
         if required is not None:
             log_probs[:, required.to(log_probs.device), 0] = -torch.inf
             num_atoms = [max(int(n), int(required.sum())) for n in num_atoms]
+        num_atoms = torch.as_tensor(num_atoms)
+        counts = counts_from_log_probs(log_probs, num_atoms).tolist()
         if not charge_balanced:
-            return counts_from_log_probs(log_probs, torch.as_tensor(num_atoms)).tolist()
-        options, scores = best_compositions(log_probs, torch.as_tensor(num_atoms), search)
-        return [next((row for row, score in zip(rows, row_scores) if math.isfinite(score) and self.is_balanced(row)), rows[0])
-                for rows, row_scores in zip(options.tolist(), scores.tolist())]
+            return counts
+        redo = [i for i, row in enumerate(counts) if not self.is_balanced(row)]  # most pass already: search only these
+        if redo:
+            options, scores = best_compositions(log_probs[redo], num_atoms[redo], search)
+            for i, rows, row_scores in zip(redo, options.tolist(), scores.tolist()):
+                counts[i] = next((row for row, score in zip(rows, row_scores) if math.isfinite(score) and self.is_balanced(row)),
+                                 counts[i])
+        return counts
 
     def is_balanced(self, counts: list[int]) -> bool:
         """Whether per-element counts over the vocabulary can be a compound: crystals pass the SMACT
         charge-balance test, molecules can pair their valences into bonds."""
-        formula = {int(self.element_table[e]): n for e, n in enumerate(counts) if n}
+        formula = {z: n for z, n in zip(self.config.elements, counts) if n}
         if not self.config.periodic:
             from motif_screen.generation.molecules import valences_can_pair
 
             return valences_can_pair(formula)
-        from pymatgen.core import Composition
+        from pymatgen.core.periodic_table import Element
 
-        from motif_screen.structures.validity import composition_is_valid
+        from motif_screen.structures.validity import counts_pass_smact
 
-        return bool(formula) and composition_is_valid(Composition(formula))[0]
+        return counts_pass_smact({Element.from_Z(z).symbol: n for z, n in formula.items()})
 
     @torch.no_grad()
     def decode(

@@ -14,6 +14,7 @@ reason into the database instead of silently disappearing.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -26,6 +27,7 @@ __all__ = [
     "ValidityReport",
     "check_validity",
     "composition_is_valid",
+    "counts_pass_smact",
     "smact_assignment",
     "reduced_counts",
     "min_interatomic_distance",
@@ -159,6 +161,16 @@ def _smact_rule(symbols: tuple[str, ...], counts: tuple[int, ...]) -> tuple[bool
     if states is None:
         return False, "no charge-balanced oxidation states passing the Pauling electronegativity test"
     return True, "charge balanced as " + " ".join(f"{s}{q:+d}" for s, q in zip(symbols, states))
+
+
+def counts_pass_smact(counts: dict[str, int]) -> bool:
+    """The SMACT rule of :func:`composition_is_valid` for integer element counts (symbol -> count),
+    without building a pymatgen Composition: the decoder asks it for thousands of formulas."""
+    items = sorted((symbol, int(n)) for symbol, n in counts.items() if n)
+    if not items:
+        return False
+    factor = math.gcd(*(n for _, n in items))
+    return _smact_rule(tuple(s for s, _ in items), tuple(n // factor for _, n in items))[0]
 
 
 def reduced_counts(composition) -> tuple[tuple[str, ...], tuple[int, ...]] | None:

@@ -89,3 +89,14 @@ def test_symmetrize_recovers_cubic_perovskite(crystals):
         from pymatgen.core import Molecule
 
         symmetrize(Molecule(["H", "H"], [[0, 0, 0], [0.7, 0, 0]]))
+
+
+def test_counts_pass_smact_agrees_with_composition_is_valid():
+    from pymatgen.core import Composition
+
+    from motif_screen.structures.validity import counts_pass_smact
+
+    for counts in ({"Sr": 1, "Ti": 1, "O": 3}, {"Sr": 2, "Ti": 2, "O": 6}, {"Sr": 1, "O": 4}, {"Fe": 3, "Ni": 1},
+                   {"K": 1, "Nb": 1, "O": 2, "N": 1}, {"Cs": 1, "O": 1}, {"O": 2}):
+        assert counts_pass_smact(counts) == composition_is_valid(Composition(counts))[0], counts
+    assert not counts_pass_smact({}) and not counts_pass_smact({"O": 0})
