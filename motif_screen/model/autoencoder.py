@@ -24,8 +24,8 @@ from motif_screen.model.heads import EnsembleHeads, TargetScaler, ensemble_momen
 __all__ = ["AutoencoderConfig", "StructureAutoencoder", "build_autoencoder", "save_autoencoder", "load_autoencoder", "model_identity", "to_structures"]
 
 
-# Checkpoints written before the decoder recorded all of its options (2026-11-25) were trained
-# without these; the options' current defaults would rebuild a different network.
+# Checkpoints written before 2026-11-30 record only the decoder options their recipe named; they
+# were trained without these two (today's defaults would rebuild a different network).
 DECODER_OPTIONS_BEFORE_RECORDING = {"condition_every_layer": False, "denoise_sigma_max": 0.0}
 
 
