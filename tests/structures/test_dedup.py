@@ -145,8 +145,10 @@ def test_shortcuts_give_the_matchers_answers(crystals):
     sto = crystals["SrTiO3"]
     pairs += [(_rattled(sto, scale, seed), sto) for seed, scale in enumerate([0.1, 0.3, 0.5, 0.7, 0.9])]
     decided = {True: 0, False: 0}
+    different = 0
     for candidate, reference in pairs:
         truth = matcher.fit(candidate, reference)
+        different += not truth
         a, b = _Prepared(candidate), _Prepared(reference)
         answer = _decide(a.cell(), b.cell(), matcher.stol, matcher.ltol, matcher.angle_tol)
         if answer is not None:
@@ -154,7 +156,10 @@ def test_shortcuts_give_the_matchers_answers(crystals):
             decided[answer] += 1
         assert _same(a, b, options) == truth
     assert decided[True] >= 20 and decided[False] >= 20, decided
-    assert sum(decided.values()) >= 0.6 * len(pairs), decided  # 70% on this deliberately harsh mix (rattles to 0.7 Å)
+    assert sum(decided.values()) >= 0.8 * len(pairs), decided  # 89% on this deliberately harsh mix (rattles to 0.7 Å)
+    # every different pair here is ruled out without fit() (the image-choice test in _surely_apart;
+    # before it, 4 in 10 different perovskite pairs went to fit)
+    assert decided[False] >= 0.95 * different, (decided, different)
 
 
 def test_public_reduction_is_the_matchers(crystals):
