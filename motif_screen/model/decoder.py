@@ -278,6 +278,7 @@ def radius_graph(
     if cell is None:
         keep = (src != dst) & (vec.norm(dim=-1) < cutoff)
         return torch.stack([src[keep], dst[keep]]), vec[keep]
+    pair_cell = cell[graph]  # (P, 3, 3)
     with torch.no_grad():
         volume = torch.linalg.det(cell).abs()
         cross = torch.stack(
@@ -286,17 +287,19 @@ def radius_graph(
         ).norm(dim=-1)
         heights = volume[:, None] / cross.clamp(min=1e-6)
         reach = int(torch.floor(cutoff / heights.min().clamp(min=1e-3) + 0.5).clamp(max=max_shift).item())
-        frac = torch.linalg.solve(cell.transpose(1, 2)[graph], vec[..., None])[..., 0]
-        nearest = torch.round(frac)
-    vec = vec - torch.einsum("pk,pkx->px", nearest, cell[graph])
+        nearest = torch.round(torch.einsum("px,pxk->pk", vec, torch.linalg.inv(cell)[graph]))
+    vec = vec - torch.einsum("pk,pkx->px", nearest, pair_cell)
     rng = torch.arange(-reach, reach + 1, device=pos.device, dtype=pos.dtype)
     shifts = torch.cartesian_prod(rng, rng, rng)  # (S, 3)
     shift_cart = torch.einsum("sk,gkx->gsx", shifts, cell)  # (B, S, 3)
-    all_vec = vec[:, None, :] + shift_cart[graph]  # (P, S, 3)
-    self_image = (src == dst)[:, None] & (shifts.abs().sum(-1) == 0)[None, :]
-    keep = ((all_vec * all_vec).sum(-1) < cutoff * cutoff) & ~self_image
-    pair, _ = keep.nonzero(as_tuple=True)
-    return torch.stack([src[pair], dst[pair]]), all_vec[keep]
+    # |vec + shift|² without building every image vector (P × S × 3): only the kept ones are formed
+    with torch.no_grad():
+        shift_sq = (shift_cart * shift_cart).sum(-1)  # (B, S)
+        along = torch.einsum("pkx,px->pk", pair_cell, vec)  # vec · each cell vector (P, 3)
+        dist_sq = (vec * vec).sum(-1)[:, None] + 2 * along @ shifts.T + shift_sq[graph]
+        self_image = (src == dst)[:, None] & (shifts.abs().sum(-1) == 0)[None, :]
+        pair, image = ((dist_sq < cutoff * cutoff) & ~self_image).nonzero(as_tuple=True)
+    return torch.stack([src[pair], dst[pair]]), vec[pair] + shift_cart[graph[pair], image]
 
 
 # ---------------------------------------------------------------------------------------------
