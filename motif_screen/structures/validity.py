@@ -177,7 +177,15 @@ def reduced_counts(composition) -> tuple[tuple[str, ...], tuple[int, ...]] | Non
     """Sorted symbols and integer counts of the reduced composition; ``None`` if not integer."""
     from pymatgen.core import Composition
 
-    reduced, _ = Composition(composition).get_reduced_composition_and_factor()
+    comp = composition if isinstance(composition, Composition) else Composition(composition)
+    amounts: dict[str, float] = {}
+    for species, amount in comp.items():  # per element (two oxidation states of one element count together)
+        amounts[species.symbol] = amounts.get(species.symbol, 0.0) + amount
+    if amounts and all(abs(n - round(n)) < 1e-8 for n in amounts.values()):  # integer counts: reduce by their gcd
+        factor = math.gcd(*(int(round(n)) for n in amounts.values())) or 1
+        items = sorted((symbol, int(round(n)) // factor) for symbol, n in amounts.items())
+        return tuple(s for s, _ in items), tuple(n for _, n in items)
+    reduced, _ = comp.get_reduced_composition_and_factor()  # fractional amounts: pymatgen's own reduction
     if any(abs(v - round(v)) > 1e-6 for v in reduced.values()):
         return None
     items = sorted((el.symbol, int(round(n))) for el, n in reduced.items())
