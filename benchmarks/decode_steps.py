@@ -51,14 +51,7 @@ def main(argv=None) -> int:
     import torch
 
     from motif_screen.generation import sample_prior
-    from motif_screen.generation.metrics import (
-        CDVAE_COV_CUTOFFS_PEROV5,
-        cdvae_comp_fingerprint,
-        cdvae_coverage,
-        cdvae_struct_fingerprint,
-        cdvae_validity,
-        reconstruction_metrics,
-    )
+    from motif_screen.generation.metrics import CDVAE_COV_CUTOFFS_PEROV5, cdvae_coverage, cdvae_fingerprints, cdvae_validity, reconstruction_metrics
     from motif_screen.structures.dedup import unique_indices
     from motif_screen.training.autoencoder import load_structure_csv
 
@@ -66,8 +59,7 @@ def main(argv=None) -> int:
     test, ids, _ = load_structure_csv(args.data / "test.csv")
     rng = np.random.default_rng(args.seed)
     references = [test[i] for i in rng.choice(len(test), min(args.n, len(test)), replace=False)]
-    ref_struct = [cdvae_struct_fingerprint(s) for s in references]
-    ref_comp = [cdvae_comp_fingerprint(s.composition) for s in references]
+    ref_struct, ref_comp = cdvae_fingerprints(references)
     targets = test[: args.recon]
     z_recon = model.encode(targets, names=ids[: args.recon])
     sample_prior(model, 8, seed=args.seed + 99, steps=2)  # warm-up: lazy imports, allocator, SMACT caches
@@ -81,8 +73,8 @@ def main(argv=None) -> int:
         seconds = time.time() - t0
         samples = [g.structure for g in report]
         valid = [s for s in samples if all(cdvae_validity(s))]
-        cov = cdvae_coverage([cdvae_struct_fingerprint(s) for s in samples], [cdvae_comp_fingerprint(s.composition) for s in samples],
-                             ref_struct, ref_comp, CDVAE_COV_CUTOFFS_PEROV5["struct"], CDVAE_COV_CUTOFFS_PEROV5["comp"])
+        cov = cdvae_coverage(*cdvae_fingerprints(samples), ref_struct, ref_comp,
+                             CDVAE_COV_CUTOFFS_PEROV5["struct"], CDVAE_COV_CUTOFFS_PEROV5["comp"])
         decoded = model.decode(z_recon, steps=flow, generator=torch.Generator().manual_seed(args.seed), candidates=1)
         rec = reconstruction_metrics(decoded, targets, [all(cdvae_validity(s)) for s in decoded])
         metrics.update({

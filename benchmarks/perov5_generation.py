@@ -56,9 +56,8 @@ def main(argv=None) -> int:
     from motif_screen.generation import sample_prior
     from motif_screen.generation.metrics import (
         CDVAE_COV_CUTOFFS_PEROV5,
-        cdvae_comp_fingerprint,
         cdvae_coverage,
-        cdvae_struct_fingerprint,
+        cdvae_fingerprints,
         cdvae_validity,
     )
     from motif_screen.structures.dedup import ReferenceSet, novel_mask, unique_indices
@@ -99,16 +98,12 @@ def main(argv=None) -> int:
     k_gen, k_ref = min(args.cov_samples, len(samples)), min(args.cov_samples, len(test))
     gen = [samples[i] for i in rng.choice(len(samples), k_gen, replace=False)]
     ref = [test[i] for i in rng.choice(len(test), k_ref, replace=False)]
-    gen_s = [cdvae_struct_fingerprint(s) for s in gen]
-    gen_c = [cdvae_comp_fingerprint(s.composition) for s in gen]
-    ref_s = [cdvae_struct_fingerprint(s) for s in ref]
-    ref_c = [cdvae_comp_fingerprint(s.composition) for s in ref]
+    ref_s, ref_c = cdvae_fingerprints(ref)
     cutoffs = CDVAE_COV_CUTOFFS_PEROV5
-    cov = cdvae_coverage(gen_s, gen_c, ref_s, ref_c, cutoffs["struct"], cutoffs["comp"])
+    cov = cdvae_coverage(*cdvae_fingerprints(gen), ref_s, ref_c, cutoffs["struct"], cutoffs["comp"])
     # the ceiling of this recipe at this size: as many real training cells against the same test cells
     real = [train[i] for i in rng.choice(len(train), k_ref, replace=False)]
-    real_cov = cdvae_coverage([cdvae_struct_fingerprint(s) for s in real], [cdvae_comp_fingerprint(s.composition) for s in real],
-                              ref_s, ref_c, cutoffs["struct"], cutoffs["comp"])
+    real_cov = cdvae_coverage(*cdvae_fingerprints(real), ref_s, ref_c, cutoffs["struct"], cutoffs["comp"])
     t_cov = time.time() - t0
 
     with torch.no_grad():

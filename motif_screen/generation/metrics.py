@@ -26,6 +26,7 @@ __all__ = [
     "CDVAE_COV_CUTOFFS_PEROV5",
     "cdvae_comp_fingerprint",
     "cdvae_coverage",
+    "cdvae_fingerprints",
     "cdvae_matcher",
     "cdvae_struct_fingerprint",
     "cdvae_validity",
@@ -160,6 +161,11 @@ def cdvae_comp_fingerprint(composition) -> np.ndarray:
         raw = np.asarray(_featurizer("magpie").featurize(composition), dtype=float)
     scaled = (raw - np.asarray(CDVAE_MAGPIE_MEANS)) / np.asarray(CDVAE_MAGPIE_STDS)
     return np.where(np.isnan(scaled), 0.0, scaled)
+
+
+def cdvae_fingerprints(structures: Sequence) -> tuple[list, list]:
+    """(structure, composition) fingerprints of each structure, the inputs of :func:`cdvae_coverage`."""
+    return [cdvae_struct_fingerprint(s) for s in structures], [cdvae_comp_fingerprint(s.composition) for s in structures]
 
 
 def cdvae_coverage(gen_struct: Sequence, gen_comp: Sequence, ref_struct: Sequence, ref_comp: Sequence,
