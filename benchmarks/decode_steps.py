@@ -29,10 +29,17 @@ NAME = "decode_steps"
 
 
 def _settings(text: str) -> list[tuple[int, int]]:
+    """Parse "50:5,10:5" into [(50, 5), (10, 5)]: at least one flow step, zero or more snap steps."""
     pairs = []
     for item in text.split(","):
         flow, _, snap = item.partition(":")
-        pairs.append((int(flow), int(snap or 0)))
+        try:
+            pair = (int(flow), int(snap or 0))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r} is not flow:snap step counts (e.g. 10:5)") from None
+        if pair[0] < 1 or pair[1] < 0:
+            raise argparse.ArgumentTypeError(f"{item!r}: need at least 1 flow step and 0 or more snap steps")
+        pairs.append(pair)
     return pairs
 
 

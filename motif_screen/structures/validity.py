@@ -163,14 +163,18 @@ def _smact_rule(symbols: tuple[str, ...], counts: tuple[int, ...]) -> tuple[bool
     return True, "charge balanced as " + " ".join(f"{s}{q:+d}" for s, q in zip(symbols, states))
 
 
+def _reduce_integer_counts(counts: dict[str, int]) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """Sorted symbols and counts divided by their gcd (zero counts dropped)."""
+    items = sorted((symbol, int(n)) for symbol, n in counts.items() if n)
+    factor = math.gcd(*(n for _, n in items)) or 1
+    return tuple(s for s, _ in items), tuple(n // factor for _, n in items)
+
+
 def counts_pass_smact(counts: dict[str, int]) -> bool:
     """The SMACT rule of :func:`composition_is_valid` for integer element counts (symbol -> count),
     without building a pymatgen Composition: the decoder asks it for thousands of formulas."""
-    items = sorted((symbol, int(n)) for symbol, n in counts.items() if n)
-    if not items:
-        return False
-    factor = math.gcd(*(n for _, n in items))
-    return _smact_rule(tuple(s for s, _ in items), tuple(n // factor for _, n in items))[0]
+    symbols, reduced = _reduce_integer_counts(counts)
+    return bool(symbols) and _smact_rule(symbols, reduced)[0]
 
 
 def reduced_counts(composition) -> tuple[tuple[str, ...], tuple[int, ...]] | None:
@@ -182,9 +186,7 @@ def reduced_counts(composition) -> tuple[tuple[str, ...], tuple[int, ...]] | Non
     for species, amount in comp.items():  # per element (two oxidation states of one element count together)
         amounts[species.symbol] = amounts.get(species.symbol, 0.0) + amount
     if amounts and all(abs(n - round(n)) < 1e-8 for n in amounts.values()):  # integer counts: reduce by their gcd
-        factor = math.gcd(*(int(round(n)) for n in amounts.values())) or 1
-        items = sorted((symbol, int(round(n)) // factor) for symbol, n in amounts.items())
-        return tuple(s for s, _ in items), tuple(n for _, n in items)
+        return _reduce_integer_counts({symbol: round(n) for symbol, n in amounts.items()})
     reduced, _ = comp.get_reduced_composition_and_factor()  # fractional amounts: pymatgen's own reduction
     if any(abs(v - round(v)) > 1e-6 for v in reduced.values()):
         return None
