@@ -27,7 +27,7 @@ import torch
 from e3nn import o3
 from torch import nn
 
-from motif_screen.model.blocks import Interaction, RadialEmbedding, hidden_irreps
+from motif_screen.model.blocks import Interaction, RadialEmbedding, hidden_irreps, sh_parity
 
 __all__ = [
     "DecoderConfig",
@@ -264,6 +264,7 @@ def radius_graph(
     cutoff: float,
     cell: torch.Tensor | None = None,
     max_shift: int = 3,
+    undirected: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Edges within ``cutoff`` (periodic images included when ``cell`` is given).
 
@@ -271,9 +272,14 @@ def radius_graph(
     r_source + shift·cell − r_target (the convention of :mod:`motif_screen.keys`). Fractional
     differences are first wrapped into [-0.5, 0.5), so image shifts need only reach
     floor(cutoff / thinnest height + 1/2) cells (1 for a 4 Å cell at 4.5 Å: 27 images, not 125),
-    capped at ``max_shift``.
+    capped at ``max_shift``. ``undirected`` returns each edge once — source < target (any image),
+    or an atom and its own image with the first non-zero shift component positive — the other
+    half being the reverses (target, source, −vector): the edge set is symmetric, so nothing is lost.
     """
     src, dst, graph = _graph_pairs(num_nodes)
+    if undirected:
+        half = src <= dst
+        src, dst, graph = src[half], dst[half], graph[half]
     vec = pos[src] - pos[dst]
     if cell is None:
         keep = (src != dst) & (vec.norm(dim=-1) < cutoff)
@@ -297,7 +303,11 @@ def radius_graph(
         shift_sq = (shift_cart * shift_cart).sum(-1)  # (B, S)
         along = torch.einsum("pkx,px->pk", pair_cell, vec)  # vec · each cell vector (P, 3)
         dist_sq = (vec * vec).sum(-1)[:, None] + 2 * along @ shifts.T + shift_sq[graph]
-        self_image = (src == dst)[:, None] & (shifts.abs().sum(-1) == 0)[None, :]
+        if undirected:  # an atom's own images: one of each ± pair
+            first = torch.where(shifts[:, 0] != 0, shifts[:, 0], torch.where(shifts[:, 1] != 0, shifts[:, 1], shifts[:, 2]))
+            self_image = (src == dst)[:, None] & (first <= 0)[None, :]
+        else:
+            self_image = (src == dst)[:, None] & (shifts.abs().sum(-1) == 0)[None, :]
         pair, image = ((dist_sq < cutoff * cutoff) & ~self_image).nonzero(as_tuple=True)
     return torch.stack([src[pair], dst[pair]]), vec[pair] + shift_cart[graph[pair], image]
 
@@ -321,6 +331,7 @@ class VelocityField(nn.Module):
         self.num_basis = c.num_basis
         self.irreps_sh = o3.Irreps.spherical_harmonics(c.lmax)
         self.sh = o3.SphericalHarmonics(self.irreps_sh, normalize=True, normalization="component")
+        self.register_buffer("sh_parity", sh_parity(self.irreps_sh), persistent=False)
         hidden = hidden_irreps(c.channels, c.lmax)
         self.radial = RadialEmbedding(c.cutoff, c.num_basis)
         cond_in = len(c.elements) + c.latent_dim + 16 + (2 if c.denoise_sigma_max > 0 else 0)
@@ -351,7 +362,8 @@ class VelocityField(nn.Module):
         t (B,) in [0,1]; latent (B, latent_dim); sigma (B,) Å: > 0 asks for the denoising
         displacement at that noise level instead of the flow's velocity. Returns (N, 3) Å."""
         batch = torch.repeat_interleave(torch.arange(len(num_nodes), device=pos.device), num_nodes)
-        edge_index, edge_vec = radius_graph(pos, num_nodes, self.cutoff, cell)
+        # each edge once (the layers send its message both ways): half the harmonics and radial MLPs
+        edge_index, edge_vec = radius_graph(pos, num_nodes, self.cutoff, cell, undirected=True)
         src, dst = edge_index
         length = edge_vec.norm(dim=-1).clamp(min=1e-4)  # two noisy atoms may coincide
         edge_sh = self.sh(edge_vec)
@@ -368,7 +380,7 @@ class VelocityField(nn.Module):
             if 0 < k <= len(self.conditioning):  # scalars come first in the hidden irreps
                 scalars = self.config.channels
                 x = torch.cat([x[:, :scalars] + self.conditioning[k - 1](hidden), x[:, scalars:]], dim=-1)
-            x = layer(x, edge_sh, basis, src, dst)
+            x = layer(x, edge_sh, basis, src, dst, self.sh_parity)
         return self.readout(x)
 
 

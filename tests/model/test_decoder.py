@@ -151,6 +151,22 @@ def test_periodic_radius_graph_matches_pymatgen(structure):
     assert np.allclose(ours, theirs)
 
 
+@pytest.mark.parametrize("structure", [perovskite(), triclinic(), sheared_small_cell(), None])
+def test_undirected_radius_graph_and_its_reverses_are_the_directed_graph(structure):
+    if structure is None:  # a molecule
+        pos, cell = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.2, 0.0], [1.9, 0.0, 0.5], [9.0, 0.0, 0.0]]), None
+    else:
+        pos, cell = torch.tensor(structure.cart_coords), torch.tensor(structure.lattice.matrix)[None]
+    n = torch.tensor([len(pos)])
+    (src, dst), vec = radius_graph(pos, n, 4.5, cell)
+    (hs, hd), hv = radius_graph(pos, n, 4.5, cell, undirected=True)
+    assert 2 * len(hv) == len(vec)
+    directed = sorted(zip(src.tolist(), dst.tolist(), np.round(vec.numpy(), 9).tolist()))
+    both = list(zip(hs.tolist(), hd.tolist(), np.round(hv.numpy(), 9).tolist()))
+    both += list(zip(hd.tolist(), hs.tolist(), np.round(-hv.numpy(), 9).tolist()))
+    assert sorted(both) == directed
+
+
 def test_molecule_graph_has_no_images():
     pos = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [9.0, 0.0, 0.0]])
     edge_index, _ = radius_graph(pos, torch.tensor([3]), 2.0)

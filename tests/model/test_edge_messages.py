@@ -15,7 +15,7 @@ from pymatgen.core import Lattice, Structure
 from motif_screen import keys
 from motif_screen.errors import ModelError
 from motif_screen.graphs import collate, to_graph
-from motif_screen.model.blocks import Interaction, hidden_irreps
+from motif_screen.model.blocks import Interaction, both_directions, hidden_irreps, sh_parity
 from motif_screen.model.edge_messages import messages, mlp_with_output_scale, plan_paths
 
 
@@ -53,6 +53,30 @@ def test_interaction_fast_path_equals_e3nn_reference(lmax, scalar_input, dtype):
         fast, ref = block(*args), block.forward_reference(*args)
     tol = 1e-5 if dtype == torch.float32 else 1e-12
     torch.testing.assert_close(fast, ref, atol=tol * float(ref.abs().max()), rtol=0)
+
+
+@pytest.mark.parametrize("lmax", [1, 2, 3])
+def test_undirected_edges_equal_the_reference_on_both_directions(lmax):
+    """Edges listed once, messages sent both ways (radial MLP shared) = every directed edge through e3nn."""
+    sh_irreps = o3.Irreps.spherical_harmonics(lmax)
+    hidden = hidden_irreps(16, lmax)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        block = Interaction(hidden, sh_irreps, hidden, 8, 16, 10.0)
+    finally:
+        torch.set_default_dtype(previous)
+    block.edge_chunk = 50  # several chunks of 25 undirected edges
+    x, sh, radial, src, dst = random_edges(hidden, sh_irreps, dtype=torch.float64, seed=lmax)
+    parity = sh_parity(sh_irreps).double()
+    vec = torch.randn(150, 3, dtype=torch.float64)
+    sh = o3.spherical_harmonics(sh_irreps, vec, normalize=True, normalization="component")
+    reverse_sh = o3.spherical_harmonics(sh_irreps, -vec, normalize=True, normalization="component")
+    torch.testing.assert_close(sh * parity, reverse_sh, atol=1e-12, rtol=0)  # Y(-r) = (-1)^l Y(r)
+    with torch.no_grad():
+        fast = block(x, sh, radial, src, dst, parity)
+        ref = block.forward_reference(x, *both_directions(sh, radial, src, dst, parity))
+    torch.testing.assert_close(fast, ref, atol=1e-12 * float(ref.abs().max()), rtol=0)
 
 
 def test_messages_equal_tensor_product_for_every_path_kind():
