@@ -16,7 +16,7 @@ from e3nn import o3
 from e3nn.nn import FullyConnectedNet, Gate
 from torch import nn
 
-from motif_screen.model.edge_messages import messages, mlp_with_output_scale, plan_paths
+from motif_screen.model.edge_messages import fold_mlp, messages, plan_paths
 
 _ACTIVATION_EVEN = torch.nn.functional.silu
 _ACTIVATION_GATE = torch.sigmoid
@@ -126,12 +126,12 @@ class Interaction(nn.Module):
         plan = self._plan
         h = self.linear_in(x)
         h = h.index_select(1, plan.in_to_component_major.to(h.device))  # per node: cheap
-        summed = torch.zeros(x.shape[0], sum(plan.out_dims), dtype=h.dtype, device=h.device)
+        summed = torch.zeros(x.shape[0], plan.out_offsets[-1], dtype=h.dtype, device=h.device)
         chunk = max(int(self.edge_chunk) // (1 if sh_parity is None else 2), 1)
-        scale = plan.weight_scale.to(device=h.device)
+        radial_weights = fold_mlp(self.radial, plan.weight_scale.to(device=h.device))
         for start in range(0, edge_src.shape[0], chunk):
             stop = start + chunk
-            weights = mlp_with_output_scale(self.radial, edge_radial[start:stop], scale)
+            weights = radial_weights(edge_radial[start:stop])
             src, dst, sh = edge_src[start:stop], edge_dst[start:stop], edge_sh[start:stop]
             summed.index_add_(0, dst, messages(plan, h.index_select(0, src), sh, weights))
             if sh_parity is not None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from e3nn import o3
 
@@ -47,6 +48,7 @@ class PathPlan:
     paths: tuple[Path, ...]
     weight_scale: torch.Tensor  # (weight_numel,) float64: every constant of every path
     out_dims: tuple[int, ...]  # mul × dim of each output irrep, in order
+    out_offsets: tuple[int, ...]  # first column of each output irrep (and the total, last)
     in_to_component_major: torch.Tensor  # column permutation: e3nn layout -> component-major
     out_to_e3nn: torch.Tensor  # column permutation: component-major -> e3nn layout
 
@@ -107,7 +109,8 @@ def plan_paths(tp: o3.TensorProduct) -> PathPlan | None:
         offset += mul1
     if offset != tp.weight_numel:
         return None
-    return PathPlan(tuple(paths), scale, tuple(mul * ir.dim for mul, ir in tp.irreps_out),
+    out_dims = tuple(mul * ir.dim for mul, ir in tp.irreps_out)
+    return PathPlan(tuple(paths), scale, out_dims, tuple(int(x) for x in np.cumsum((0,) + out_dims)),
                     component_major(tp.irreps_in1)[0], component_major(tp.irreps_out)[1])
 
 
@@ -116,62 +119,86 @@ def messages(plan: PathPlan, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) 
 
     Component-major layouts in and out (see :func:`component_major`): ``x`` is
     ``x_e3nn[:, plan.in_to_component_major]`` and ``result[:, plan.out_to_e3nn]`` is e3nn's
-    layout. ``w`` must include ``plan.weight_scale`` (see :func:`mlp_with_output_scale`): then
-    the result equals ``tp(x_e3nn, y, w_unscaled)``.
+    layout. ``w`` must include ``plan.weight_scale`` (see :func:`fold_mlp`): then the result
+    equals ``tp(x_e3nn, y, w_unscaled)``. ``y`` are e3nn spherical harmonics in "component"
+    normalisation, whose l = 0 component is the constant 1: paths through it skip the product.
+    Each path writes into its columns of one output tensor (no concatenation pass).
     """
     n = x.shape[0]
-    outs: list[torch.Tensor | None] = [None] * len(plan.out_dims)
+    # autograd cannot record out= products; training accumulates into zeros instead (also exact)
+    recorded = torch.is_grad_enabled() and (x.requires_grad or y.requires_grad or w.requires_grad)
+    out = x.new_zeros(n, plan.out_offsets[-1]) if recorded else x.new_empty(n, plan.out_offsets[-1])
+    written = [recorded] * len(plan.out_dims)
     for p in plan.paths:
         ww = w[:, p.w]
-        if p.kind == SCALAR_INPUT:  # (E, 1, mul) * (E, dim3, 1)
-            r = (ww * x[:, p.x]).unsqueeze(1) * y[:, p.y].unsqueeze(2)
-        elif p.kind == SCALAR_FILTER:  # (E, dim1, mul) * (E, 1, mul)
-            r = x[:, p.x].reshape(n, p.dim1, p.mul) * (ww * y[:, p.y]).unsqueeze(1)
+        dest = out[:, plan.out_offsets[p.out]:plan.out_offsets[p.out + 1]].view(n, p.dim3, p.mul)
+        add, written[p.out] = written[p.out], True
+        if p.kind == SCALAR_INPUT and p.dim3 == 1:  # Y0 = 1: out = w x
+            a, b = ww.unsqueeze(1), x[:, p.x].unsqueeze(1)
+        elif p.kind == SCALAR_INPUT:  # (E, 1, mul) * (E, dim3, 1)
+            a, b = (ww * x[:, p.x]).unsqueeze(1), y[:, p.y].unsqueeze(2)
+        elif p.kind == SCALAR_FILTER:  # Y0 = 1: (E, dim1, mul) * (E, 1, mul)
+            a, b = x[:, p.x].view(n, p.dim1, p.mul), ww.unsqueeze(1)
         elif p.kind == SCALAR_OUTPUT:  # Σ_i x_i Y_i over contiguous channel rows
-            xs = x[:, p.x]
-            ys = y[:, p.y]
+            xs, ys = x[:, p.x], y[:, p.y]
             acc = xs[:, : p.mul] * ys[:, 0:1]
             for i in range(1, p.dim1):
-                acc = acc + xs[:, i * p.mul:(i + 1) * p.mul] * ys[:, i:i + 1]
-            r = ww * acc
+                acc.addcmul_(xs[:, i * p.mul:(i + 1) * p.mul], ys[:, i:i + 1])
+            a, b = acc.unsqueeze(1), ww.unsqueeze(1)
         else:  # contract Y with the Clebsch–Gordan block first: (E, dim3, dim1), then batch-multiply
             c = p.w3j.to(dtype=y.dtype, device=y.device)  # (dim1, dim2, dim3)
             filt = (y[:, p.y] @ c.permute(1, 2, 0).reshape(c.shape[1], -1)).reshape(n, p.dim3, p.dim1)
-            r = torch.bmm(filt, x[:, p.x].reshape(n, p.dim1, p.mul)) * ww.unsqueeze(1)
-        r = r.reshape(n, -1)
-        outs[p.out] = r if outs[p.out] is None else outs[p.out] + r
-    parts = [o if o is not None else x.new_zeros(n, d) for o, d in zip(outs, plan.out_dims) if d > 0]
-    return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+            a, b = torch.bmm(filt, x[:, p.x].reshape(n, p.dim1, p.mul)), ww.unsqueeze(1)
+        if add:
+            dest.addcmul_(a, b)
+        else:
+            torch.mul(a, b, out=dest)
+    for k, done in enumerate(written):
+        if not done:
+            out[:, plan.out_offsets[k]:plan.out_offsets[k + 1]] = 0
+    return out
 
 
-def mlp_with_output_scale(net, x: torch.Tensor, out_scale: torch.Tensor | None) -> torch.Tensor:
-    """e3nn ``FullyConnectedNet(x)`` times ``out_scale`` per output column, constants folded.
+def fold_mlp(net, out_scale: torch.Tensor | None):
+    """e3nn ``FullyConnectedNet`` times ``out_scale`` per output column, as a function of x, constants folded.
 
     e3nn divides every weight matrix by sqrt(fan-in) and multiplies every activation by a
     normalisation constant at run time, each a pass over an (E, hidden) tensor; here they are
-    folded into the (small) weight matrices, which changes only float round-off.
+    folded into the (small) weight matrices once per call of this function (call it once per
+    forward pass, then apply the result to every chunk of edges), which changes only float round-off.
     """
     layers = [getattr(net, f"layer{i}") for i in range(len(net.hs) - 1)]
+    steps = []  # (weight, activation or None)
     carry = 1.0  # constant multiplying the current activations, pushed into the next matrix
     for i, layer in enumerate(layers):
         if layer.act is not None:
             weight = layer.weight * (carry / math.sqrt(layer.h_in * layer.var_in))
-            x = x @ weight.to(x.dtype)
             act = layer.act
             if getattr(act, "_is_id", True) or not hasattr(act, "cst"):
-                x = act(x) if not hasattr(act, "f") else act.f(x)
+                f = act if not hasattr(act, "f") else act.f
                 carry = math.sqrt(layer.var_out)
             else:
-                x = act.f(x)
+                f = act.f
                 carry = act.cst * math.sqrt(layer.var_out)
+            steps.append((weight, f))
         else:
             weight = layer.weight * (carry / math.sqrt(layer.h_in * layer.var_in / layer.var_out))
             if i == len(layers) - 1 and out_scale is not None:
-                weight = (weight.double() * out_scale).to(weight.dtype)
-            x = x @ weight.to(x.dtype)
+                weight = (weight.double() * out_scale.to(weight.device)).to(weight.dtype)
+            steps.append((weight, None))
             carry = 1.0
-    if carry != 1.0:
-        x = x * carry
-    if layers and layers[-1].act is not None and out_scale is not None:
-        x = x * out_scale.to(x.dtype)  # (no folding when the last layer is activated)
-    return x
+    last_activated = bool(layers) and layers[-1].act is not None
+    tail = None
+    if carry != 1.0 or (last_activated and out_scale is not None):
+        tail = torch.full((), carry, dtype=torch.float64)
+        if last_activated and out_scale is not None:
+            tail = tail * out_scale  # (no folding when the last layer is activated)
+
+    def apply(x: torch.Tensor) -> torch.Tensor:
+        for weight, f in steps:
+            x = x @ weight.to(x.dtype)
+            if f is not None:
+                x = f(x)
+        return x if tail is None else x * tail.to(dtype=x.dtype, device=x.device)
+
+    return apply

@@ -16,7 +16,7 @@ from motif_screen import keys
 from motif_screen.errors import ModelError
 from motif_screen.graphs import collate, to_graph
 from motif_screen.model.blocks import Interaction, both_directions, hidden_irreps, sh_parity
-from motif_screen.model.edge_messages import messages, mlp_with_output_scale, plan_paths
+from motif_screen.model.edge_messages import fold_mlp, messages, plan_paths
 
 
 def random_edges(irreps_in, irreps_sh, n_nodes=12, n_edges=150, dtype=torch.float32, seed=0):
@@ -96,7 +96,7 @@ def test_messages_equal_tensor_product_for_every_path_kind():
     fast = messages(plan, x[:, plan.in_to_component_major], y, w * block.weight_scale)[:, plan.out_to_e3nn]
     torch.testing.assert_close(fast, block.tp(x, y, w), atol=1e-12, rtol=0)
     radial = torch.randn(40, 8, generator=g, dtype=torch.float64)
-    torch.testing.assert_close(mlp_with_output_scale(block.radial, radial, None), block.radial(radial), atol=1e-12, rtol=0)
+    torch.testing.assert_close(fold_mlp(block.radial, None)(radial), block.radial(radial), atol=1e-12, rtol=0)
 
 
 def test_gradients_match_the_reference():
