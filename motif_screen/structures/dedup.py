@@ -394,6 +394,23 @@ def _decide(a: _Cell, b: _Cell, stol: float, ltol: float, atol: float) -> bool |
     return False if _surely_apart(frac1[possible], a.species, b, chol[possible], recip[possible], r[possible]) else None
 
 
+class _ImageLengths:
+    """Squared lengths |(f + s) @ chol|² of fractional differences f shifted by every image s, in
+    bases ``chol`` (K, 3, 3), as f G f + 2 f G s + s G s with G = chol cholᵀ: the (..., M, 3) image
+    vectors are never built (what made the shortcuts slow) and s G s is computed once per basis."""
+
+    def __init__(self, chol: np.ndarray, images: np.ndarray):
+        self.metric = chol @ np.swapaxes(chol, -1, -2)  # (K, 3, 3)
+        self.images = images.astype(float)  # (M, 3)
+        self.image_sq = np.einsum("mi,kij,mj->km", self.images, self.metric, self.images)  # (K, M)
+
+    def __call__(self, frac: np.ndarray, which: np.ndarray) -> np.ndarray:
+        """(C, ..., M) for ``frac`` (C, ..., 3) in the bases ``which`` (C,) (indices into the K bases)."""
+        fg = np.einsum("c...i,cij->c...j", frac, self.metric[which])
+        image_sq = self.image_sq[which].reshape(len(which), *(1,) * (frac.ndim - 2), -1)
+        return (fg * frac).sum(-1)[..., None] + 2 * fg @ self.images.T + image_sq
+
+
 def _certain_match(diff, compatible, chol, recip, r) -> bool:
     """Whether one of these (mapping, translation) trials certainly gives the matcher a match (see ``_decide``).
 
@@ -415,11 +432,10 @@ def _certain_match(diff, compatible, chol, recip, r) -> bool:
     images = _images(reach, recip)
     keep = max(1, MAX_ARRAY // (diff[0].size * len(images)))  # checking fewer trials is still sound
     diff, chol, r, reach = diff[:keep], chol[:keep], r[:keep], reach[:keep]
-    cart = (diff[:, :, :, None, :] + images[None, None, None]) @ chol[:, None, None]  # (C, n_b, n_a, M, 3)
-    d2 = (cart**2).sum(-1)
+    d2 = _ImageLengths(chol, images)(diff, np.arange(len(diff)))  # (C, n_b, n_a, M)
     best = d2.argmin(-1)  # (C, n_b, n_a)
-    vectors = np.take_along_axis(cart, best[..., None, None], axis=3)[:, :, :, 0]
-    dist = np.where(compatible, np.sqrt(np.take_along_axis(d2, best[..., None], axis=3)[..., 0]), np.inf)
+    vectors = (diff + images[best]) @ chol[:, None]  # the nearest image of each offset, Cartesian
+    dist = np.where(compatible, np.sqrt(np.clip(np.take_along_axis(d2, best[..., None], axis=3)[..., 0], 0, None)), np.inf)
     order = np.sort(dist, axis=-1)
     rho = order[..., 0]
     second = order[..., 1] if dist.shape[-1] > 1 else np.full_like(rho, np.inf)
@@ -441,52 +457,70 @@ def _surely_apart(frac1, species1, b: _Cell, chol, recip, r) -> bool:
     if sigma is None:
         return False
     reach = 2 * r * (1 + _MARGIN)
+    first, second = np.triu_indices(n, 1)
+    if len(frac1) * len(sigma) * len(first) * 3 > MAX_ARRAY:
+        return False
     images = _images(reach, recip)
     image_cart = images[None].astype(float) @ chol  # (K, M, 3)
+    image_lengths = _ImageLengths(chol, images)
     displacement = frac1[:, sigma] - b.frac[None, None]  # (K, S, n, 3)
-    alive = np.ones(displacement.shape[:2], dtype=bool)
-    for i, j in zip(*np.triu_indices(n, 1)):
+    # every pair of sites at once (K, S, P, 3); bounds first: a lattice vector is at least |f_l|
+    # interplanar spacings long, and the unshifted difference is one candidate image
+    pair = displacement[:, :, first] - displacement[:, :, second]
+    pair -= np.round(pair)
+    alive = ~((np.abs(pair) / recip[:, None, None, :]).max(axis=-1) > reach[:, None, None]).any(axis=-1)  # (K, S)
+    if not alive.any():
+        return True
+    for p in range(len(first)):  # then the exact image test, pair by pair, on what is still alive
         k, s = np.nonzero(alive)
-        pair = displacement[k, s, i] - displacement[k, s, j]
-        pair -= np.round(pair)
-        # bounds first: a lattice vector is at least |f_l| interplanar spacings long; the unshifted one is a candidate
-        far = (np.abs(pair) / recip[k]).max(axis=1) > reach[k]
-        near = ((pair[:, None, :] @ chol[k])[:, 0] ** 2).sum(-1) <= reach[k] ** 2
-        open_ = ~far & ~near
-        if open_.any():
-            ko = k[open_]
-            pair_cart = pair[open_][:, None, :] @ chol[ko]  # (c, 1, 3)
-            near[open_] = ((pair_cart + image_cart[ko]) ** 2).sum(-1).min(-1) <= reach[ko] ** 2
+        pair_cart = pair[k, s, p][:, None, :] @ chol[k]  # (c, 1, 3)
+        near = (pair_cart[:, 0] ** 2).sum(-1) <= reach[k] ** 2
+        if not near.all():
+            o = ~near
+            near[o] = image_lengths(pair[k[o], s[o], p], k[o]).min(-1) <= reach[k[o]] ** 2
         alive[k, s] = near
         if not alive.any():
             return True
-    return not any(_within_spread(displacement[k, s], chol[k], image_cart[k], reach[k], r[k]) for k, s in zip(*np.nonzero(alive)))
+    k, s = np.nonzero(alive)
+    step = max(1, MAX_ARRAY // (MAX_IMAGE_CHOICES * n * 3))  # rows per call: bounded arrays
+    return not any(_within_spread(displacement[k[i:i + step], s[i:i + step]], chol[k[i:i + step]], image_cart[k[i:i + step]],
+                                  reach[k[i:i + step]], r[k[i:i + step]]) for i in range(0, len(k), step))
 
 
-MAX_IMAGE_CHOICES = 256  # image combinations tried per (mapping, bijection) before giving up ("maybe")
+MAX_IMAGE_CHOICES = 256  # image combinations per (mapping, bijection) before giving up ("maybe")
 
 
 def _within_spread(displacement, chol, image_cart, reach, r) -> bool:
-    """Whether some choice of lattice images v_i of these displacements (n, 3 fractional) has every
-    |v_i - mean(v)| below r — the matcher's criterion for any assignment and translation it could pick.
+    """Whether, for some row a, a choice of lattice images v_i of the displacements ``displacement[a]``
+    (n, 3 fractional) has every |v_i - mean(v)| below r[a] — the matcher's criterion for any
+    assignment and translation it could pick. Rows are (mapping, bijection) candidates: ``chol`` (A, 3, 3),
+    ``image_cart`` (A, M, 3), ``reach`` and ``r`` (A,).
 
     Translating all images by a lattice vector changes nothing, so v_0 = d_0; every v_i must then lie
-    within 2r (``reach``) of v_0, which leaves a few candidates per site to enumerate. True ("maybe")
-    also when there are too many combinations: only a False is used to decide.
+    within 2r (``reach``) of v_0, which leaves a few candidates per site to enumerate, for all rows at
+    once. True ("maybe") also when there are too many combinations: only a False is used to decide.
     """
-    relative = displacement - displacement[0]
+    relative = displacement - displacement[:, :1]
     relative -= np.round(relative)
-    vectors = (relative @ chol)[:, None, :] + image_cart[None]  # (n, M, 3)
-    near = (vectors**2).sum(-1) <= reach**2
-    choices = [vectors[i][near[i]] for i in range(1, len(vectors))]
-    if any(len(c) == 0 for c in choices):
+    vectors = np.einsum("ani,aij->anj", relative[:, 1:], chol)[:, :, None, :] + image_cart[:, None]  # (A, n-1, M, 3)
+    near = (vectors**2).sum(-1) <= reach[:, None, None] ** 2
+    counts = near.sum(-1)  # (A, n-1) candidates per site
+    rows = counts.min(axis=1) > 0
+    if not rows.any():
         return False
-    if math.prod(len(c) for c in choices) > MAX_IMAGE_CHOICES:
+    vectors, near, counts, r = vectors[rows], near[rows], counts[rows], r[rows]
+    most = counts.max(axis=0)  # per site, over rows
+    if math.prod(int(c) for c in most) > MAX_IMAGE_CHOICES:
         return True
-    combos = np.stack(np.meshgrid(*[np.arange(len(c)) for c in choices], indexing="ij"), -1).reshape(-1, len(choices))
-    points = np.concatenate([np.zeros((len(combos), 1, 3)), np.stack([c[combos[:, i]] for i, c in enumerate(choices)], 1)], 1)
-    spread = np.linalg.norm(points - points.mean(axis=1, keepdims=True), axis=-1).max(axis=1)
-    return bool((spread < r * (1 + _MARGIN)).any())
+    order = np.argsort(~near, axis=-1, kind="stable")[:, :, : most.max()]  # near images first (A, n-1, cmax)
+    combos = np.stack(np.meshgrid(*[np.arange(c) for c in most], indexing="ij"), -1).reshape(-1, len(most))  # (Q, n-1)
+    site = np.arange(len(most))
+    pick = order[:, site, combos]  # (A, Q, n-1) image index per site
+    valid = np.all(combos[None] < counts[:, None, :], axis=-1)  # (A, Q): every pick a near image
+    points = vectors[np.arange(len(vectors))[:, None, None], site, pick]  # (A, Q, n-1, 3)
+    points = np.concatenate([np.zeros(points.shape[:2] + (1, 3)), points], axis=2)  # v_0 = 0
+    spread = np.linalg.norm(points - points.mean(axis=2, keepdims=True), axis=-1).max(axis=-1)
+    return bool(np.any(valid & (spread < r[:, None] * (1 + _MARGIN))))
 
 
 def _first_match(item: _Prepared, others: list[_Prepared], options: _Options) -> int | None:
