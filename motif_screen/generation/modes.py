@@ -67,6 +67,7 @@ def decode_latents(
     from motif_screen.model.autoencoder import model_identity
 
     identity = model_identity(model)
+    latent_rows = latents.tolist()
     items = []
     for i, structure in enumerate(structures):
         ok, reason, checks = assess(structure, check_charge=check_charge)
@@ -75,7 +76,7 @@ def decode_latents(
                 structure=structure,
                 mode=mode,
                 parents=list(parents[i]) if parents is not None else [],
-                latent=[float(x) for x in latents[i]],
+                latent=latent_rows[i],
                 model_version=identity[1],
                 model_name=identity[0],
                 valid=ok,

@@ -357,10 +357,23 @@ class VelocityField(nn.Module):
         freqs = torch.arange(1, 9, dtype=t.dtype, device=t.device) * math.pi
         return torch.cat([torch.sin(t[:, None] * freqs), torch.cos(t[:, None] * freqs)], dim=-1)
 
-    def forward(self, pos, species, num_nodes, cell, t, latent, sigma=None):
+    def constant_conditioning(self, species: torch.Tensor, latent: torch.Tensor, num_nodes: torch.Tensor) -> torch.Tensor:
+        """(N, mlp_hidden) the species and latent terms of the first conditioning layer, with its bias:
+        they do not change while a structure is decoded, so decoding computes them once for all steps."""
+        first, n_species = self.embed[0], len(self.config.elements)
+        batch = torch.repeat_interleave(torch.arange(len(num_nodes), device=latent.device), num_nodes)
+        weight = first.weight
+        per_graph = latent @ weight[:, n_species:n_species + latent.shape[1]].T
+        return per_graph[batch] + weight[:, :n_species].T[species] + first.bias  # one-hot rows: a lookup
+
+    def forward(self, pos, species, num_nodes, cell, t, latent, sigma=None, constant=None):
         """pos (N,3) Å; species (N,) vocabulary index; num_nodes (B,); cell (B,3,3) or None;
         t (B,) in [0,1]; latent (B, latent_dim); sigma (B,) Å: > 0 asks for the denoising
-        displacement at that noise level instead of the flow's velocity. Returns (N, 3) Å."""
+        displacement at that noise level instead of the flow's velocity; ``constant``: the
+        :meth:`constant_conditioning` of these species and latents, if already computed. Returns (N, 3) Å.
+
+        The conditioning MLP sees (species one-hot, latent, time features, denoising flag and σ);
+        its first layer is applied term by term."""
         batch = torch.repeat_interleave(torch.arange(len(num_nodes), device=pos.device), num_nodes)
         # each edge once (the layers send its message both ways): half the harmonics and radial MLPs
         edge_index, edge_vec = radius_graph(pos, num_nodes, self.cutoff, cell, undirected=True)
@@ -368,13 +381,16 @@ class VelocityField(nn.Module):
         length = edge_vec.norm(dim=-1).clamp(min=1e-4)  # two noisy atoms may coincide
         edge_sh = self.sh(edge_vec)
         basis = self.radial(length)
-        onehot = torch.nn.functional.one_hot(species, len(self.config.elements)).to(pos.dtype)
-        parts = [onehot, latent[batch], self.time_features(t)[batch]]
+        if constant is None:
+            constant = self.constant_conditioning(species, latent, num_nodes)
+        parts = [self.time_features(t)]
         if self.config.denoise_sigma_max > 0:
             sigma = torch.zeros_like(t) if sigma is None else sigma
-            parts.append(torch.stack([(sigma > 0).to(t.dtype), sigma / self.config.denoise_sigma_max], dim=-1)[batch])
-        cond = torch.cat(parts, dim=-1)
-        hidden = self.embed[1](self.embed[0](cond))
+            parts.append(torch.stack([(sigma > 0).to(t.dtype), sigma / self.config.denoise_sigma_max], dim=-1))
+        varying = torch.cat(parts, dim=-1)  # per graph
+        offset = len(self.config.elements) + latent.shape[1]
+        per_graph = varying @ self.embed[0].weight[:, offset:offset + varying.shape[1]].T
+        hidden = self.embed[1](constant + per_graph[batch])
         x = self.embed[2](hidden)
         for k, layer in enumerate(self.layers):
             if 0 < k <= len(self.conditioning):  # scalars come first in the hidden irreps
@@ -578,11 +594,9 @@ class Decoder(nn.Module):
             from motif_screen.generation.molecules import valences_can_pair
 
             return valences_can_pair(formula)
-        from pymatgen.core.periodic_table import Element
+        from motif_screen.structures.validity import counts_pass_smact, element_symbol
 
-        from motif_screen.structures.validity import counts_pass_smact
-
-        return counts_pass_smact({Element.from_Z(z).symbol: n for z, n in formula.items()})
+        return counts_pass_smact({element_symbol(z): n for z, n in formula.items()})
 
     @torch.no_grad()
     def decode(
@@ -625,14 +639,15 @@ class Decoder(nn.Module):
             return torch.einsum("ni,nij->nj", wrap_frac(torch.einsum("ni,nij->nj", pos, inv[batch])), cell[batch])
 
         trajectory = []
+        constant = self.velocity.constant_conditioning(species, latent, num_nodes)
         for k in range(steps):
             t = torch.full((B,), k / steps, dtype=dtype, device=latent.device)
-            pos = move(pos, self.velocity(pos, species, num_nodes, cell, t, latent) / steps)
+            pos = move(pos, self.velocity(pos, species, num_nodes, cell, t, latent, constant=constant) / steps)
             if keep_trajectory:
                 trajectory.append(pos.clone())
         ones = torch.ones(B, dtype=dtype, device=latent.device)
         for sigma in self.snap_sigmas():
-            pos = move(pos, self.velocity(pos, species, num_nodes, cell, ones, latent, ones * sigma))
+            pos = move(pos, self.velocity(pos, species, num_nodes, cell, ones, latent, ones * sigma, constant=constant))
             if keep_trajectory:
                 trajectory.append(pos.clone())
         frac = None if cell is None else wrap_frac(torch.einsum("ni,nij->nj", pos, inv[batch]))

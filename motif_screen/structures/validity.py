@@ -13,7 +13,6 @@ reason into the database instead of silently disappearing.
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -113,6 +112,14 @@ def _finite_check(structure) -> CheckResult:
 
 
 @lru_cache(maxsize=256)
+def element_symbol(atomic_number: int) -> str:
+    """The element symbol of an atomic number (pymatgen's ``Element.from_Z``, looked up once)."""
+    from pymatgen.core.periodic_table import Element
+
+    return Element.from_Z(int(atomic_number)).symbol
+
+
+@lru_cache(maxsize=256)
 def _smact_element(symbol: str) -> tuple[tuple[int, ...], float | None]:
     """(SMACT 2014 oxidation states, Pauling electronegativity) of an element; building a
     ``smact.Element`` reads data files, which dominated the validity check of new formulas."""
@@ -138,15 +145,17 @@ def smact_assignment(symbols: tuple[str, ...], counts: tuple[int, ...]) -> tuple
     if int(np.prod([len(st) for st in oxidation_states])) > SMACT_MAX_COMBINATIONS:
         return None
     electronegativities = list(electronegativities)
-    for states in itertools.product(*oxidation_states):
-        if sum(q * n for q, n in zip(states, counts)) != 0:
-            continue
+    # every combination at once, in itertools.product order (the last element varies fastest)
+    grids = np.meshgrid(*[np.asarray(st, dtype=np.int64) for st in oxidation_states], indexing="ij")
+    combos = np.stack([g.ravel() for g in grids], axis=1)
+    for row in np.flatnonzero(combos @ np.asarray(counts, dtype=np.int64) == 0):  # the charge-neutral ones, in order
+        states = tuple(int(q) for q in combos[row])
         try:
             pauling_ok = pauling_test(states, electronegativities)
         except TypeError:  # missing electronegativity data: SMACT/CDVAE accept
             pauling_ok = True
         if pauling_ok:
-            return tuple(int(q) for q in states)
+            return states
     return None
 
 
