@@ -133,26 +133,32 @@ def messages(plan: PathPlan, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) 
         ww = w[:, p.w]
         dest = out[:, plan.out_offsets[p.out]:plan.out_offsets[p.out + 1]].view(n, p.dim3, p.mul)
         add, written[p.out] = written[p.out], True
+        # products as (E, mul) factor pairs, one per output component: torch's broadcasting over a
+        # middle axis of 3 runs ~2× slower than three plain row-wise products
         if p.kind == SCALAR_INPUT and p.dim3 == 1:  # Y0 = 1: out = w x
-            a, b = ww.unsqueeze(1), x[:, p.x].unsqueeze(1)
-        elif p.kind == SCALAR_INPUT:  # (E, 1, mul) * (E, dim3, 1)
-            a, b = (ww * x[:, p.x]).unsqueeze(1), y[:, p.y].unsqueeze(2)
-        elif p.kind == SCALAR_FILTER:  # Y0 = 1: (E, dim1, mul) * (E, 1, mul)
-            a, b = x[:, p.x].view(n, p.dim1, p.mul), ww.unsqueeze(1)
+            pairs = [(ww, x[:, p.x])]
+        elif p.kind == SCALAR_INPUT:  # out_k = (w x) Y_k
+            wx, ys = ww * x[:, p.x], y[:, p.y]
+            pairs = [(wx, ys[:, k:k + 1]) for k in range(p.dim3)]
+        elif p.kind == SCALAR_FILTER:  # Y0 = 1: out_k = w x_k
+            xs = x[:, p.x]
+            pairs = [(xs[:, k * p.mul:(k + 1) * p.mul], ww) for k in range(p.dim1)]
         elif p.kind == SCALAR_OUTPUT:  # Σ_i x_i Y_i over contiguous channel rows
             xs, ys = x[:, p.x], y[:, p.y]
             acc = xs[:, : p.mul] * ys[:, 0:1]
             for i in range(1, p.dim1):
                 acc.addcmul_(xs[:, i * p.mul:(i + 1) * p.mul], ys[:, i:i + 1])
-            a, b = acc.unsqueeze(1), ww.unsqueeze(1)
+            pairs = [(acc, ww)]
         else:  # contract Y with the Clebsch–Gordan block first: (E, dim3, dim1), then batch-multiply
             c = p.w3j.to(dtype=y.dtype, device=y.device)  # (dim1, dim2, dim3)
             filt = (y[:, p.y] @ c.permute(1, 2, 0).reshape(c.shape[1], -1)).reshape(n, p.dim3, p.dim1)
-            a, b = torch.bmm(filt, x[:, p.x].reshape(n, p.dim1, p.mul)), ww.unsqueeze(1)
-        if add:
-            dest.addcmul_(a, b)
-        else:
-            torch.mul(a, b, out=dest)
+            product = torch.bmm(filt, x[:, p.x].reshape(n, p.dim1, p.mul))
+            pairs = [(product[:, k], ww) for k in range(p.dim3)]
+        for k, (a, b) in enumerate(pairs):
+            if add:
+                dest[:, k].addcmul_(a, b)
+            else:
+                torch.mul(a, b, out=dest[:, k])
     for k, done in enumerate(written):
         if not done:
             out[:, plan.out_offsets[k]:plan.out_offsets[k + 1]] = 0
