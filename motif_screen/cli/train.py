@@ -36,6 +36,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--register", metavar="NAME", default=None, help="register the trained model as a ModelVersion NAME")
     parser.add_argument("--promote", action="store_true", help="mark the registered version as the one screening uses")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--refit-prior", action="store_true",
+                        help="task: autoencoder only: refit the latent prior (prior_components) of the recipe's trained "
+                             "`output` checkpoint on its training split and write it back, instead of training")
     add_db_options(parser)
 
 
@@ -52,8 +55,14 @@ def _train_autoencoder(values: dict, args) -> int:
         from motif_screen.cli.common import connect_from_args
 
         conn, _ = connect_from_args(args, readonly=False)
-    model, metrics = train_autoencoder(values)
-    print(f"autoencoder training finished: {metrics}")
+    if args.refit_prior:
+        from motif_screen.training.autoencoder import refit_latent_prior
+
+        model, metrics = refit_latent_prior(values)
+        print(f"latent prior refit ({values.get('output')}): {metrics}")
+    else:
+        model, metrics = train_autoencoder(values)
+        print(f"autoencoder training finished: {metrics}")
     output = values.get("output") or (Path(values["out_dir"]) / f"{model.model_name}.pt" if values.get("out_dir") else None)
     if register:
         from motif_screen.model.checkpoint import register_model_version
@@ -76,6 +85,8 @@ def run(args) -> int:
         return _train_autoencoder(values, args)
     if task != "property":
         raise ConfigError(f"{args.config}: task must be `property` or `autoencoder`, got {task!r}")
+    if args.refit_prior:
+        raise ConfigError("--refit-prior applies to `task: autoencoder` recipes (property models have no latent prior)")
 
     register = args.register or values.pop("register", None)
     settings = settings_from_args(args)

@@ -2,9 +2,9 @@
 
 The encoder's invariant latent is mapped to a Gaussian (mean, log-variance); its mean is "the
 latent" of a structure everywhere in motif_screen (stored on candidates, plotted, perturbed). A
-small KL term keeps encoded structures near N(0, I); generation then samples a Gaussian fitted to
-the encoded training set (:meth:`StructureAutoencoder.fit_latent_prior`), because with a KL weight
-small enough to keep compositions decodable the encodings do not fill N(0, I). Property heads sit
+small KL term keeps encoded structures near N(0, I); generation then samples a Gaussian mixture
+fitted to the encoded training set (:meth:`StructureAutoencoder.fit_latent_prior`), because with a
+KL weight small enough to keep compositions decodable the encodings do not fill N(0, I). Property heads sit
 on the same latent so that their gradients can steer generation.
 """
 
@@ -43,6 +43,7 @@ class AutoencoderConfig:
     kl_weight: float = 0.01
     loss_weights: dict = field(default_factory=lambda: {"num_atoms": 1.0, "composition": 1.0, "lattice": 10.0, "coords": 1.0, "property": 1.0})
     decoder: dict = field(default_factory=dict)  # DecoderConfig fields other than latent_dim/elements/periodic
+    prior_components: int = 1  # Gaussians in the latent prior; set by fit_latent_prior
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,9 +82,15 @@ class StructureAutoencoder(nn.Module):
         self.heads = EnsembleHeads(config.latent_dim, len(config.properties), config.ensemble_size) if config.properties else None
         self.target_scaler = TargetScaler(max(len(config.properties), 1))
         # the latent distribution generation samples from: N(0, I) until fitted to the encoded
-        # training set (see fit_latent_prior)
+        # training set (see fit_latent_prior). prior_mean / prior_scale_tril: one Gaussian over all
+        # of it (the shape of perturbation steps); prior_weights / _means / _scale_trils: the mixture
+        # that prior samples come from (one component = that Gaussian)
         self.register_buffer("prior_mean", torch.zeros(config.latent_dim))
         self.register_buffer("prior_scale_tril", torch.eye(config.latent_dim))
+        self._set_mixture(torch.ones(config.prior_components) / config.prior_components,
+                          torch.zeros(config.prior_components, config.latent_dim),
+                          torch.eye(config.latent_dim).repeat(config.prior_components, 1, 1))
+        self.register_load_state_dict_pre_hook(_mixture_from_single_gaussian)
         self.model_version: int | None = None  # set when registered / loaded
         self.model_name: str | None = None
 
@@ -170,32 +177,60 @@ class StructureAutoencoder(nn.Module):
                 raise InputError("a composition with zero atoms cannot be decoded")
 
     # -- the latent prior --------------------------------------------------------------------------
+    def _set_mixture(self, weights: torch.Tensor, means: torch.Tensor, scale_trils: torch.Tensor) -> None:
+        self.register_buffer("prior_weights", weights.to(torch.get_default_dtype()))
+        self.register_buffer("prior_means", means.to(torch.get_default_dtype()))
+        self.register_buffer("prior_scale_trils", scale_trils.to(torch.get_default_dtype()))
+        self.config.prior_components = len(weights)
+
     @torch.no_grad()
-    def fit_latent_prior(self, latents: torch.Tensor) -> None:
-        """Fit a full-covariance Gaussian to the latent means of the training set.
+    def fit_latent_prior(self, latents: torch.Tensor, components: int | str = 1, seed: int = 0) -> dict:
+        """Fit the latent prior to the latent means of the training set; returns what was chosen.
 
         Why: with the small KL weight that keeps compositions decodable, encoded structures do not
-        fill N(0, I); decoding draws from where they actually lie (the aggregate posterior, as a
-        Gaussian) gives structures like the training data instead of off-manifold latents."""
+        fill N(0, I); decoding draws from where they actually lie (the aggregate posterior) gives
+        structures like the training data instead of off-manifold latents. One full-covariance
+        Gaussian describes that cloud poorly — it is a set of families, and a single Gaussian puts
+        samples between them — so ``components`` > 1 fits a Gaussian mixture (ex-post density
+        estimation, as for regularised autoencoders, Ghosh et al. 2020); ``"auto"`` picks the
+        number by log-likelihood on a held-out fifth of the latents, then refits on all of them.
+        """
+        from motif_screen.model.latent_prior import fit_gaussian_mixture
+
         latents = latents.detach().to(self.prior_mean.dtype)
         if len(latents) < 2:
             raise InputError("fitting the latent prior needs at least 2 encoded structures")
         mean = latents.mean(0)
-        cov = torch.cov(latents.T) + 1e-4 * torch.eye(self.latent_dim, dtype=latents.dtype)
+        cov = torch.cov(latents.T) + PRIOR_REG * torch.eye(self.latent_dim, dtype=latents.dtype)
         self.prior_mean.copy_(mean)
         self.prior_scale_tril.copy_(torch.linalg.cholesky(cov))
+        weights, means, trils, summary = fit_gaussian_mixture(latents, components, PRIOR_REG, seed)
+        if weights is None:  # one component: the Gaussian above
+            weights, means, trils = torch.ones(1), mean[None], self.prior_scale_tril[None]
+        self._set_mixture(weights, means, trils)
+        return summary
 
     def sample_latents(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0,
                        centres: torch.Tensor | None = None) -> torch.Tensor:
-        """(n, latent_dim) draws from the latent prior, its spread scaled by ``temperature``; with
-        ``centres`` (n, latent_dim) the same spread around those points instead of the prior mean."""
+        """(n, latent_dim) draws from the latent prior, each component's spread scaled by
+        ``temperature``; with ``centres`` (n, latent_dim) steps shaped like the whole prior's
+        Gaussian, scaled the same way, around those points instead."""
         eps = torch.randn((n, self.latent_dim), generator=generator, dtype=self.prior_mean.dtype)
-        return (self.prior_mean if centres is None else centres) + float(temperature) * eps @ self.prior_scale_tril.T
+        if centres is not None:
+            return centres + float(temperature) * eps @ self.prior_scale_tril.T
+        if len(self.prior_weights) == 1:
+            return self.prior_means[0] + float(temperature) * eps @ self.prior_scale_trils[0].T
+        which = torch.multinomial(self.prior_weights, n, replacement=True, generator=generator)
+        return self.prior_means[which] + float(temperature) * torch.einsum("nij,nj->ni", self.prior_scale_trils[which], eps)
 
     def latent_prior_energy(self, latent: torch.Tensor) -> torch.Tensor:
-        """(B,) negative log-density of the prior up to a constant: 0.5 |L^-1 (z - mean)|²."""
-        white = torch.linalg.solve_triangular(self.prior_scale_tril, (latent - self.prior_mean).T, upper=False)
-        return 0.5 * (white**2).sum(0)
+        """(B,) negative log-density of the prior up to a constant (differentiable: guided sampling
+        adds it to keep optimised latents where structures live)."""
+        diff = (latent[None] - self.prior_means[:, None, :]).transpose(1, 2)  # (K, D, B)
+        white = torch.linalg.solve_triangular(self.prior_scale_trils, diff, upper=False)
+        log_det = torch.log(torch.diagonal(self.prior_scale_trils, dim1=-2, dim2=-1)).sum(-1)  # (K,)
+        log_component = torch.log(self.prior_weights)[:, None] - 0.5 * (white**2).sum(1) - log_det[:, None]
+        return -torch.logsumexp(log_component, dim=0)
 
     # -- heads -------------------------------------------------------------------------------------
     def predict_properties(self, latent: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -290,6 +325,18 @@ class StructureAutoencoder(nn.Module):
                 mean, _ = self.encode_batch(collate(graphs[start : start + batch_size]))
                 distance[idx] = ((mean - latents[idx]) ** 2).sum(-1)
         return distance
+
+
+PRIOR_REG = 1e-4  # added to every covariance of the latent prior (latents have unit-order spread)
+
+
+def _mixture_from_single_gaussian(module, state_dict, prefix, *args) -> None:
+    """Checkpoints written before the mixture prior hold only prior_mean / prior_scale_tril: the
+    same prior as a one-component mixture."""
+    if prefix + "prior_mean" in state_dict and prefix + "prior_weights" not in state_dict:
+        state_dict[prefix + "prior_weights"] = torch.ones(1)
+        state_dict[prefix + "prior_means"] = state_dict[prefix + "prior_mean"][None].clone()
+        state_dict[prefix + "prior_scale_trils"] = state_dict[prefix + "prior_scale_tril"][None].clone()
 
 
 def to_structures(decoded) -> list:

@@ -33,7 +33,7 @@ import torch
 from motif_screen import keys
 from motif_screen.errors import ConfigError, InputError
 
-__all__ = ["train_autoencoder", "refine_heads", "load_structure_csv", "DEFAULTS"]
+__all__ = ["train_autoencoder", "refit_latent_prior", "refine_heads", "load_structure_csv", "DEFAULTS"]
 
 DEFAULTS = {
     "data": "../shared/data/perov_5/val.csv",
@@ -54,6 +54,7 @@ DEFAULTS = {
     "log_every": 1,
     "head_epochs": 0,  # then refit the latent -> (size, composition, lattice, property) MLPs on frozen latents
     "head_lr": 3e-3,
+    "prior_components": "auto",  # Gaussians in the latent prior: a number, or "auto" (held-out likelihood)
 }
 
 
@@ -92,6 +93,45 @@ def _load_data(cfg: dict):
         return molecules, ids, np.zeros((len(molecules), 0)), False
     structures, ids, targets = load_structure_csv(cfg["data"], cfg["properties"], None)
     return structures, ids, targets, True
+
+
+def _split(n_structures: int, cfg: dict) -> tuple[list[int], list[int], list[int]]:
+    """(used, validation, training) indices: a seeded shuffle, cut to ``limit``, validation first."""
+    order = list(range(n_structures))
+    random.Random(int(cfg["seed"])).shuffle(order)
+    if cfg["limit"]:
+        order = order[: int(cfg["limit"])]
+    if len(order) < 2:
+        raise InputError("the autoencoder needs at least 2 training structures")
+    n_val = max(1, int(round(len(order) * float(cfg["val_fraction"])))) if cfg["val_fraction"] else 0
+    return order, order[:n_val], order[n_val:]
+
+
+def refit_latent_prior(config: dict):
+    """Refit only the latent prior of a recipe's trained checkpoint (its ``output``), on the same
+    training split the recipe used, and write the checkpoint back; returns ``(model, summary)``.
+
+    Minutes instead of the training run, for a prior setting (``prior_components``) changed after
+    training; the network's weights are untouched, so encodings and decodings of given latents stay
+    the same and only prior samples change."""
+    from motif_screen.graphs import to_graph
+    from motif_screen.model.autoencoder import load_autoencoder, save_autoencoder
+
+    cfg = {**DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
+    if not cfg["output"] or not Path(cfg["output"]).is_file():
+        raise ConfigError(f"refitting the prior needs the recipe's trained checkpoint; `output` is {cfg['output']!r}")
+    if cfg["threads"]:
+        torch.set_num_threads(int(cfg["threads"]))
+    model = load_autoencoder(cfg["output"])
+    structures, ids, _, _ = _load_data(cfg)
+    _, _, train_idx = _split(len(structures), cfg)
+    graphs = [to_graph(structures[i], model.cutoff, vocabulary=model.config.elements, name=f"structure {ids[i]}") for i in train_idx]
+    summary = model.fit_latent_prior(_latent_means(model, graphs), cfg["prior_components"], int(cfg["seed"]))
+    info = getattr(model, "checkpoint_info", None) or {}
+    metrics = {**(info.get("metrics") or {}), **summary}
+    save_autoencoder(model, cfg["output"], config={**(info.get("config") or {}), "prior_components": cfg["prior_components"]},
+                     metrics=metrics)
+    return model, summary
 
 
 def _batches(indices: list[int], batch_size: int):
@@ -235,12 +275,7 @@ def train_autoencoder(config: dict):
         torch.set_num_threads(int(cfg["threads"]))
 
     structures, ids, targets, periodic = _load_data(cfg)
-    order = list(range(len(structures)))
-    random.Random(seed).shuffle(order)
-    if cfg["limit"]:
-        order = order[: int(cfg["limit"])]
-    if len(order) < 2:
-        raise InputError("the autoencoder needs at least 2 training structures")
+    order, val_idx, train_idx = _split(len(structures), cfg)
     elements = sorted({site.specie.Z for i in order for site in structures[i]})
     model_options = dict(cfg["model"])
     model_options.setdefault("decoder", {})
@@ -249,8 +284,6 @@ def train_autoencoder(config: dict):
     model = build_autoencoder(ae_config)
 
     graphs = {i: to_graph(structures[i], model.cutoff, vocabulary=elements, name=f"structure {ids[i]}") for i in order}
-    n_val = max(1, int(round(len(order) * float(cfg["val_fraction"])))) if cfg["val_fraction"] else 0
-    val_idx, train_idx = order[:n_val], order[n_val:]
 
     # statistics the model standardises with: lattice parameters, property labels
     train_batch, _ = _collate(graphs, targets, train_idx)
@@ -295,7 +328,7 @@ def train_autoencoder(config: dict):
             stopped_early = True
             break
     model.eval()
-    model.fit_latent_prior(_latent_means(model, [graphs[i] for i in train_idx]))
+    prior = model.fit_latent_prior(_latent_means(model, [graphs[i] for i in train_idx]), cfg["prior_components"], seed)
     if int(cfg["head_epochs"]):
         head_terms = refine_heads(model, [graphs[i] for i in train_idx], targets[train_idx], int(cfg["head_epochs"]),
                                   float(cfg["head_lr"]), seed=seed)
@@ -308,6 +341,7 @@ def train_autoencoder(config: dict):
         "epochs_planned": epochs,
         "stopped_early_for_time": int(stopped_early),
         "minutes": (time.time() - start) / 60.0,
+        **prior,
     }
     metrics.update({f"train_{k}": v for k, v in history[-1].items()})
     if val_idx:

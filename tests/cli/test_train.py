@@ -53,3 +53,13 @@ def test_bad_configs_exit_2_with_one_line(tmp_path, capsys):
     assert "unknown training setting(s): learning_rate" in capsys.readouterr().err
     cfg = _write_config(tmp_path, task="dance")
     assert main(["train", "--config", str(cfg)]) == 2
+
+
+def test_refit_prior_needs_an_autoencoder_recipe_and_its_checkpoint(tmp_path, capsys):
+    cfg = _write_config(tmp_path)
+    assert main(["train", "--config", str(cfg), "--refit-prior"]) == 2
+    assert "--refit-prior applies to `task: autoencoder`" in capsys.readouterr().err
+    recipe = tmp_path / "ae.yaml"
+    recipe.write_text(yaml.safe_dump({"task": "autoencoder", "data": "d.csv", "output": str(tmp_path / "none.pt")}))
+    assert main(["train", "--config", str(recipe), "--refit-prior"]) == 2
+    assert "needs the recipe's trained checkpoint" in capsys.readouterr().err
