@@ -178,9 +178,10 @@ class StructureAutoencoder(nn.Module):
 
     # -- the latent prior --------------------------------------------------------------------------
     def _set_mixture(self, weights: torch.Tensor, means: torch.Tensor, scale_trils: torch.Tensor) -> None:
-        self.register_buffer("prior_weights", weights.to(torch.get_default_dtype()))
-        self.register_buffer("prior_means", means.to(torch.get_default_dtype()))
-        self.register_buffer("prior_scale_trils", scale_trils.to(torch.get_default_dtype()))
+        dtype = self.prior_mean.dtype
+        self.register_buffer("prior_weights", weights.to(dtype))
+        self.register_buffer("prior_means", means.to(dtype))
+        self.register_buffer("prior_scale_trils", scale_trils.to(dtype))
         self.config.prior_components = len(weights)
 
     @torch.no_grad()
