@@ -34,7 +34,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same structures)")
     parser.add_argument("--seeds", nargs="+", default=None, help="seed structure files/folders (perturb; interpolate takes two)")
     parser.add_argument("--scale", type=float, default=0.3, help="perturb: step size in prior units (default 0.3)")
-    parser.add_argument("--temperature", type=float, default=1.0, help="prior: latent std (default 1.0)")
+    parser.add_argument("--temperature", type=float, default=1.0, help="prior: spread of each of the prior's Gaussians, as a factor (default 1.0)")
     parser.add_argument("--target", default=None, help="guided: property head to follow, e.g. formation_energy_per_atom")
     parser.add_argument("--goal", default="minimize", help="guided: minimize, maximize or a target value")
     parser.add_argument("--method", choices=("gradient", "rejection"), default="gradient", help="guided: how to use the head")

@@ -91,8 +91,8 @@ def decode_latents(
 # ---------------------------------------------------------------------------------------------
 def sample_prior(model, n: int, seed: int = 0, temperature: float = 1.0, steps: int | None = None,
                  candidates: int | None = None, charge_balanced: bool = True) -> GenerationReport:
-    """``n`` structures decoded from latents drawn from the model's latent prior (a Gaussian fitted
-    to the encoded training set), its spread scaled by ``temperature``."""
+    """``n`` structures decoded from latents drawn from the model's latent prior (a Gaussian mixture
+    fitted to the encoded training set), each component's spread scaled by ``temperature``."""
     n = check_count(n)
     if not temperature > 0:
         raise InputError(f"temperature must be positive, got {temperature}")
