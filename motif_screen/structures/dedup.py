@@ -482,8 +482,11 @@ def _surely_apart(frac1, species1, b: _Cell, chol, recip, r) -> bool:
             return True
     k, s = np.nonzero(alive)
     step = max(1, MAX_ARRAY // (MAX_IMAGE_CHOICES * n * 3))  # rows per call: bounded arrays
-    return not any(_within_spread(displacement[k[i:i + step], s[i:i + step]], chol[k[i:i + step]], image_cart[k[i:i + step]],
-                                  reach[k[i:i + step]], r[k[i:i + step]]) for i in range(0, len(k), step))
+    for start in range(0, len(k), step):
+        kk, ss = k[start:start + step], s[start:start + step]
+        if _within_spread(displacement[kk, ss], chol[kk], image_cart[kk], reach[kk], r[kk]):
+            return False
+    return True
 
 
 MAX_IMAGE_CHOICES = 256  # image combinations per (mapping, bijection) before giving up ("maybe")
