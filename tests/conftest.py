@@ -7,6 +7,7 @@ import os
 import pytest
 
 MONGODB_URI_ENV = "MOTIF_SCREEN_TEST_MONGODB_URI"
+LEGACY_STORE_ENV = "MONGOMOCK_SERVERSTORE_FILE"  # FireWorks' own switch; never set around our store
 
 
 def pytest_collection_modifyitems(config, items):
@@ -26,14 +27,14 @@ def clean_db_state(monkeypatch):
     from motif_screen.db import embedded
     from motif_screen.settings import get_settings
 
-    monkeypatch.delenv(embedded.STORE_ENV, raising=False)
-    embedded.reset_for_tests()
+    monkeypatch.delenv(LEGACY_STORE_ENV, raising=False)
+    embedded.close_all()
     get_settings.cache_clear()
     yield
-    embedded.reset_for_tests()
+    embedded.close_all()
     disconnect_all()
     get_settings.cache_clear()
-    os.environ.pop(embedded.STORE_ENV, None)
+    os.environ.pop(LEGACY_STORE_ENV, None)
 
 
 @pytest.fixture
@@ -43,8 +44,8 @@ def config_dir(tmp_path, clean_db_state):
     from motif_screen.db import embedded
 
     initialise(tmp_path)
-    embedded.reset_for_tests()
-    os.environ.pop(embedded.STORE_ENV, None)
+    embedded.close_all()
+    os.environ.pop(LEGACY_STORE_ENV, None)
     return tmp_path
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from motif_screen import keys
-from motif_screen.cli.common import add_db_options, connect_from_args
+from motif_screen.cli.common import add_db_options, connect_from_args, settings_from_args
 
 HELP = "funnel counts per campaign and round (generated -> screened -> submitted -> hits)"
 ROUND_COLUMNS = ("round", "model_version", "generated", "valid", "unique", "novel", "screened", "submitted",
@@ -15,6 +15,9 @@ ROUND_COLUMNS = ("round", "model_version", "generated", "valid", "unique", "nove
 def add_arguments(parser) -> None:
     parser.add_argument("--campaign", help="only this campaign")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--restore-backup", action="store_true",
+                        help="embedded store only: put the previous version (<store>.bak) back in place of a broken "
+                             "store; the broken file is kept beside it as <store>.broken-<time>")
     add_db_options(parser)
 
 
@@ -99,7 +102,23 @@ def render(status: dict, fw_states: dict | None) -> str:
     return "\n".join(lines)
 
 
+def restore_backup(args) -> str:
+    from motif_screen.db import embedded, load_db_file
+    from motif_screen.db.connection import EMBEDDED_KEY
+    from motif_screen.errors import ConfigError
+
+    settings = settings_from_args(args)
+    creds = load_db_file(settings.db_path)
+    if EMBEDDED_KEY not in creds:
+        raise ConfigError(f"{settings.db_path} names a MongoDB server, not an embedded store: nothing to restore")
+    store = embedded.restore_backup(creds[EMBEDDED_KEY], settings.store_lock_timeout_s)
+    return f"restored {store} from {embedded.backup_path(store).name}"
+
+
 def run(args) -> int:
+    if args.restore_backup:
+        print(restore_backup(args))
+        return 0
     conn, settings = connect_from_args(args, readonly=True)
     status = collect_status(args.campaign)
     fw_states = fireworks_states(conn, settings)

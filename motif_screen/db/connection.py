@@ -15,11 +15,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import mongoengine
+import pymongo
+from mongoengine.connection import disconnect
+from pymongo.errors import ConfigurationError as PyConfigError
+from pymongo.errors import OperationFailure, PyMongoError
+from pymongo.uri_parser import parse_uri
+
 from motif_screen import keys
 from motif_screen.db import embedded
 from motif_screen.errors import ConfigError, DatabaseError
+from motif_screen.settings import get_settings
 
-EMBEDDED_KEY = "mongomock_serverstore_file"
+EMBEDDED_KEY = "embedded_store"  # db.json key of the embedded store file (written by `motif-screen init`)
+LEGACY_EMBEDDED_KEY = "mongomock_serverstore_file"  # the same, as written by motif-screen 0.1
+LEGACY_STORE_ENV = "MONGOMOCK_SERVERSTORE_FILE"  # FireWorks' own mongomock-persistence switch
 MONGOENGINE_ALIAS = "default"
 
 
@@ -58,10 +68,17 @@ def load_db_file(path: str | os.PathLike) -> dict:
         creds = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"db file {path} cannot be read: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise ConfigError(f"db file {path} is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"db file {path} is not valid JSON: {exc.msg} at line {exc.lineno}") from exc
     if not isinstance(creds, dict):
         raise ConfigError(f"db file {path} must hold a JSON object")
+    if LEGACY_EMBEDDED_KEY in creds:
+        raise ConfigError(
+            f"db file {path} was written by an older motif-screen for an embedded store that FireWorks' own tools "
+            f"could overwrite: run `motif-screen init {path.parent}` again to upgrade it (the store and its data are kept)"
+        )
     if EMBEDDED_KEY not in creds and "host_uri" not in creds and "host" not in creds:
         raise ConfigError(f"db file {path} names no `host`, `host_uri` or `{EMBEDDED_KEY}`")
     if "database" not in creds and "host_uri" not in creds:
@@ -71,8 +88,6 @@ def load_db_file(path: str | os.PathLike) -> dict:
 
 def describe_uri(uri: str) -> str:
     """The hosts and database of a MongoDB URI, with any credentials removed."""
-    from pymongo.uri_parser import parse_uri
-
     try:
         parsed = parse_uri(uri, warn=True)
     except Exception as exc:  # pymongo raises InvalidURI / ConfigurationError / ValueError
@@ -82,11 +97,8 @@ def describe_uri(uri: str) -> str:
     return f"mongodb://{hosts}/{parsed.get('database') or ''}"
 
 
-def _real_client(kwargs: dict, where: str, timeout_ms: int):
-    import pymongo
-    from pymongo.errors import ConfigurationError as PyConfigError
-    from pymongo.errors import OperationFailure, PyMongoError
-
+def real_client(kwargs: dict, where: str, timeout_ms: int):
+    """A pymongo client that has answered a ping; one clear DatabaseError otherwise."""
     try:
         client = pymongo.MongoClient(serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, **kwargs)
         client.admin.command("ping")
@@ -103,9 +115,6 @@ def _real_client(kwargs: dict, where: str, timeout_ms: int):
 
 def _register_mongoengine(client, database_name: str) -> None:
     """Bind our mongoengine documents to the same client (never a second one)."""
-    import mongoengine
-    from mongoengine.connection import disconnect
-
     disconnect(MONGOENGINE_ALIAS)
     mongoengine.connect(
         db=database_name,
@@ -114,6 +123,18 @@ def _register_mongoengine(client, database_name: str) -> None:
         mongo_client_class=lambda *args, **kwargs: client,
         uuidRepresentation="standard",
     )
+
+
+def _embedded_client(store_path: str, readonly: bool, settings):
+    """The shared mongomock client of this process's embedded store, FireWorks and atomate bound to it."""
+    if os.environ.get(LEGACY_STORE_ENV):
+        raise ConfigError(
+            f"{LEGACY_STORE_ENV} is set: FireWorks would open the embedded store with mongomock-persistence, "
+            "which rewrites it without a lock. Unset it; `motif-screen init` writes the configuration FireWorks needs."
+        )
+    store = embedded.open_store(store_path, writable=not readonly, lock_timeout_s=settings.store_lock_timeout_s)
+    embedded.bind_clients(embedded.FireWorksClient(store_path, writable=not readonly))
+    return store.client
 
 
 def connect(
@@ -129,18 +150,14 @@ def connect(
     ``readonly=True`` is for queries: it never takes the embedded store's writer lock and never
     writes the file, so it can run beside a campaign.
     """
-    from motif_screen.settings import get_settings
-
     settings = settings or get_settings()
     timeout_ms = settings.connect_timeout_ms
-    embedded.install()
 
     if uri:
         description = describe_uri(uri)
-        from pymongo.uri_parser import parse_uri
-
         database_name = database or parse_uri(uri).get("database") or "motif_screen"
-        client = _real_client({"host": uri}, description, timeout_ms)
+        client = real_client({"host": uri}, description, timeout_ms)
+        embedded.unbind_clients()
         conn = Connection(client, client[database_name], database_name, description, readonly=readonly)
         _register_mongoengine(client, database_name)
         return conn
@@ -148,23 +165,14 @@ def connect(
     path = Path(db_file or settings.db_path).expanduser()
     creds = load_db_file(path)
     database_name = database or creds.get("database") or "motif_screen"
+    tasks_collection = creds.get("collection", keys.ATOMATE_TASKS)
 
     if EMBEDDED_KEY in creds:
         store_path = str(Path(creds[EMBEDDED_KEY]).expanduser())
-        os.environ[embedded.STORE_ENV] = store_path
-        embedded.install()
-        if not readonly:
-            embedded.acquire_writer_lock(store_path, settings.store_lock_timeout_s)
-        import mongomock
-        import mongomock.gridfs
-
-        mongomock.gridfs.enable_gridfs_integration()  # FireWorks does this only if imported after the env var
-        client = mongomock.MongoClient(_store=embedded.get_store(store_path))
-        conn = Connection(
-            client, client[database_name], database_name, f"embedded store {store_path}",
-            embedded_store=store_path, readonly=readonly, db_file=str(path),
-            tasks_collection=creds.get("collection", keys.ATOMATE_TASKS),
-        )
+        client = _embedded_client(store_path, readonly, settings)
+        conn = Connection(client, client[database_name], database_name, f"embedded store {store_path}",
+                          embedded_store=store_path, readonly=readonly, db_file=str(path),
+                          tasks_collection=tasks_collection)
     else:
         if "host_uri" in creds:
             description = describe_uri(creds["host_uri"])
@@ -178,18 +186,21 @@ def connect(
             if "authsource" in creds:
                 kwargs["authSource"] = creds["authsource"]
         kwargs.update(creds.get("mongoclient_kwargs", {}))
-        client = _real_client(kwargs, description, timeout_ms)
+        client = real_client(kwargs, description, timeout_ms)
+        embedded.unbind_clients()
         conn = Connection(client, client[database_name], database_name, description, readonly=readonly,
-                          db_file=str(path), tasks_collection=creds.get("collection", keys.ATOMATE_TASKS))
+                          db_file=str(path), tasks_collection=tasks_collection)
     _register_mongoengine(client, database_name)
     return conn
 
 
 def launchpad_for(conn: Connection, launchpad_file: str | os.PathLike | None = None):
     """The FireWorks LaunchPad of this setup, on the same store as ``conn`` when embedded."""
+    # deferred: FireWorks' own config loads motif_screen.db.embedded while FireWorks is importing
     from fireworks import LaunchPad
 
-    embedded.install()
+    if conn.is_embedded:  # FireWorks may have been imported only now, with FW_config.yaml's writer client
+        embedded.bind_clients(embedded.FireWorksClient(conn.embedded_store, writable=not conn.readonly))
     if launchpad_file and Path(launchpad_file).exists():
         try:
             return LaunchPad.from_file(str(launchpad_file))

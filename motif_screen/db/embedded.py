@@ -1,228 +1,217 @@
-"""The embedded MongoDB stand-in: FireWorks' own mongomock file store, shared safely in a process.
+"""The embedded store: a JSON file that stands in for MongoDB on a machine without a server.
 
-FireWorks supports ``MONGOMOCK_SERVERSTORE_FILE`` (mongomock-persistence): every ``MongoClient``
-loads the whole JSON file and writes it back when garbage-collected. Two clients in one process
-therefore overwrite each other, a kill during the write leaves broken JSON, and two processes
-clobber each other. This module fixes all three without changing any caller:
+One process at a time opens the file for writing; it holds an ``fcntl`` lock beside the file for
+as long as it lives, keeps the data in one mongomock client shared by everything in the process
+(the LaunchPad, atomate's ``VaspCalcDb``, our documents), and writes the file back atomically
+(temporary file, ``fsync``, rename; the previous version kept as ``<file>.bak``) at each flush and
+at exit. Readers (``motif-screen status`` / ``query``) load the last written version and never
+write. A process that finds the lock taken waits a little, then stops with one message.
 
-* one ``ServerStore`` per file per process — :func:`client_factory` hands out mongomock clients
-  over that store, and :func:`install` binds it where FireWorks (``LaunchPad``) and atomate
-  (``VaspCalcDb``) look up ``MongoClient``, also for modules imported later;
-* :func:`flush` writes a temporary file and renames it, so the file is always whole;
-* :class:`StoreLock` — an ``fcntl`` lock next to the file: a second writer gets a clear error.
+FireWorks' own tools reach the store through ``FW_config.yaml`` (written by ``motif-screen init``)::
 
-With a real MongoDB none of this is active: the names keep pointing at ``pymongo.MongoClient``.
+    MongoClient: {"@module": "motif_screen.db.embedded", "@class": "FireWorksClient",
+                  "store": "/abs/path/embedded_store.json"}
+
+FireWorks reads ``MongoClient`` from its config and monty decodes the mapping into
+:meth:`FireWorksClient.from_dict`, so ``lpad``, ``rlaunch``, ``qlaunch`` and any ``LaunchPad``
+built in that folder take the same lock and write the same way. Only public interfaces of
+mongomock are used: data goes in with ``insert_many`` and comes out with ``find``.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import fcntl
-import gc
-import importlib.abc
-import importlib.util
 import os
 import sys
 import threading
+import time
+import weakref
 from pathlib import Path
+
+import mongomock
+import mongomock.gridfs
+from bson import json_util
 
 from motif_screen.errors import DatabaseError, StoreLockedError
 
-STORE_ENV = "MONGOMOCK_SERVERSTORE_FILE"
-# module -> attribute holding the MongoClient class it uses
-_BIND_POINTS = {
+FORMAT = "motif_screen.embedded_store"
+FORMAT_VERSION = 2
+BACKUP_SUFFIX = ".bak"
+LOCK_SUFFIX = ".lock"
+INDEX_OPTIONS = ("unique", "sparse", "expireAfterSeconds", "partialFilterExpression")
+# FireWorks and atomate look their client class up under these module-level names
+CLIENT_NAMES = {
     "fireworks.fw_config": "MongoClient",
     "fireworks.core.launchpad": "MongoClient",
     "atomate.utils.database": "MongoClient",
 }
 
 _lock = threading.RLock()
-_stores: dict[str, object] = {}
-_store_locks: dict[str, StoreLock] = {}
+_writers: dict[str, "EmbeddedStore"] = {}
+_readers: dict[str, tuple[tuple[int, int], "EmbeddedStore"]] = {}  # path -> ((mtime_ns, size), view)
 
 
-def store_file() -> str | None:
-    """The embedded store this process uses, or None when talking to a real MongoDB."""
-    path = os.environ.get(STORE_ENV)
-    if path:
-        return path
-    fw_config = sys.modules.get("fireworks.fw_config")
-    return getattr(fw_config, STORE_ENV, None) if fw_config else None
+# --- the file ------------------------------------------------------------------------------------
+
+
+def empty_store() -> dict:
+    return {"format": FORMAT, "version": FORMAT_VERSION, "databases": {}}
 
 
 def init_store_file(path: str | os.PathLike) -> Path:
-    """Create an empty store (``{}``) unless one exists; returns its absolute path."""
+    """Create an empty store unless one exists; returns its absolute path."""
     path = Path(path).expanduser().resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        _atomic_write(path, "{}")
+        _atomic_write(path, json_util.dumps(empty_store()), keep_backup=False)
     return path
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def backup_path(path: str | os.PathLike) -> Path:
+    return Path(f"{path}{BACKUP_SUFFIX}")
+
+
+def _atomic_write(path: Path, text: str, keep_backup: bool = True) -> None:
+    """Write ``text`` to ``path`` so that the file is always whole; the old one becomes the backup."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _load_store(path: str):
-    """The process's one ServerStore for ``path``: adopt a live one (e.g. the LaunchPad's) or load."""
-    import mongomock_persistence  # noqa: F401  (patches mongomock's ServerStore with file I/O)
-    from mongomock.store import ServerStore
-
-    real = os.path.realpath(path)
-    for obj in gc.get_objects():
-        try:  # dead weakref proxies raise ReferenceError on any attribute access
-            found = (
-                type(obj) is ServerStore
-                and os.path.realpath(getattr(obj, "_filename", "") or "") == real
-                and getattr(getattr(obj, "_finalizer", None), "alive", False)  # opened by FireWorks, live
-            )
-        except ReferenceError:
-            continue
-        if found:
-            store = obj
-            break
-    else:
-        if not os.path.isfile(real):
-            raise DatabaseError(f"embedded store {path} does not exist: run `motif-screen init` first")
-        return _read_store(real)
-    # A store FireWorks opened for writing (e.g. rlaunch's LaunchPad): keep it, write it atomically.
-    store._finalizer.detach()
-    _attach_writer(store, real)
-    return store
-
-
-def _read_store(path: str):
-    """Load a store file ourselves (mongomock-persistence would prefer the env var's file)."""
-    from bson import json_util
-    from mongomock.store import DatabaseStore, ServerStore
-
     try:
-        with open(path, encoding="utf-8") as fh:
-            content = json_util.loads(fh.read())
-    except (ValueError, TypeError) as exc:  # bson.json_util raises ValueError subclasses on bad JSON
-        raise DatabaseError(f"embedded store {path} is not valid JSON ({exc}); restore it or re-run `motif-screen init`") from exc
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if keep_backup and path.is_file():
+            bak_tmp = path.with_name(f".{path.name}.{os.getpid()}.bak.tmp")
+            bak_tmp.unlink(missing_ok=True)
+            os.link(path, bak_tmp)  # the current version stays in place until the rename below
+            os.replace(bak_tmp, backup_path(path))
+        os.replace(tmp, path)
     except OSError as exc:
-        raise DatabaseError(f"embedded store {path} cannot be read: {exc.strerror}") from exc
+        tmp.unlink(missing_ok=True)
+        raise DatabaseError(f"cannot write the embedded store {path}: {exc.strerror}") from None
+
+
+def _migrate(content: dict, path: Path) -> dict:
+    """Bring a parsed store file to the current format (version 1: mongomock-persistence's layout)."""
+    if content.get("format") == FORMAT:
+        if content.get("version") != FORMAT_VERSION or not isinstance(content.get("databases"), dict):
+            raise DatabaseError(f"embedded store {path} has format version {content.get('version')!r}; "
+                                f"this motif-screen reads version {FORMAT_VERSION}")
+        return content
+    databases = {}
+    for db_name, collections in content.items():  # {db: {coll: {"name": ..., "documents": [[id, doc], ...]}}}
+        if not isinstance(collections, dict):
+            raise DatabaseError(f"embedded store {path} is not a store file (database {db_name!r} is not a mapping)")
+        databases[db_name] = {
+            coll: {"indexes": [], "documents": [doc for _, doc in body.get("documents", [])]}
+            for coll, body in collections.items()
+        }
+    return {"format": FORMAT, "version": FORMAT_VERSION, "databases": databases}
+
+
+def read_store_file(path: str | os.PathLike) -> dict:
+    """The store's content in the current format; a DatabaseError naming the backup when it is broken."""
+    path = Path(path)
+    if not path.exists():
+        raise DatabaseError(f"embedded store {path} does not exist: run `motif-screen init` first")
+    if not path.is_file():
+        raise DatabaseError(f"embedded store {path} is not a regular file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DatabaseError(f"embedded store {path} cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        text = None
+    try:
+        content = json_util.loads(text) if text and text.strip() else None
+    except (ValueError, TypeError):
+        content = None
     if not isinstance(content, dict):
-        raise DatabaseError(f"embedded store {path} does not hold a JSON object")
-    store = ServerStore.__new__(ServerStore)
-    store._filename = path
-    store._databases = {name: DatabaseStore.from_dict(db) for name, db in content.items()}
-    store._finalizer = None  # written back only once this process holds the writer lock
-    return store
+        what = "empty" if text is not None and not text.strip() else "not valid JSON"
+        raise DatabaseError(f"embedded store {path} is {what}. {_restore_hint(path)}")
+    return _migrate(content, path)
 
 
-def _attach_writer(store, path: str) -> None:
-    import weakref
-
-    if getattr(store, "_finalizer", None) is None or not store._finalizer.alive:
-        store._finalizer = weakref.finalize(store, _flush_store, store, path)
-
-
-def _flush_store(store, path: str) -> None:
-    from bson import json_util
-
-    _atomic_write(Path(path), json_util.dumps(store.to_dict()))
+def _restore_hint(path: Path) -> str:
+    bak = backup_path(path)
+    if bak.is_file():
+        stamp = _dt.datetime.fromtimestamp(bak.stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S")
+        return f"The previous version ({bak.name}, written {stamp}) can be restored with `motif-screen status --restore-backup`."
+    return "There is no backup beside it; re-run `motif-screen init` in a new folder."
 
 
-def get_store(path: str | None = None):
-    path = path or store_file()
-    if not path:
-        raise DatabaseError("no embedded store is configured (MONGOMOCK_SERVERSTORE_FILE is not set)")
-    real = os.path.realpath(path)
-    with _lock:
-        if real not in _stores:
-            _stores[real] = _load_store(real)
-        return _stores[real]
+def restore_backup(path: str | os.PathLike, lock_timeout_s: float = 0.0) -> Path:
+    """Put the backup back in place of a broken (or unwanted) store, under the writer lock."""
+    path = Path(path)
+    bak = backup_path(path)
+    if not bak.is_file():
+        raise DatabaseError(f"there is no backup {bak} to restore")
+    read_store_file(bak)  # refuse to restore a backup that is itself broken
+    lock = StoreLock(path)
+    lock.acquire(lock_timeout_s)
+    try:
+        broken = path.with_name(f"{path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
+        if path.exists():
+            os.replace(path, broken)
+        _atomic_write(path, bak.read_text(encoding="utf-8"), keep_backup=False)
+    finally:
+        lock.release()
+    return path
 
 
-def client_factory(*args, **kwargs):
-    """Drop-in for ``pymongo.MongoClient``: embedded store when configured, else a real client."""
-    path = store_file()
-    if path:
-        import mongomock
-
-        return mongomock.MongoClient(_store=get_store(path))
-    import pymongo
-
-    return pymongo.MongoClient(*args, **kwargs)
+# --- mongomock client <-> file content (public mongomock API only) --------------------------------
 
 
-def flush(path: str | None = None) -> None:
-    """Write the store to disk now (atomically) so a killed process loses as little as possible.
-
-    Only a process holding the writer lock writes; read-only processes never touch the file.
-    """
-    path = path or store_file()
-    if not path:
-        return
-    real = os.path.realpath(path)
-    with _lock:
-        store = _stores.get(real)
-        if store is not None and real in _store_locks:
-            _flush_store(store, real)
+def load_into(client, content: dict) -> None:
+    for db_name, collections in content["databases"].items():
+        for coll_name, body in collections.items():
+            collection = client[db_name][coll_name]
+            for index in body.get("indexes", []):
+                options = {k: v for k, v in index.items() if k in INDEX_OPTIONS}
+                collection.create_index([tuple(k) for k in index["key"]], name=index["name"], **options)
+            if body.get("documents"):
+                collection.insert_many(body["documents"], ordered=True)
+            elif coll_name not in client[db_name].list_collection_names():
+                client[db_name].create_collection(coll_name)
 
 
-def _bind(module) -> None:
-    attr = _BIND_POINTS.get(module.__name__)
-    if attr and getattr(module, attr, None) is not client_factory:
-        setattr(module, attr, client_factory)
+def dump(client) -> dict:
+    databases = {}
+    for db_name in client.list_database_names():
+        db = client[db_name]
+        databases[db_name] = {}
+        for coll_name in db.list_collection_names():
+            collection = db[coll_name]
+            indexes = [
+                {"name": name, "key": [list(k) for k in info["key"]], **{k: info[k] for k in INDEX_OPTIONS if k in info}}
+                for name, info in collection.index_information().items() if name != "_id_"
+            ]
+            databases[db_name][coll_name] = {"indexes": indexes, "documents": list(collection.find())}
+    return {"format": FORMAT, "version": FORMAT_VERSION, "databases": databases}
 
 
-class _BindAfterImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Post-import hook: binds ``client_factory`` in FireWorks/atomate modules imported later."""
-
-    def find_spec(self, fullname, path, target=None):
-        if fullname not in _BIND_POINTS:
-            return None
-        sys.meta_path.remove(self)
-        try:
-            spec = importlib.util.find_spec(fullname)
-        finally:
-            sys.meta_path.insert(0, self)
-        if spec is None or spec.loader is None:
-            return None
-        self._loaders = getattr(self, "_loaders", {})
-        self._loaders[fullname] = spec.loader
-        spec.loader = self
-        return spec
-
-    def create_module(self, spec):
-        return self._loaders[spec.name].create_module(spec)
-
-    def exec_module(self, module):
-        self._loaders[module.__name__].exec_module(module)
-        _bind(module)
+def _new_client(content: dict):
+    mongomock.gridfs.enable_gridfs_integration()  # GridFS over mongomock (checkpoints, FireWorks' fallback)
+    client = mongomock.MongoClient()
+    load_into(client, content)
+    return client
 
 
-_hook = _BindAfterImport()
-
-
-def install() -> None:
-    """Bind the shared factory now and for later imports. Idempotent, cheap, imports nothing."""
-    if _hook not in sys.meta_path:
-        sys.meta_path.insert(0, _hook)
-    for name in _BIND_POINTS:
-        module = sys.modules.get(name)
-        if module is not None:
-            _bind(module)
+# --- the writer lock -----------------------------------------------------------------------------
 
 
 class StoreLock:
-    """An exclusive ``fcntl`` lock beside the store file, held for the life of the process."""
+    """An exclusive ``fcntl`` lock beside the store file; the kernel drops it when the process dies."""
 
     def __init__(self, store_path: str | os.PathLike):
-        self.path = Path(f"{os.path.realpath(store_path)}.lock")
+        self.path = Path(f"{os.path.realpath(store_path)}{LOCK_SUFFIX}")
         self._fh = None
 
     def acquire(self, timeout_s: float = 0.0) -> None:
-        import time
-
-        fh = open(self.path, "a+", encoding="utf-8")
+        try:
+            fh = open(self.path, "a+", encoding="utf-8")
+        except OSError as exc:
+            raise DatabaseError(f"cannot open the store's lock file {self.path}: {exc.strerror}") from None
         deadline = time.monotonic() + timeout_s
         while True:
             try:
@@ -231,16 +220,20 @@ class StoreLock:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     fh.seek(0)
-                    holder = fh.read().strip() or "another process"
+                    holder = fh.read().strip()[:200] or "another process"
                     fh.close()
                     raise StoreLockedError(
-                        f"the embedded store {self.path.with_suffix('')} is in use by {holder}; "
-                        "it cannot merge two writers — wait for it to finish or stop it"
+                        f"the embedded store {self.path.with_suffix('')} is in use by {holder}; only one process "
+                        "may open it at a time. Wait for it to finish (or stop it); meanwhile `motif-screen status` "
+                        "and `motif-screen query` read it without opening it. For several workers at once, use a "
+                        "MongoDB server (`motif-screen init --mongodb-uri`)."
                     ) from None
                 time.sleep(0.2)
         fh.seek(0)
         fh.truncate()
-        fh.write(f"pid {os.getpid()}")
+        program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] not in ("", "-c") else "python"
+        command = " ".join([program, *sys.argv[1:3]])[:120]
+        fh.write(f"pid {os.getpid()} ({command}, since {time.strftime('%Y-%m-%d %H:%M:%S')})")
         fh.flush()
         self._fh = fh
 
@@ -251,28 +244,157 @@ class StoreLock:
             self._fh = None
 
 
-def acquire_writer_lock(path: str, timeout_s: float = 0.0) -> None:
-    """Take (once per process) the writer lock for ``path``; from then on the store is written back."""
-    real = os.path.realpath(path)
+# --- one open store per file per process -----------------------------------------------------------
+
+
+class EmbeddedStore:
+    """A store file opened by this process: its mongomock client, and the lock when writable."""
+
+    def __init__(self, path: Path, client, lock: StoreLock | None, text: str | None = None):
+        self.path = path
+        self.client = client
+        self.lock = lock
+        self._file = {"text": text}  # what the file holds now, so an unchanged store is not rewritten
+        if lock is not None:
+            self._finalizer = weakref.finalize(self, _write_and_release, path, client, lock, self._file)
+
+    @property
+    def writable(self) -> bool:
+        return self.lock is not None
+
+    def flush(self) -> None:
+        """Write the store now (atomically); a no-op for read-only views and unchanged stores."""
+        if self.lock is None:
+            return
+        with _lock:
+            _write_if_changed(self.path, self.client, self._file)
+
+    def close(self) -> None:
+        """Flush and release the lock (tests and long-lived processes); exit does this too."""
+        if self.lock is not None:
+            self._finalizer()
+
+
+def _write_if_changed(path: Path, client, file_state: dict) -> None:
+    text = json_util.dumps(dump(client))
+    if text != file_state["text"]:
+        _atomic_write(path, text)
+        file_state["text"] = text
+
+
+def _write_and_release(path: Path, client, lock: StoreLock, file_state: dict) -> None:
+    try:
+        _write_if_changed(path, client, file_state)
+    finally:
+        lock.release()
+        _writers.pop(str(path), None)
+
+
+def open_store(path: str | os.PathLike, *, writable: bool, lock_timeout_s: float = 0.0) -> EmbeddedStore:
+    """This process's store for ``path``: writable (takes the lock, once per process) or a read-only view.
+
+    A read-only view in a process that has the store open for writing is that store (fresher than
+    the file); otherwise it is the file as last written, and it is never written back.
+    """
+    real = Path(os.path.realpath(Path(path).expanduser()))
     with _lock:
-        if real not in _store_locks:
-            lock = StoreLock(real)
-            lock.acquire(timeout_s)
-            _store_locks[real] = lock
-        _attach_writer(get_store(real), real)
-
-
-def holds_writer_lock(path: str) -> bool:
-    return os.path.realpath(path) in _store_locks
-
-
-def reset_for_tests() -> None:
-    """Forget every store and lock of this process (tests open many stores in one process)."""
-    with _lock:
-        for store in _stores.values():
-            if getattr(store, "_finalizer", None) is not None:
-                store._finalizer.detach()
-        _stores.clear()
-        for lock in _store_locks.values():
+        store = _writers.get(str(real))
+        if store is not None:
+            return store
+        if not writable:
+            stat = real.stat() if real.is_file() else None
+            stamp = (stat.st_mtime_ns, stat.st_size) if stat else (0, 0)
+            cached = _readers.get(str(real))
+            if cached is None or cached[0] != stamp:
+                cached = (stamp, EmbeddedStore(real, _new_client(read_store_file(real)), None))
+                _readers[str(real)] = cached
+            return cached[1]
+        lock = StoreLock(real)
+        lock.acquire(lock_timeout_s)
+        try:
+            text = real.read_text(encoding="utf-8") if real.is_file() else None
+            content = read_store_file(real)
+            client = _new_client(content)
+        except BaseException:
             lock.release()
-        _store_locks.clear()
+            raise
+        store = EmbeddedStore(real, client, lock, text if content.get("format") == FORMAT else None)
+        _writers[str(real)] = store
+        return store
+
+
+def writer(path: str | os.PathLike) -> EmbeddedStore | None:
+    """The store this process holds open for writing at ``path``, if any."""
+    return _writers.get(os.path.realpath(Path(path).expanduser()))
+
+
+def flush(path: str | os.PathLike) -> None:
+    store = writer(path)
+    if store is not None:
+        store.flush()
+
+
+def close_all() -> None:
+    """Flush and release every store this process opened (tests open many stores in one process)."""
+    for store in list(_writers.values()):
+        store.close()
+    _writers.clear()
+    _readers.clear()
+
+
+# --- FireWorks and atomate on the same store ------------------------------------------------------
+
+
+class FireWorksClient:
+    """What ``FW_config.yaml``'s ``MongoClient`` names for the embedded store.
+
+    monty turns the config's mapping into ``FireWorksClient.from_dict({"store": path})``; FireWorks
+    then calls the result wherever it would call ``pymongo.MongoClient(host, port, ...)``.
+    """
+
+    def __init__(self, store: str, writable: bool = True):
+        self.store = str(store)
+        self.writable = writable  # False in read-only commands: they see the store, never lock or write it
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FireWorksClient":
+        if not isinstance(d, dict) or not d.get("store"):
+            raise DatabaseError("FW_config.yaml's MongoClient names no embedded `store` file")
+        return cls(d["store"])
+
+    def as_dict(self) -> dict:
+        return {"@module": __name__, "@class": type(self).__name__, "store": self.store}
+
+    def __call__(self, *args, **kwargs):
+        """A client on the shared store (host, port and credentials do not apply to a file)."""
+        from motif_screen.settings import get_settings
+
+        try:
+            store = open_store(self.store, writable=self.writable, lock_timeout_s=get_settings().store_lock_timeout_s)
+        except (StoreLockedError, DatabaseError) as exc:
+            # lpad and rlaunch print a traceback for any exception but SystemExit; a refusal to
+            # open a busy or broken store is an answer for the user, not a bug report
+            raise SystemExit(f"motif_screen: {exc}") from None
+        bind_clients(self)
+        return store.client
+
+
+def bind_clients(factory) -> None:
+    """Point FireWorks' and atomate's client names, in modules already imported, at ``factory``.
+
+    ``FW_config.yaml`` sets FireWorks' ``MongoClient`` for processes that read it at start-up; a
+    process that imported FireWorks before it knew the store (tests, a ``--config-dir`` elsewhere)
+    gets the same setting here. atomate's ``CalcDb`` takes no client class at all: its
+    module-level ``MongoClient`` name is the one place to give ``VaspToDb`` the shared store.
+    """
+    for module_name, attr in CLIENT_NAMES.items():
+        module = sys.modules.get(module_name)
+        if module is not None:
+            setattr(module, attr, factory)
+
+
+def unbind_clients() -> None:
+    """Give FireWorks and atomate back ``pymongo.MongoClient`` (a real MongoDB after an embedded one)."""
+    import pymongo
+
+    bind_clients(pymongo.MongoClient)

@@ -30,7 +30,7 @@ def open_db(directory):
     from motif_screen.db import connect, embedded
     from motif_screen.settings import Settings
 
-    embedded.reset_for_tests()
+    embedded.close_all()
     return connect(Path(directory) / "db.json", settings=Settings(config_dir=directory), readonly=True)
 
 

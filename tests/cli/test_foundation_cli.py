@@ -35,9 +35,9 @@ def test_init_is_idempotent_and_refuses_to_clobber(tmp_path, clean_db_state, cap
     assert "db_file" in files["my_fworker.yaml"] and "vasp_cmd" in files["my_fworker.yaml"]
     from motif_screen.db import embedded
 
-    embedded.reset_for_tests()
+    embedded.close_all()
     assert main(["init", str(tmp_path)]) == 0  # same settings: kept
-    embedded.reset_for_tests()
+    embedded.close_all()
     assert main(["init", str(tmp_path), "--vasp-cmd", "srun vasp_std"]) == 2
     assert "use --force" in capsys.readouterr().err
     assert {p.name: p.read_text() for p in tmp_path.iterdir() if p.name in files} == files  # nothing written

@@ -39,7 +39,7 @@ def test_train_writes_checkpoint_and_registers_model_version(config_dir, capsys)
     from motif_screen.db import embedded
     from motif_screen.model import load_model_version
 
-    embedded.reset_for_tests()
+    embedded.close_all()
     connect(config_dir / "db.json", readonly=True)
     model = load_model_version("tiny")
     assert model.targets == ["volume"] and model.model_version["version"] == 1

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from motif_screen.db import connect, embedded
+from motif_screen.db.connection import LEGACY_STORE_ENV
 from motif_screen.errors import ConfigError, DatabaseError
 from motif_screen.settings import Settings
 
@@ -49,24 +50,30 @@ def test_malformed_uri_is_a_config_error_without_the_secret(tmp_path, clean_db_s
     assert "hunter2" not in str(err.value)
 
 
-def test_launchpad_atomate_and_documents_share_one_store(db, config_dir):
-    """The LaunchPad's writes and ours land in the same file; nothing is lost on flush."""
+def stored(config_dir, db_name, coll):
+    content = json.loads((config_dir / "embedded_store.json").read_text())
+    return content["databases"][db_name][coll]["documents"]
+
+
+def test_launchpad_atomate_and_documents_share_one_store(config_dir, clean_db_state):
+    """The LaunchPad's writes, atomate's and ours land in one store; nothing is lost on flush."""
+    import atomate.utils.database as atomate_db
     from fireworks import Firework, LaunchPad, ScriptTask
 
     from motif_screen.db import launchpad_for
     from motif_screen.db.documents import Campaign, Target
 
+    db = connect(config_dir / "db.json", settings=settings_for(config_dir))
     lpad = launchpad_for(db, config_dir / "my_launchpad.yaml")
     assert isinstance(lpad, LaunchPad)
     lpad.add_wf(Firework(ScriptTask.from_str("echo hi"), name="probe"))
     Campaign(name="shared", target=Target(property="band_gap", goal="range", lower=1, upper=3), budget=2, rounds=1).save()
-    import atomate.utils.database as atomate_db
-
-    assert atomate_db.MongoClient is embedded.client_factory
+    assert isinstance(atomate_db.MongoClient, embedded.FireWorksClient)
+    atomate_client = atomate_db.MongoClient(host="localhost", port=27017)
+    assert atomate_client is db.client is lpad.connection
     db.flush()
-    content = json.loads((config_dir / "embedded_store.json").read_text())
-    assert content["fireworks"]["fireworks"]["documents"][0][1]["name"] == "probe"
-    assert content["motif_screen"]["ms_campaigns"]["documents"][0][1]["name"] == "shared"
+    assert stored(config_dir, "fireworks", "fireworks")[0]["name"] == "probe"
+    assert stored(config_dir, "motif_screen", "ms_campaigns")[0]["name"] == "shared"
 
 
 def test_second_writer_process_gets_a_clear_error(db, config_dir):
@@ -79,10 +86,10 @@ def test_second_writer_process_gets_a_clear_error(db, config_dir):
         "try:\n    connect(s.db_path, settings=s)\nexcept StoreLockedError as e:\n    print(e); sys.exit(3)\n"
         "connect(s.db_path, settings=s, readonly=True); print('reader ok')\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != embedded.STORE_ENV}
+    env = {k: v for k, v in os.environ.items() if k != LEGACY_STORE_ENV}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 3, out.stderr
-    assert "in use by pid" in out.stdout and "cannot merge two writers" in out.stdout
+    assert f"in use by pid {os.getpid()}" in out.stdout and "only one process" in out.stdout
     ro = code.replace("try:\n    connect(s.db_path, settings=s)\nexcept StoreLockedError as e:\n    print(e); sys.exit(3)\n", "")
     out = subprocess.run([sys.executable, "-c", ro], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0 and "reader ok" in out.stdout, out.stderr
@@ -94,22 +101,105 @@ def test_readers_never_write_the_store(config_dir, clean_db_state):
     conn = connect(config_dir / "db.json", settings=settings_for(config_dir), readonly=True)
     conn.db["scratch"].insert_one({"x": 1})
     conn.flush()
-    embedded.reset_for_tests()
+    embedded.close_all()
     assert store.read_bytes() == before
 
 
-def test_corrupt_store_file_is_a_clear_error(config_dir, clean_db_state):
-    (config_dir / "embedded_store.json").write_text('{"motif_screen": {')
-    with pytest.raises(DatabaseError, match="not valid JSON"):
+def test_an_unchanged_store_is_not_rewritten(config_dir, clean_db_state):
+    store = config_dir / "embedded_store.json"
+    stamp = store.stat().st_mtime_ns
+    conn = connect(config_dir / "db.json", settings=settings_for(config_dir))
+    assert conn.db["fireworks"].count_documents({}) == 0
+    conn.flush()
+    embedded.close_all()
+    assert store.stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("damage", ['{"motif_screen": {', "", "\x00\x01binary"])
+def test_corrupt_or_empty_store_is_reported_and_restored_from_the_backup(config_dir, clean_db_state, damage, capsys):
+    from motif_screen.cli.main import main
+
+    conn = connect(config_dir / "db.json", settings=settings_for(config_dir))
+    conn.db["probe"].insert_one({"kept": 1})
+    conn.flush()  # previous version -> .bak
+    conn.db["probe"].insert_one({"kept": 2})
+    conn.flush()
+    embedded.close_all()
+    store = config_dir / "embedded_store.json"
+    store.write_text(damage)
+    with pytest.raises(DatabaseError, match="restore-backup") as err:
         connect(config_dir / "db.json", settings=settings_for(config_dir))
+    assert ("empty" if not damage else "not valid JSON") in str(err.value)
+    assert main(["status", "--config-dir", str(config_dir)]) == 2
+    assert "restore-backup" in capsys.readouterr().err
+    assert main(["status", "--config-dir", str(config_dir), "--restore-backup"]) == 0
+    assert "restored" in capsys.readouterr().out
+    assert [p.name for p in config_dir.glob("embedded_store.json.broken-*")]  # the damaged file is kept aside
+    restored = connect(config_dir / "db.json", settings=settings_for(config_dir), readonly=True)
+    assert [d["kept"] for d in restored.db["probe"].find()] == [1]
 
 
-def test_flush_is_atomic_and_leaves_no_temporaries(db, config_dir):
+def test_flush_is_atomic_keeps_a_backup_and_leaves_no_temporaries(db, config_dir):
     db.db["probe"].insert_many([{"i": i} for i in range(100)])
+    db.flush()
+    db.db["probe"].insert_one({"i": 100})
     db.flush()
     files = sorted(p.name for p in config_dir.iterdir())
     assert not [f for f in files if f.endswith(".tmp")]
-    assert len(json.loads((config_dir / "embedded_store.json").read_text())["motif_screen"]["probe"]["documents"]) == 100
+    assert len(stored(config_dir, "motif_screen", "probe")) == 101
+    backup = json.loads((config_dir / "embedded_store.json.bak").read_text())
+    assert len(backup["databases"]["motif_screen"]["probe"]["documents"]) == 100
+
+
+def test_unique_indexes_survive_a_round_trip_through_the_file(db, config_dir):
+    from pymongo.errors import DuplicateKeyError
+
+    from motif_screen.db.documents import ModelVersion
+
+    ModelVersion(name="m", version=1).save()
+    db.flush()
+    embedded.close_all()
+    again = connect(config_dir / "db.json", settings=settings_for(config_dir))
+    raw = again.db["ms_model_versions"]  # the raw collection: mongoengine has not re-created anything
+    assert any(info.get("unique") for info in raw.index_information().values())
+    with pytest.raises(DuplicateKeyError):
+        raw.insert_one({"name": "m", "version": 1})
+
+
+def test_a_store_written_by_motif_screen_0_1_is_read_and_upgraded(tmp_path, clean_db_state):
+    """mongomock-persistence's layout ({db: {coll: {name, documents: [[id, doc]]}}}) is migrated on open."""
+    from motif_screen.cli.init import initialise
+
+    legacy = {"motif_screen": {"ms_campaigns": {"name": "ms_campaigns", "documents": [
+        ["abc", {"_id": "abc", "name": "old"}]]}}}
+    (tmp_path / "embedded_store.json").write_text(json.dumps(legacy))
+    (tmp_path / "db.json").write_text(json.dumps({"host": "localhost", "port": 27017, "database": "motif_screen",
+                                                  "collection": "tasks",
+                                                  "mongomock_serverstore_file": str(tmp_path / "embedded_store.json")}))
+    with pytest.raises(ConfigError, match="run `motif-screen init"):
+        connect(tmp_path / "db.json", settings=settings_for(tmp_path))
+    lines = initialise(tmp_path)
+    assert any("upgraded" in line for line in lines)
+    embedded.close_all()
+    conn = connect(tmp_path / "db.json", settings=settings_for(tmp_path), readonly=True)
+    assert conn.db["ms_campaigns"].find_one({})["name"] == "old"
+
+
+def test_fireworks_own_mongomock_switch_is_refused(config_dir, clean_db_state, monkeypatch):
+    monkeypatch.setenv(LEGACY_STORE_ENV, str(config_dir / "embedded_store.json"))
+    with pytest.raises(ConfigError, match="MONGOMOCK_SERVERSTORE_FILE is set"):
+        connect(config_dir / "db.json", settings=settings_for(config_dir))
+
+
+def test_mongomock_persistence_cannot_overwrite_the_new_format(config_dir, clean_db_state):
+    """A stale FireWorks configured the old way fails to load the file instead of rewriting it."""
+    store = config_dir / "embedded_store.json"
+    before = store.read_bytes()
+    code = "import mongomock_persistence\nmongomock_persistence.MongoClient()\n"
+    env = {**os.environ, LEGACY_STORE_ENV: str(store)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode != 0
+    assert store.read_bytes() == before
 
 
 @pytest.mark.mongodb
