@@ -1,7 +1,7 @@
 """The local CHGNet oracle on perov-5: cost per candidate and agreement with the DFT labels.
 
 Takes a seeded random sample of ``test.csv``, relaxes each structure with
-:func:`motif_screen.handoff.chgnet_oracle.chgnet_oracle` (the function ``RunChgnetOracle`` calls:
+:func:`motif_screen.oracles.chgnet.chgnet_oracle` (the function ``RunChgnetOracle`` calls:
 FIRE with the cell, ``--fmax``, at most ``--steps`` steps) and compares CHGNet formation energies
 (CHGNet elemental references: bulk elements, O2/N2/F2 molecules) with perov-5's ``heat_ref``
 (Castelli et al. 2012, GLLB-SC/RPBE with their own fitted references). The two references
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     from pymatgen.core import Structure
 
     from motif_screen import keys
-    from motif_screen.handoff import chgnet_oracle
+    from motif_screen.oracles import chgnet as chgnet_oracle
 
     torch.set_num_threads(args.threads)
     csv = args.data / "test.csv"

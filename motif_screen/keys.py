@@ -65,8 +65,12 @@ DFT_SOURCES = (SOURCE_VASP,)
 # --- properties the heads predict and the oracles deliver -----------------------------------
 FORMATION_ENERGY = "formation_energy_per_atom"  # eV/atom
 ENERGY_PER_ATOM = "energy_per_atom"  # eV/atom
+ENERGY_ABOVE_HULL = "energy_above_hull"  # eV/atom, distance to the convex hull of its chemical system
 BAND_GAP = "band_gap"  # eV
-KNOWN_PROPERTIES = (FORMATION_ENERGY, ENERGY_PER_ATOM, BAND_GAP)
+KNOWN_PROPERTIES = (FORMATION_ENERGY, ENERGY_ABOVE_HULL, ENERGY_PER_ATOM, BAND_GAP)
+# the property a model head learns for each target (stability is predicted from formation energies)
+LEARNED_PROPERTY = {FORMATION_ENERGY: FORMATION_ENERGY, ENERGY_ABOVE_HULL: FORMATION_ENERGY,
+                    ENERGY_PER_ATOM: ENERGY_PER_ATOM, BAND_GAP: BAND_GAP}
 
 # --- names written into atomate task documents by our powerups -----------------------------
 TASKDOC_CANDIDATE_ID = "motif_screen_candidate_id"
@@ -79,6 +83,7 @@ COLL_CANDIDATES = "ms_candidates"
 COLL_ORACLE_RESULTS = "ms_oracle_results"
 COLL_MODEL_VERSIONS = "ms_model_versions"
 COLL_ROUNDS = "ms_rounds"
+COLL_REFERENCES = "ms_reference_entries"
 GRIDFS_CHECKPOINTS = "ms_checkpoints"
 ATOMATE_TASKS = "tasks"
 

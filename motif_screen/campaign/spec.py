@@ -6,51 +6,18 @@ only needs the campaign name and the round; changing a campaign means changing o
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from motif_screen import keys
 from motif_screen.errors import InputError
+from motif_screen.screening.targets import TargetSpec
+from motif_screen.structures.motifs import parse_motif_filter
 
-
-class TargetSpec(BaseModel):
-    """The property to optimise and what counts as a hit (in the oracle's units)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    property: str
-    goal: Literal["minimize", "maximize", "range"]
-    lower: float | None = None
-    upper: float | None = None
-    composition: str | None = None  # a chemical system "Ba-Ti-O" or formula constraint for generation
-
-    @field_validator("property")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        if value not in keys.KNOWN_PROPERTIES:
-            raise ValueError(f"unknown target property {value!r}; choose one of {', '.join(keys.KNOWN_PROPERTIES)}")
-        return value
-
-    @model_validator(mode="after")
-    def _bounds(self) -> "TargetSpec":
-        if self.goal == "range" and self.lower is not None and self.upper is not None and self.lower == self.upper:
-            raise ValueError("a range target needs lower < upper")
-        if self.goal == "range" and (self.lower is None or self.upper is None):
-            raise ValueError("a range target needs both lower and upper")
-        if self.goal == "minimize" and self.upper is None:
-            raise ValueError("a minimize target needs `upper`: the value at or below which a candidate is a hit")
-        if self.goal == "maximize" and self.lower is None:
-            raise ValueError("a maximize target needs `lower`: the value at or above which a candidate is a hit")
-        if self.lower is not None and self.upper is not None and self.lower > self.upper:
-            raise ValueError("lower is above upper")
-        return self
-
-    def is_hit(self, value: float | None) -> bool:
-        from motif_screen.screening import TargetSpec as ScreeningTarget
-        from motif_screen.screening import is_hit
-
-        return value is not None and bool(is_hit(value, ScreeningTarget.from_document(self)))
+MAX_ROUNDS = 100  # every round's Fireworks are in the campaign workflow from the start
+MAX_SEED = 2**32 - 1  # numpy's seed range
 
 
 class GenerationSpec(BaseModel):
@@ -93,12 +60,12 @@ class CampaignSpec(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
     target: TargetSpec
     budget: int = Field(ge=1, le=1_000_000, description="oracle calculations in total, controls included")
-    rounds: int = Field(ge=1, le=1000)
+    rounds: int = Field(ge=1, le=MAX_ROUNDS)
     candidates_per_round: int = Field(default=1000, ge=1, le=100_000)
     control_fraction: float = Field(default=0.2, ge=0.0, le=0.5,
                                     description="share of each round's budget spent on random picks, to measure acceleration")
     acquisition: Literal["ucb", "ei", "prob_hit"] = "ucb"
-    kappa: float = Field(default=1.0, ge=0.0, description="UCB exploration weight")
+    kappa: float = Field(default=1.0, ge=0.0, le=1e6, allow_inf_nan=False, description="UCB exploration weight")
     motif: str | None = None  # e.g. "Ti:octahedral:O": only candidates with this motif are submitted
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
     model: ModelRef = Field(default_factory=ModelRef)
@@ -106,12 +73,26 @@ class CampaignSpec(BaseModel):
     atomate: AtomateSpec = Field(default_factory=AtomateSpec)
     chgnet_steps: int = Field(default=150, ge=0, le=5000)
     retrain_epochs: int = Field(default=30, ge=0, le=10_000)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
+
+    @field_validator("motif")
+    @classmethod
+    def _motif_parses(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            parse_motif_filter(value)
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> "CampaignSpec":
         if self.generation.mode == "constrained" and not self.target.composition:
             raise ValueError("constrained generation needs target.composition (e.g. 'Ba-Ti-O' or 'BaTiO3')")
+        if self.budget < self.rounds:
+            raise ValueError(f"a budget of {self.budget} gives some of the {self.rounds} rounds no oracle calculation; "
+                             "raise the budget or lower the rounds")
         return self
 
     def round_budget(self, round_index: int) -> int:
@@ -125,12 +106,27 @@ class CampaignSpec(BaseModel):
         return max(1, round(round_budget * self.control_fraction))
 
 
+def _finite(data, where: str = "campaign") -> None:
+    """NaN and infinities never reach a stored spec, wherever they hide."""
+    if isinstance(data, float) and not math.isfinite(data):
+        raise InputError(f"invalid campaign: {where} is {data}, not a finite number")
+    if isinstance(data, dict):
+        for key, value in data.items():
+            _finite(value, f"{where}.{key}" if where != "campaign" else str(key))
+    elif isinstance(data, (list, tuple)):
+        for k, value in enumerate(data):
+            _finite(value, f"{where}[{k}]")
+
+
 def parse_spec(data: dict) -> CampaignSpec:
     """Validate a campaign dict with one clear message per problem."""
     if not isinstance(data, dict):
         raise InputError("a campaign must be a mapping of settings")
+    _finite(data)
     try:
         return CampaignSpec.model_validate(data)
+    except InputError as exc:  # raised by TargetSpec itself
+        raise InputError(f"invalid campaign: target: {exc}") from None
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'campaign'}: {err['msg'].removeprefix('Value error, ')}"

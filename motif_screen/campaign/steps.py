@@ -191,7 +191,7 @@ def collect_round(campaign: str, round_index: int, conn=None) -> dict:
         pending.pop(cid)
         counts["fizzled"] += 1
     if pending and spec.oracle == keys.SOURCE_VASP and conn is not None:
-        from motif_screen.handoff.taskdoc import oracle_values_from_taskdocs
+        from motif_screen.oracles.taskdocs import oracle_values_from_taskdocs
 
         tasks = conn.db[conn.tasks_collection]
         for cid in list(pending):

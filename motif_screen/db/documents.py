@@ -32,21 +32,11 @@ def utcnow() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
 
 
-class Target(EmbeddedDocument):
-    """What the campaign looks for: a property, a goal, and what counts as a hit."""
-
-    property = StringField(required=True)
-    goal = StringField(required=True, choices=("minimize", "maximize", "range"))
-    lower = FloatField()  # hit if value >= lower (range / maximize)
-    upper = FloatField()  # hit if value <= upper (range / minimize)
-    composition = StringField()  # optional chemical system or formula constraint, e.g. "Ba-Ti-O"
-
-
 class Campaign(Document):
     meta = {"collection": keys.COLL_CAMPAIGNS, "indexes": ["status", "-created"]}
 
     name = StringField(required=True, unique=True, regex=r"^[A-Za-z0-9_.\-]{1,64}$")
-    target = EmbeddedDocumentField(Target, required=True)
+    target = DictField(required=True)  # screening.TargetSpec as a mapping: property, goal, lower, upper
     budget = IntField(required=True, min_value=1)  # oracle calculations in total
     rounds = IntField(required=True, min_value=1)
     candidates_per_round = IntField(min_value=1, default=1000)
@@ -110,7 +100,9 @@ class Candidate(Document):
     status = StringField(required=True, choices=keys.CANDIDATE_STATUSES, default=keys.STATUS_PROPOSED)
     status_reason = StringField()
     history = EmbeddedDocumentListField(StatusChange)
-    fw_id = IntField()
+    fw_id = IntField()  # first Firework of its oracle workflow
+    handoff = DictField()  # steps of its oracle workflow: {"steps": [...], "defines": {property: step}}
+    task_ids = ListField(StringField())  # atomate task documents of its oracle workflow
     created = DateTimeField(default=utcnow)
     updated = DateTimeField(default=utcnow)
 
@@ -136,13 +128,21 @@ class OracleResult(Document):
     candidate = ReferenceField(Candidate, required=True)
     campaign = StringField(required=True)
     source = StringField(required=True, choices=keys.ORACLE_SOURCES)
-    task_id = StringField()  # atomate task id (tasks collection) when source == vasp
+    task_id = StringField()  # atomate task id of the step that defines the energies (vasp)
+    task_ids = ListField(StringField())  # every task document of the candidate's workflow
     fw_id = IntField()
     final_structure = DictField()
-    energy = FloatField()  # total, eV
+    energy = FloatField()  # total, eV, as the oracle computed it (no correction)
     energy_per_atom = FloatField()
-    formation_energy_per_atom = FloatField()
+    formation_energy_per_atom = FloatField()  # against references of the same source, functional, input set
+    energy_above_hull = FloatField()  # eV/atom, against the current hull of the chemical system
     band_gap = FloatField()
+    functional = StringField()  # e.g. "GGA", "GGA+U", "R2SCAN", "CHGNet 0.3.0"
+    input_set = StringField()  # fingerprint of the settings that must match for energies to be compared
+    entry = DictField()  # pymatgen ComputedStructureEntry (as_dict), corrected where MP2020's rules apply
+    awaiting_references = ListField(StringField())  # elements whose reference is not computed yet
+    stability = DictField()  # {"decomposition": {formula: fraction}, "n_entries": n, "error": why not}
+    hull_history = ListField(DictField())  # {"at", "energy_above_hull", "n_entries"}: each time it changed
     run_status = StringField(required=True, choices=("successful", "failed"))
     errors = ListField(StringField())
     model_version = IntField()  # model that proposed the candidate
@@ -151,6 +151,38 @@ class OracleResult(Document):
     @property
     def is_dft(self) -> bool:
         return self.source in keys.DFT_SOURCES
+
+
+class ReferenceEntry(Document):
+    """An energy that formation energies and the hull are measured against.
+
+    Elemental references (one element, its ground state) and competing phases alike, from an
+    oracle run of the campaign (``origin="computed"``) or from the user (``origin="user"``,
+    e.g. entries exported from the Materials Project). ``key`` makes re-adding idempotent.
+    """
+
+    meta = {
+        "collection": keys.COLL_REFERENCES,
+        "indexes": [{"fields": ["key"], "unique": True}, ["source", "functional", "input_set", "chemsys"], "elements"],
+    }
+
+    key = StringField(required=True)
+    source = StringField(required=True, choices=keys.ORACLE_SOURCES)
+    functional = StringField(required=True)
+    input_set = StringField(required=True)
+    formula = StringField(required=True)  # reduced formula
+    elements = ListField(StringField(), required=True)
+    chemsys = StringField(required=True)  # "Li-O"
+    is_elemental = BooleanField(default=False)
+    energy = FloatField()  # total, eV, uncorrected
+    energy_per_atom = FloatField()
+    entry = DictField()  # ComputedEntry / ComputedStructureEntry as_dict(), corrections applied where they apply
+    origin = StringField(required=True, choices=("computed", "user"))
+    status = StringField(required=True, choices=("submitted", "computed", "failed"), default="computed")
+    fw_id = IntField()
+    task_id = StringField()
+    errors = ListField(StringField())
+    created = DateTimeField(default=utcnow)
 
 
 class ModelVersion(Document):

@@ -1,7 +1,7 @@
 """Oracle-side Firetasks: link atomate's task documents to candidates; run the local CHGNet oracle.
 
 Thin adaptors (FireWorks conventions: ``@explicit_serialize``, declared params, ``FWAction``) over
-:mod:`motif_screen.handoff.taskdoc`, :mod:`motif_screen.handoff.chgnet_oracle` and
+:mod:`motif_screen.oracles.taskdocs`, :mod:`motif_screen.oracles.chgnet` and
 :func:`motif_screen.db.records.record_oracle_result`. ``db_file`` is atomate's ``">>db_file<<"``
 placeholder, resolved from the worker's env like ``env_chk``.
 """
@@ -24,7 +24,7 @@ def tasks_of_candidate(tasks_collection, candidate_id) -> list[dict]:
 
 def task_in_dir(tasks_collection, directory: str, candidate_id) -> dict:
     """The task document VaspToDb wrote for ``directory``; a clear error when it is not ours."""
-    from motif_screen.handoff.taskdoc import candidate_id_of
+    from motif_screen.oracles.taskdocs import candidate_id_of
 
     directory = os.path.abspath(directory)
 
@@ -65,7 +65,7 @@ class RecordOracleResult(FiretaskBase):
 
     def run_task(self, fw_spec):
         from motif_screen.db.records import record_oracle_result
-        from motif_screen.handoff.taskdoc import oracle_values_from_taskdocs
+        from motif_screen.oracles.taskdocs import oracle_values_from_taskdocs
 
         candidate_id = str(self["candidate_id"])
         source = self.get("source", keys.SOURCE_VASP)
@@ -99,7 +99,7 @@ class RunChgnetOracle(FiretaskBase):
 
     def run_task(self, fw_spec):
         from motif_screen.db.records import get_candidate, record_oracle_result
-        from motif_screen.handoff import chgnet_oracle
+        from motif_screen.oracles import chgnet as chgnet_oracle
 
         candidate_id = str(self["candidate_id"])
         conn = open_worker_db(self.get("db_file", DB_FILE_PLACEHOLDER), fw_spec)

@@ -9,7 +9,7 @@ import pytest
 
 from motif_screen import keys
 from motif_screen.errors import InputError
-from motif_screen.handoff import chgnet_oracle
+from motif_screen.oracles import chgnet as chgnet_oracle
 
 
 @pytest.fixture(autouse=True)

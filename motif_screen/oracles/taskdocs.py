@@ -73,7 +73,7 @@ def oracle_values_from_taskdoc(doc: Mapping, elemental_references: Mapping[str, 
         keys.FORMATION_ENERGY: None,
     }
     if elemental_references and values["energy"] is not None and doc.get("composition_unit_cell"):
-        from motif_screen.handoff.chgnet_oracle import formation_energy_per_atom
+        from motif_screen.oracles.chgnet import formation_energy_per_atom
 
         values[keys.FORMATION_ENERGY] = formation_energy_per_atom(
             doc["composition_unit_cell"], values["energy"], elemental_references

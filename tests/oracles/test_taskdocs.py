@@ -9,7 +9,7 @@ import pytest
 
 from motif_screen import keys
 from motif_screen.errors import InputError
-from motif_screen.handoff.taskdoc import oracle_values_from_taskdoc, oracle_values_from_taskdocs
+from motif_screen.oracles.taskdocs import oracle_values_from_taskdoc, oracle_values_from_taskdocs
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,268 @@
+"""The query layer: every read and write of campaigns, candidates, oracle results, rounds, model
+versions and reference entries goes through a :class:`Repository` (maggma's idea: the queries are
+written once, only the client changes).
+
+A step receives the repository of its worker's connection; nothing outside :mod:`motif_screen.db`
+touches a mongoengine document's ``objects`` or a raw collection. User text never becomes a
+MongoDB operator: filters are built here from validated names, numbers and our own field names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from mongoengine.errors import NotUniqueError
+
+from motif_screen import keys
+from motif_screen.db import queries, records
+from motif_screen.db.connection import Connection
+from motif_screen.db.documents import Campaign, Candidate, ModelVersion, OracleResult, ReferenceEntry, RoundRecord, utcnow
+from motif_screen.errors import DatabaseError, InputError
+
+SENT_STATUSES = (keys.STATUS_SUBMITTED, keys.STATUS_COMPUTED, keys.STATUS_FAILED)
+
+
+class Repository:
+    """The queries of one open database (``conn``)."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def flush(self) -> None:
+        self.conn.flush()
+
+    # --- campaigns ---------------------------------------------------------------------------
+
+    def save_campaign(self, config: dict, *, target: dict) -> tuple[Campaign, bool]:
+        """Create the campaign, or return the existing one if its config is identical; (doc, created).
+
+        A different config under an existing name is refused: silently changing a running
+        campaign would make its rounds incomparable.
+        """
+        name = config["name"]
+        existing = Campaign.objects(name=name).first()
+        if existing is not None:
+            if existing.config != config:
+                raise InputError(f"campaign {name!r} already exists with other settings; choose another --campaign name")
+            return existing, False
+        doc = Campaign(name=name, target=target, budget=config["budget"], rounds=config["rounds"],
+                       candidates_per_round=config["candidates_per_round"], oracle=config["oracle"], config=config,
+                       status="created")
+        try:
+            doc.save()
+        except NotUniqueError:  # created by another worker in the meantime
+            return self.save_campaign(config, target=target)
+        return doc, True
+
+    def campaign_config(self, name: str) -> dict:
+        doc = Campaign.objects(name=queries.validate_name(name, "campaign")).only("config").first()
+        if doc is None:
+            raise InputError(f"no campaign named {name!r} in the database")
+        return dict(doc.config)
+
+    def campaigns(self, name: str | None = None) -> list[Campaign]:
+        if name:
+            return list(Campaign.objects(name=queries.validate_name(name, "campaign")))
+        return list(Campaign.objects.order_by("created"))
+
+    def campaign_status(self, name: str) -> str | None:
+        doc = Campaign.objects(name=name).only("status").first()
+        return doc.status if doc else None
+
+    def set_campaign_status(self, name: str, status: str) -> None:
+        Campaign.objects(name=name).update_one(set__status=status, set__updated=utcnow())
+
+    # --- candidates --------------------------------------------------------------------------
+
+    def upsert_candidate(self, campaign: str, structure, *, origin: dict, latent=None) -> tuple[Candidate, bool]:
+        return records.upsert_candidate(campaign, structure, origin=origin, latent=latent)
+
+    def candidate(self, candidate_id) -> Candidate:
+        return records.get_candidate(candidate_id)
+
+    def round_candidates(self, campaign: str, round_index: int, *, status: str | Iterable[str] | None = None,
+                         selected: bool = False) -> list[Candidate]:
+        return list(self._round_query(campaign, round_index, status, selected))
+
+    def count_round(self, campaign: str, round_index: int, *, status: str | None = None, selected: bool = False) -> int:
+        return self._round_query(campaign, round_index, status, selected).count()
+
+    def _round_query(self, campaign, round_index, status, selected):
+        flt = {"campaign": campaign, "origin__round": int(round_index)}
+        if status is not None:
+            flt["status__in"] = [status] if isinstance(status, str) else list(status)
+        if selected:
+            flt["selection__in"] = list(keys.SELECTIONS)
+        return Candidate.objects(**flt)
+
+    def count_selected(self, campaign: str) -> int:
+        return Candidate.objects(campaign=campaign, selection__in=list(keys.SELECTIONS)).count()
+
+    def computed(self, campaign: str) -> list[Candidate]:
+        return list(Candidate.objects(campaign=campaign, status=keys.STATUS_COMPUTED))
+
+    def candidates(self, campaign: str, *fields: str) -> list[Candidate]:
+        query = Candidate.objects(campaign=campaign)
+        return list(query.only(*fields) if fields else query)
+
+    def sent_structures(self) -> list:
+        """Everything already sent to an oracle, in any campaign: never submit the same material twice."""
+        return [d.to_structure() for d in Candidate.objects(status__in=list(SENT_STATUSES)).only("structure")]
+
+    def set_status(self, candidate_id, status: str, reason: str | None = None, **fields) -> Candidate:
+        return records.set_status(candidate_id, status, reason=reason, **fields)
+
+    def set_predictions(self, candidate_id, predictions: dict, acquisition=None, **fields) -> None:
+        records.set_predictions(candidate_id, predictions, acquisition=acquisition, **fields)
+
+    def update_candidate(self, candidate_id, **fields) -> None:
+        """Set plain fields (screening details, hand-off bookkeeping) without a status change."""
+        Candidate.objects(id=records.get_candidate(candidate_id).id).update_one(
+            set__updated=utcnow(), **{f"set__{k}": v for k, v in fields.items()})
+
+    def add_task_ids(self, candidate_id, task_ids: Iterable) -> None:
+        cid = records.get_candidate(candidate_id).id
+        for task_id in task_ids:
+            Candidate.objects(id=cid).update_one(add_to_set__task_ids=str(task_id))
+
+    def find(self, query: queries.CandidateQuery) -> list[Candidate]:
+        return queries.find_candidates(query)
+
+    def funnel_counts(self, campaign: str | None = None) -> dict:
+        return queries.funnel_counts(campaign)
+
+    # --- oracle results ----------------------------------------------------------------------
+
+    def record_oracle_result(self, candidate_id, source: str, **values) -> OracleResult:
+        return records.record_oracle_result(candidate_id, source, **values)
+
+    def oracle_result(self, candidate_id, source: str) -> OracleResult | None:
+        return OracleResult.objects(candidate=records.get_candidate(candidate_id).id, source=source).first()
+
+    def successful_results(self, campaign: str | None, source: str) -> list[OracleResult]:
+        flt = {"source": source, "run_status": "successful"}
+        if campaign is not None:
+            flt["campaign"] = campaign
+        return list(OracleResult.objects(**flt))
+
+    def results_of_systems(self, source: str, functional: str, input_set: str,
+                           elements: Iterable[str]) -> list[OracleResult]:
+        """Successful results of one source/functional/input set whose elements lie within ``elements``."""
+        allowed = sorted(set(elements))
+        found = OracleResult.objects(source=source, functional=functional, input_set=input_set, run_status="successful")
+        return [r for r in found if r.entry and set(r.entry.get("composition", {})) <= set(allowed)]
+
+    def results_awaiting(self, source: str, functional: str, input_set: str) -> list[OracleResult]:
+        return list(OracleResult.objects(source=source, functional=functional, input_set=input_set,
+                                         awaiting_references__not__size=0, run_status="successful"))
+
+    def update_result(self, result: OracleResult, *, history: dict | None = None, candidate_oracle: dict | None = None,
+                      **fields) -> None:
+        """Change stored values of a result (formation energy filled in, distance to the hull moved)."""
+        updates = {f"set__{k}": v for k, v in fields.items()}
+        if history is not None:
+            updates["push__hull_history"] = history
+        OracleResult.objects(id=result.id).update_one(**updates)
+        if candidate_oracle:
+            Candidate.objects(id=result.candidate.id).update_one(
+                set__updated=utcnow(), **{f"set__oracle__{k}": v for k, v in candidate_oracle.items()})
+
+    # --- atomate task documents --------------------------------------------------------------
+
+    @property
+    def tasks(self):
+        """atomate's ``tasks`` collection (raw pymongo: it is atomate's schema, not ours)."""
+        return self.conn.db[self.conn.tasks_collection]
+
+    def task_documents(self, candidate_id) -> list[dict]:
+        return list(self.tasks.find({keys.TASKDOC_CANDIDATE_ID: str(candidate_id)}))
+
+    def task_documents_in(self, directory: str) -> list[dict]:
+        """Task documents whose ``dir_name`` (``host:/path``) names ``directory``, newest last."""
+        found = self.tasks.find({"dir_name": {"$regex": f"(^|:){re.escape(directory)}$"}})
+        return sorted(found, key=lambda d: str(d.get("task_id")))
+
+    # --- rounds ------------------------------------------------------------------------------
+
+    def update_round(self, campaign: str, round_index: int, **fields) -> None:
+        RoundRecord.objects(campaign=campaign, round=int(round_index)).update_one(
+            upsert=True, **{f"set__{k}": v for k, v in fields.items()})
+
+    def rounds(self, campaign: str) -> list[RoundRecord]:
+        return list(RoundRecord.objects(campaign=campaign).order_by("round"))
+
+    # --- model versions ----------------------------------------------------------------------
+
+    def model_version(self, name: str, version: int | None = None) -> ModelVersion:
+        """``version`` of ``name``; None: the latest promoted version (else the latest)."""
+        query = ModelVersion.objects(name=name)
+        if version is not None:
+            doc = query.filter(version=int(version)).first()
+            if doc is None:
+                raise InputError(f"model {name} has no version {version} in the database")
+            return doc
+        doc = query.filter(promoted=True).order_by("-version").first() or query.order_by("-version").first()
+        if doc is None:
+            raise InputError(f"no model named {name} is registered: `motif-screen run` registers the shipped one")
+        return doc
+
+    def model_versions(self, name: str | None = None) -> list[ModelVersion]:
+        query = ModelVersion.objects(name=name) if name else ModelVersion.objects
+        return list(query.order_by("name", "version"))
+
+    def has_model(self, name: str) -> bool:
+        return ModelVersion.objects(name=name).count() > 0
+
+    def model_of_round(self, name: str, campaign: str, round_index: int) -> ModelVersion | None:
+        """The version a campaign round registered when it retrained (None: it has not)."""
+        return ModelVersion.objects(name=name, config__campaign=campaign, config__round=int(round_index)).first()
+
+    def add_model_version(self, name: str, checkpoint: bytes, **fields) -> ModelVersion:
+        """Store ``checkpoint`` in GridFS as the next version of ``name``; promoting one un-promotes the rest."""
+        latest = ModelVersion.objects(name=name).order_by("-version").only("version").first()
+        version = (latest.version + 1) if latest else 1
+        doc = ModelVersion(name=name, version=version, **fields)
+        try:
+            doc.checkpoint.put(checkpoint, filename=f"{name}-v{version}.pt", content_type="application/x-pytorch")
+            doc.save()
+        except NotUniqueError:
+            raise DatabaseError(f"model version {name} v{version} was registered concurrently; retry") from None
+        if doc.promoted:
+            ModelVersion.objects(name=name, version__ne=version, promoted=True).update(set__promoted=False)
+        return doc
+
+    @staticmethod
+    def checkpoint_bytes(doc: ModelVersion) -> bytes:
+        data = doc.checkpoint.read() if doc.checkpoint else None
+        if not data:
+            raise InputError(f"model {doc.name} v{doc.version} has no checkpoint bytes in GridFS")
+        return data
+
+    # --- reference entries (elemental references and competing phases) -----------------------
+
+    def add_reference(self, key: str, **fields) -> tuple[ReferenceEntry, bool]:
+        """Insert or update the entry keyed ``key``; returns (doc, created)."""
+        result = ReferenceEntry._get_collection().update_one(
+            {"key": key},
+            {"$set": {k: v for k, v in ReferenceEntry(key=key, **fields).to_mongo().to_dict().items() if k != "_id"}},
+            upsert=True)
+        return ReferenceEntry.objects.get(key=key), result.upserted_id is not None
+
+    def reference(self, key: str) -> ReferenceEntry | None:
+        return ReferenceEntry.objects(key=key).first()
+
+    def references(self, *, source: str | None = None, functional: str | None = None, input_set: str | None = None,
+                   elements: Iterable[str] | None = None, elemental: bool | None = None,
+                   status: str | None = "computed") -> list[ReferenceEntry]:
+        """Entries matching the given settings whose elements all lie within ``elements``."""
+        flt = {}
+        for name, value in (("source", source), ("functional", functional), ("input_set", input_set),
+                            ("is_elemental", elemental), ("status", status)):
+            if value is not None:
+                flt[name] = value
+        found = ReferenceEntry.objects(**flt).order_by("chemsys", "created")
+        if elements is None:
+            return list(found)
+        allowed = set(elements)
+        return [e for e in found if set(e.elements) <= allowed]
