@@ -82,7 +82,7 @@ def time_ours(model, structures, batch_size: int, repeats: int = 2) -> tuple[flo
 
 
 class AutoencoderScreening:
-    """The campaign's prediction path on an autoencoder checkpoint (motif_screen.campaign.models.predict:
+    """The campaign's prediction path on an autoencoder checkpoint (motif_screen.campaign.learner.predict:
     encode -> latent mean -> property heads), with PropertyModel's predict / graphs / forward surface."""
 
     def __init__(self, model):

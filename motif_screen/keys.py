@@ -76,6 +76,7 @@ LEARNED_PROPERTY = {FORMATION_ENERGY: FORMATION_ENERGY, ENERGY_ABOVE_HULL: FORMA
 TASKDOC_CANDIDATE_ID = "motif_screen_candidate_id"
 TASKDOC_CAMPAIGN = "motif_screen_campaign"
 TASKDOC_MODEL_VERSION = "motif_screen_model_version"
+TASKDOC_REFERENCE = "motif_screen_reference"  # key of the reference entry a workflow computes
 
 # --- MongoDB collection names ---------------------------------------------------------------
 COLL_CAMPAIGNS = "ms_campaigns"

@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from motif_screen import keys
-from motif_screen.db.documents import Candidate, RoundRecord
+from motif_screen.db.queries import candidate_row
+from motif_screen.db.repository import Repository
+from motif_screen.plotting import draw_map, pca_2d
 
 FUNNEL_STAGES = ("generated", "valid", "unique", "novel", "screened", "submitted", "computed", "hits")
 
@@ -28,9 +30,9 @@ def _pyplot():
     return plt
 
 
-def plot_funnel(spec, path: Path) -> Path:
+def plot_funnel(repo: Repository, spec, path: Path) -> Path:
     plt = _pyplot()
-    records = list(RoundRecord.objects(campaign=spec.name).order_by("round"))
+    records = repo.rounds(spec.name)
     fig, ax = plt.subplots(figsize=(8, 4.5))
     width = 0.8 / max(1, len(records))
     x = np.arange(len(FUNNEL_STAGES))
@@ -49,10 +51,10 @@ def plot_funnel(spec, path: Path) -> Path:
     return path
 
 
-def plot_parity(spec, path: Path) -> Path:
+def plot_parity(repo: Repository, spec, path: Path) -> Path:
     plt = _pyplot()
-    prop = spec.target.property
-    docs = [d for d in Candidate.objects(campaign=spec.name, status=keys.STATUS_COMPUTED)
+    prop = spec.target.learned_property  # what the model predicted at screening time
+    docs = [d for d in repo.computed(spec.name)
             if prop in (d.predictions or {}) and (d.oracle or {}).get(prop) is not None]
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for selection, marker in ((keys.SELECTED_BY_ACQUISITION, "o"), (keys.SELECTED_AS_CONTROL, "s")):
@@ -67,9 +69,10 @@ def plot_parity(spec, path: Path) -> Path:
         values = [d.oracle[prop] for d in docs] + [d.predictions[prop].mean for d in docs]
         lo, hi = min(values), max(values)
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
-        for bound in (spec.target.lower, spec.target.upper):
-            if bound is not None:
-                ax.axvline(bound, color="tab:red", lw=0.8, ls=":")
+        if prop == spec.target.property:
+            for bound in (spec.target.lower, spec.target.upper):
+                if bound is not None:
+                    ax.axvline(bound, color="tab:red", lw=0.8, ls=":")
     source = docs[0].oracle.get("source", "?") if docs else "?"
     ax.set_xlabel(f"oracle {prop} ({source})")
     ax.set_ylabel(f"predicted {prop} (±1σ) at screening time")
@@ -81,11 +84,9 @@ def plot_parity(spec, path: Path) -> Path:
     return path
 
 
-def plot_latent_map(spec, path: Path) -> Path:
-    from motif_screen.plotting import draw_map, pca_2d
-
-    prop = spec.target.property
-    docs = [d for d in Candidate.objects(campaign=spec.name).only("latent", "predictions", "status") if d.latent]
+def plot_latent_map(repo: Repository, spec, path: Path) -> Path:
+    prop = spec.target.learned_property
+    docs = [d for d in repo.candidates(spec.name, "latent", "predictions", "status") if d.latent]
     if len(docs) < 2:
         return _empty_plot(path, "too few candidates for a latent map")
     xy, explained = pca_2d([d.latent for d in docs])
@@ -105,12 +106,9 @@ def _empty_plot(path: Path, message: str) -> Path:
     return path
 
 
-def write_hits(spec, folder: Path) -> list[Path]:
-    from motif_screen.cli.query import candidate_row
-
+def write_hits(repo: Repository, spec, folder: Path) -> list[Path]:
     prop = spec.target.property
-    hits = [d for d in Candidate.objects(campaign=spec.name, status=keys.STATUS_COMPUTED)
-            if spec.target.is_hit((d.oracle or {}).get(prop))]
+    hits = [d for d in repo.computed(spec.name) if spec.target.is_hit((d.oracle or {}).get(prop))]
     cif_dir = folder / "hits"
     cif_dir.mkdir(exist_ok=True)
     rows = []
@@ -127,7 +125,7 @@ def write_hits(spec, folder: Path) -> list[Path]:
     return [csv_path, cif_dir]
 
 
-def write_report(spec, folder: Path) -> list[Path]:
+def write_report(repo: Repository, spec, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    return [plot_funnel(spec, folder / "funnel.png"), plot_parity(spec, folder / "parity.png"),
-            plot_latent_map(spec, folder / "latent_map.png"), *write_hits(spec, folder)]
+    return [plot_funnel(repo, spec, folder / "funnel.png"), plot_parity(repo, spec, folder / "parity.png"),
+            plot_latent_map(repo, spec, folder / "latent_map.png"), *write_hits(repo, spec, folder)]

@@ -1,12 +1,16 @@
-"""The steps of a campaign round, each called by one Firetask and each safe to run again.
+"""The steps of a campaign round: plain functions that take the query layer (and, where they need it,
+a read-only view of the LaunchPad) and return data. Each is called by one Firetask and is safe to run
+again.
 
 generate_round   proposes structures with the campaign's model and stores them (proposed);
 prescreen_round  validity, de-duplication, novelty, predictions, motifs, acquisition, selection
                  (screened / rejected with a reason; the selected get ``selection``);
-submit_round     builds the oracle workflows of the selected candidates (submitted);
-collect_round    links oracle results, marks candidates of fizzled runs failed with the reason;
-retrain_round    fine-tunes on all oracle results of the campaign, registers and maybe promotes;
-next_round       writes the round's funnel record and adds the next round, or ends the campaign.
+submit_round     says which candidates (and which missing elemental references) go to the oracle,
+                 and marks the candidates submitted; the Firetask builds their workflows;
+collect_round    records every submitted candidate of the round as computed or failed, from the
+                 step that defines each value, with the failing step and its reason;
+retrain_round    fine-tunes on the campaign's oracle results, registers and maybe promotes;
+finish_round     writes the round's funnel record and ends the campaign after its last round.
 
 Idempotence comes from the database: candidates are upserted by fingerprint, every step only
 touches candidates in the status it expects, and a re-run of a finished step changes nothing.
@@ -15,27 +19,31 @@ touches candidates in the status it expects, and a re-run of a finished step cha
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from motif_screen import keys
-from motif_screen.campaign import models
-from motif_screen.campaign.launchpad import fizzle_reasons, oracle_fireworks
-from motif_screen.campaign.spec import CampaignSpec
-from motif_screen.campaign.store import load_spec, set_campaign_status
-from motif_screen.db.documents import Candidate, OracleResult, RoundRecord
-from motif_screen.db.records import record_oracle_result, set_predictions, set_status, upsert_candidate
+from motif_screen.campaign import learner, thermo
+from motif_screen.campaign.launchpad import FireworksView, finished
+from motif_screen.campaign.spec import CampaignSpec, parse_spec
+from motif_screen.db.repository import Repository
+from motif_screen.errors import InputError
+from motif_screen.oracles.references import ground_state_structure
+from motif_screen.oracles.taskdocs import defining_steps, step_name, values_from_taskdocs
+from motif_screen.pretrained import SHIPPED, ensure_registered
+from motif_screen.screening import screen
+from motif_screen.settings import get_settings
 
 log = logging.getLogger(__name__)
+COMPLETED = "completed"
 
 
-def _round_candidates(campaign: str, round_index: int, **filters):
-    return Candidate.objects(campaign=campaign, origin__round=round_index, **filters)
+def load_spec(repo: Repository, campaign: str) -> CampaignSpec:
+    return parse_spec(repo.campaign_config(campaign))
 
 
 def _progress(iterable, desc: str, total: int | None = None):
-    from motif_screen.settings import get_settings
-
     if not get_settings().progress:
         return iterable
     from tqdm.auto import tqdm
@@ -43,198 +51,315 @@ def _progress(iterable, desc: str, total: int | None = None):
     return tqdm(iterable, desc=desc, total=total, leave=False)
 
 
+def _skip_if_completed(repo: Repository, campaign: str) -> dict | None:
+    if repo.campaign_status(campaign) == COMPLETED:
+        return {"skipped": "the campaign is completed"}
+    return None
+
+
+# --- create --------------------------------------------------------------------------------------
+
+def create_campaign(repo: Repository, spec: CampaignSpec) -> dict:
+    """Store the campaign (once) and register the shipped model it names, if it is a shipped one."""
+    registered = False
+    if spec.model.name in SHIPPED:
+        _, registered = ensure_registered(spec.model.name)
+    _, created = repo.save_campaign(spec.model_dump(mode="json"), target=spec.target.to_dict())
+    return {"campaign": spec.name, "created": created, "registered_shipped_model": registered}
+
+
 # --- generate ------------------------------------------------------------------------------------
 
-def generate_round(campaign: str, round_index: int, conn=None) -> dict:
+def generate_round(repo: Repository, campaign: str, round_index: int) -> dict:
     """Propose ``candidates_per_round`` structures; deterministic for (campaign seed, round)."""
-    spec = load_spec(campaign)
-    set_campaign_status(campaign, "running")
-    existing = _round_candidates(campaign, round_index).count()
+    spec = load_spec(repo, campaign)
+    if skipped := _skip_if_completed(repo, campaign):
+        return skipped
+    repo.set_campaign_status(campaign, "running")
+    existing = repo.count_round(campaign, round_index)
     if existing:
         log.info("round %d of %s already has %d candidates; not generating again", round_index, campaign, existing)
         return {"generated": existing, "inserted": 0, "resumed": True}
-    model, version = models.campaign_model(spec)
-    proposals, report = models.propose(model, spec, round_index, seeds=_exploration_seeds(spec, round_index))
+    model, version = learner.campaign_model(repo, spec)
+    proposals, report = learner.propose(model, spec, round_index, seeds=exploration_seeds(repo, spec, round_index))
     inserted = 0
     for prop in _progress(proposals, f"store round {round_index}"):
-        _, created = upsert_candidate(
-            campaign,
-            prop.structure,
+        _, created = repo.upsert_candidate(
+            campaign, prop.structure, latent=prop.latent,
             origin={"method": prop.mode, "parents": list(prop.parents), "model_name": spec.model.name,
-                    "model_version": version, "round": round_index},
-            latent=prop.latent,
-        )
+                    "model_version": version, "round": round_index})
         inserted += int(created)
-    result = {"generated": len(proposals), "inserted": inserted,
-              "identical_fingerprints": len(proposals) - inserted, **report}
-    RoundRecord.objects(campaign=campaign, round=round_index).update_one(
-        upsert=True, set__generated=len(proposals), set__model_version=version)
-    return result
+    repo.update_round(campaign, round_index, generated=len(proposals), model_version=version)
+    return {"generated": len(proposals), "inserted": inserted, "identical_fingerprints": len(proposals) - inserted,
+            **report}
 
 
-def _exploration_seeds(spec: CampaignSpec, round_index: int) -> list:
+def exploration_seeds(repo: Repository, spec: CampaignSpec, round_index: int) -> list:
     """Later rounds explore around the best oracle results so far (hits first)."""
     if round_index == 0 or not spec.generation.explore_after_first_round:
         return []
-    docs = list(Candidate.objects(campaign=spec.name, status=keys.STATUS_COMPUTED))
-    values = [(d.oracle or {}).get(spec.target.property) for d in docs]
-    scored = [(v, d) for v, d in zip(values, docs) if v is not None]
-    reverse = spec.target.goal == "maximize"
-    scored.sort(key=lambda t: t[0], reverse=reverse)
+    prop = spec.target.property
+    scored = [(d.oracle[prop], d) for d in repo.computed(spec.name) if (d.oracle or {}).get(prop) is not None]
+    scored.sort(key=lambda t: t[0], reverse=spec.target.goal == "maximize")
     return [(str(d.id), d.to_structure()) for _, d in scored[:8]]
 
 
 # --- prescreen -----------------------------------------------------------------------------------
 
-def _reference_structures(spec: CampaignSpec) -> list:
-    """Everything already sent to an oracle, in any campaign: never submit the same material twice."""
-    sent = Candidate.objects(status__in=[keys.STATUS_SUBMITTED, keys.STATUS_COMPUTED, keys.STATUS_FAILED])
-    return [d.to_structure() for d in sent.only("structure")]
-
-
-def _predictor(model, stash: dict):
+def _predictor(model, learned: str, stash: dict):
     """The screen calls this on the survivors only; every property is kept for the database."""
 
     def predict(structures):
-        preds = models.predict(model, structures)
+        preds = learner.predict(model, structures)
         for k, s in enumerate(structures):
             stash[id(s)] = {p: (float(m[k]), float(sd[k])) for p, (m, sd) in preds.items()}
-        return preds
+        return {learned: preds[learned]}
 
     return predict
 
 
-def prescreen_round(campaign: str, round_index: int, conn=None) -> dict:
+def prescreen_round(repo: Repository, campaign: str, round_index: int) -> dict:
     """Screen the round's proposals and write every decision back (rejected ones with the reason)."""
-    from motif_screen.screening import TargetSpec, screen
-
-    spec = load_spec(campaign)
-    docs = list(_round_candidates(campaign, round_index, status=keys.STATUS_PROPOSED))
+    spec = load_spec(repo, campaign)
+    if skipped := _skip_if_completed(repo, campaign):
+        return skipped
+    docs = repo.round_candidates(campaign, round_index, status=keys.STATUS_PROPOSED)
     if not docs:
-        return {"screened": _round_candidates(campaign, round_index, status=keys.STATUS_SCREENED).count(), "resumed": True}
+        return {"screened": repo.count_round(campaign, round_index, status=keys.STATUS_SCREENED), "resumed": True}
     structures = [d.to_structure() for d in docs]
-    model, _ = models.campaign_model(spec)
+    model, _ = learner.campaign_model(repo, spec)
     budget = spec.round_budget(round_index)
     stash: dict = {}
+    learned = spec.target.learned_property
+    ranking_target = spec.target if learned == spec.target.property else ranking_target_for(spec)
     result = screen(
-        structures, _predictor(model, stash), TargetSpec.from_document(spec.target), budget,
-        references=_reference_structures(spec), motif_filter=spec.motif, kind=spec.acquisition, kappa=spec.kappa,
+        structures, _predictor(model, learned, stash), ranking_target, budget,
+        references=repo.sent_structures(), motif_filter=spec.motif, kind=spec.acquisition, kappa=spec.kappa,
         controls=spec.control_count(budget), seed=spec.seed * 1000 + round_index,
     )
     for doc, structure, d in _progress(list(zip(docs, structures, result.decisions)), f"prescreen round {round_index}"):
         extra = {"validity": d.validity or {}, "motifs": d.motifs or {}, "motif_labels": d.motif_labels}
         if id(structure) in stash:
-            set_predictions(doc.id, stash[id(structure)], acquisition=d.score, **extra)
+            repo.set_predictions(doc.id, stash[id(structure)], acquisition=d.score, **extra)
         else:
-            Candidate.objects(id=doc.id).update_one(**{f"set__{k}": v for k, v in extra.items()})
+            repo.update_candidate(doc.id, **extra)
         reason = f"{d.decision}: {d.detail}" if d.detail else d.decision
         if d.decision in (keys.DECISION_SELECTED, keys.DECISION_BELOW_CUTOFF):
-            set_status(doc.id, keys.STATUS_SCREENED, reason=reason, selection=d.selected_by)
+            repo.set_status(doc.id, keys.STATUS_SCREENED, reason=reason, selection=d.selected_by)
         else:
-            set_status(doc.id, keys.STATUS_REJECTED, reason=reason)
+            repo.set_status(doc.id, keys.STATUS_REJECTED, reason=reason)
     counts = result.counts
-    RoundRecord.objects(campaign=campaign, round=round_index).update_one(
-        upsert=True, **{f"set__{k}": int(counts[k]) for k in ("valid", "unique", "novel", "screened")})
+    repo.update_round(campaign, round_index, **{k: int(counts[k]) for k in ("valid", "unique", "novel", "screened")})
     return {**counts, "decisions": result.decision_counts}
+
+
+def ranking_target_for(spec: CampaignSpec):
+    """The head's own target when the campaign's target is derived from it.
+
+    Stability is ranked by predicted formation energy: at a fixed composition the distance to the
+    hull is the formation energy minus the hull's, so the order within a chemical system is the
+    same; the hit threshold stays the campaign's, in eV/atom above the hull, for the oracle.
+    """
+    from motif_screen.screening import TargetSpec
+
+    return TargetSpec(spec.target.learned_property, "minimize", upper=spec.target.upper)
 
 
 # --- submit --------------------------------------------------------------------------------------
 
-def submit_round(campaign: str, round_index: int, conn=None) -> dict:
-    from motif_screen.campaign.workflow import chgnet_oracle_firework, collect_firework, with_collector
+@dataclass
+class Handoff:
+    """What the submit Firetask turns into oracle workflows."""
 
-    spec = load_spec(campaign)
-    selected = list(_round_candidates(campaign, round_index, selection__in=list(keys.SELECTIONS),
-                                      status__in=[keys.STATUS_SCREENED, keys.STATUS_SUBMITTED]))
-    submitted_ids = [str(d.id) for d in selected if d.status == keys.STATUS_SUBMITTED]
-    on_lpad = set(oracle_fireworks(submitted_ids))
+    candidates: list[dict] = field(default_factory=list)  # {"id", "structure", "priority", "model_version"}
+    references: list[dict] = field(default_factory=list)  # {"key", "element", "structure"}
+    already_submitted: int = 0
+
+    def summary(self) -> dict:
+        return {"submitted": len(self.candidates), "already_submitted": self.already_submitted,
+                "references": [r["element"] for r in self.references]}
+
+
+def reference_request_key(source: str, preset: str, element: str) -> str:
+    """The key of an elemental reference the campaign computes itself (one per source, preset, element)."""
+    return thermo.reference_key("computed", source, preset, element)
+
+
+def submit_round(repo: Repository, fireworks: FireworksView | None, campaign: str, round_index: int,
+                 preset: str | None = None) -> Handoff:
+    """The selected candidates not yet on the LaunchPad, and the elemental references they still lack.
+
+    Candidates move to ``submitted`` here; a re-run hands off only those whose workflows never
+    reached the LaunchPad (a worker died between this step and FireWorks storing its result).
+    """
+    spec = load_spec(repo, campaign)
+    plan = Handoff()
+    if _skip_if_completed(repo, campaign):
+        return plan
+    selected = repo.round_candidates(campaign, round_index, selected=True,
+                                     status=[keys.STATUS_SCREENED, keys.STATUS_SUBMITTED])
+    submitted = [str(d.id) for d in selected if d.status == keys.STATUS_SUBMITTED]
+    on_lpad = set(fireworks.of_candidates(submitted)) if fireworks else set(submitted)
     todo = [d for d in selected if d.status == keys.STATUS_SCREENED or str(d.id) not in on_lpad]
-    if not todo and selected:
-        return {"submitted": 0, "already_submitted": len(selected), "workflow": None}
-    workflows = []
+    plan.already_submitted = len(selected) - len(todo)
+    elements = set()
     for doc in todo:
-        cid = str(doc.id)
-        if spec.oracle == keys.SOURCE_CHGNET:
-            from fireworks import Workflow
+        plan.candidates.append({"id": str(doc.id), "structure": doc.to_structure(), "priority": doc.acquisition,
+                                "model_version": doc.origin.model_version if doc.origin else None})
+        elements.update(doc.elements)
+    if spec.oracle == keys.SOURCE_VASP and preset:
+        plan.references = missing_references(repo, fireworks, sorted(elements), preset)
+    for doc in todo:
+        repo.set_status(doc.id, keys.STATUS_SUBMITTED)
+    repo.update_round(campaign, round_index, submitted=len(selected))
+    return plan
 
-            from motif_screen.handoff.powerups import priority_from_acquisition
 
-            priority = priority_from_acquisition(doc.acquisition) if doc.acquisition is not None else None
-            workflows.append(Workflow([chgnet_oracle_firework(cid, campaign, round_index, priority, spec.chgnet_steps)]))
-        else:
-            from motif_screen.handoff.atomate_wf import build_oracle_workflow
+def missing_references(repo: Repository, fireworks: FireworksView | None, elements: list[str],
+                       preset: str) -> list[dict]:
+    """Elemental references no campaign has computed or submitted with this preset yet.
 
-            workflows.append(build_oracle_workflow(
-                doc.to_structure(), spec.target.property, candidate_id=cid, campaign=campaign,
-                model_version=doc.origin.model_version, priority=doc.acquisition,
-                queue_options=spec.atomate.queue_options, preset=spec.atomate.preset))
-        set_status(doc.id, keys.STATUS_SUBMITTED)
-    RoundRecord.objects(campaign=campaign, round=round_index).update_one(upsert=True, set__submitted=len(selected))
-    workflow = with_collector(workflows, collect_firework(campaign, round_index))
-    return {"submitted": len(todo), "already_submitted": len(selected) - len(todo), "workflow": workflow}
+    Each is recorded as ``submitted`` at once, so another round or campaign does not submit it
+    again; an element without a ground-state structure is an error naming it.
+    """
+    wanted = []
+    for element in elements:
+        key = reference_request_key(keys.SOURCE_VASP, preset, element)
+        existing = repo.reference(key)
+        on_lpad = fireworks.of_references([key]) if fireworks else {}
+        if existing is not None and (existing.status == "computed" or on_lpad):
+            continue
+        structure = ground_state_structure(element)  # InputError naming the element when there is none
+        repo.add_reference(key, source=keys.SOURCE_VASP, functional="pending", input_set="pending", formula=element,
+                           elements=[element], chemsys=element, is_elemental=True, origin="computed",
+                           status="submitted")
+        wanted.append({"key": key, "element": element, "structure": structure})
+    return wanted
 
 
 # --- collect -------------------------------------------------------------------------------------
 
-def collect_round(campaign: str, round_index: int, conn=None) -> dict:
-    """Every submitted candidate of the round leaves computed or failed, with the reason.
+def collect_round(repo: Repository, fireworks: FireworksView | None, campaign: str, round_index: int) -> dict:
+    """Every submitted candidate of the round whose workflow has finished leaves computed or failed.
 
-    Fizzled oracle Fireworks fail their candidate with FireWorks' message; atomate task documents
-    not yet linked (e.g. a custom preset without our recording step) are linked here; anything else
-    finished without a result and fails with that reason.
+    A failed candidate whose workflow was re-run (``lpad rerun_fws`` after a fix) and now finished
+    cleanly is recorded again and becomes computed. A fizzled step (or one stopped because its parent fizzled) fails the candidate with the step's
+    name and reason; a finished VASP workflow is read from the step that defines each value (energies
+    from the static, the band gap from the uniform NSCF); references computed for the round are
+    stored, and formation energies and distances to the hull are brought up to date.
     """
-    spec = load_spec(campaign)
-    pending = {str(d.id): d for d in _round_candidates(campaign, round_index, status=keys.STATUS_SUBMITTED)}
-    counts = {"fizzled": 0, "linked": 0, "no_result": 0}
-    for cid, reason in fizzle_reasons(list(pending)).items():
-        record_oracle_result(cid, spec.oracle, run_status="failed", errors=[reason])
-        pending.pop(cid)
-        counts["fizzled"] += 1
-    if pending and spec.oracle == keys.SOURCE_VASP and conn is not None:
-        from motif_screen.oracles.taskdocs import oracle_values_from_taskdocs
-
-        tasks = conn.db[conn.tasks_collection]
-        for cid in list(pending):
-            taskdocs = list(tasks.find({keys.TASKDOC_CANDIDATE_ID: cid}))
-            if taskdocs:
-                record_oracle_result(cid, keys.SOURCE_VASP, **oracle_values_from_taskdocs(taskdocs))
-                pending.pop(cid)
-                counts["linked"] += 1
-    for cid in pending:
-        record_oracle_result(cid, spec.oracle, run_status="failed",
-                             errors=["its oracle Fireworks finished without recording a result"])
-        counts["no_result"] += 1
-    counts["computed"] = _round_candidates(campaign, round_index, status=keys.STATUS_COMPUTED).count()
+    spec = load_spec(repo, campaign)
+    counts = {"computed": 0, "failed": 0, "still_running": 0, "references": 0}
+    pending = {str(d.id): d for d in repo.round_candidates(campaign, round_index, selected=True,
+                                                          status=[keys.STATUS_SUBMITTED, keys.STATUS_FAILED])}
+    workflows = fireworks.of_candidates(list(pending)) if fireworks else {}
+    if spec.oracle == keys.SOURCE_VASP:
+        counts["references"] = collect_references(repo, fireworks)
+    for cid, doc in pending.items():
+        fws = workflows.get(cid, [])
+        if fws and doc.fw_id is None:
+            repo.update_candidate(cid, fw_id=fws[0].fw_id)
+        if fireworks is not None and fws and not finished(fws):
+            counts["still_running"] += int(doc.status == keys.STATUS_SUBMITTED)
+            continue
+        failure = fireworks.failure(fws) if fireworks and fws else None
+        if doc.status == keys.STATUS_FAILED and (failure or not fws):
+            continue  # failed before and still failed: already recorded with its reason
+        if failure or (fireworks is not None and not fws):
+            repo.record_oracle_result(cid, spec.oracle, run_status="failed", fw_id=fws[0].fw_id if fws else None,
+                                      task_ids=doc.task_ids or [],
+                                      errors=[failure or "its oracle Fireworks are not on the LaunchPad"])
+            counts["failed"] += 1
+            continue
+        if spec.oracle == keys.SOURCE_VASP:
+            record_vasp_result(repo, doc, fw_id=fws[0].fw_id if fws else None)
+        elif repo.oracle_result(cid, spec.oracle) is None:
+            repo.record_oracle_result(cid, spec.oracle, run_status="failed", fw_id=fws[0].fw_id if fws else None,
+                                      errors=["its oracle Firework finished without recording a result"])
+        counts["computed" if repo.candidate(cid).status == keys.STATUS_COMPUTED else "failed"] += 1
+    counts.update(thermo.refresh_all(repo, spec.oracle))
+    repo.update_round(campaign, round_index,
+                      computed=repo.count_round(campaign, round_index, status=keys.STATUS_COMPUTED))
     return counts
+
+
+def record_vasp_result(repo: Repository, candidate, fw_id: int | None = None):
+    """The candidate's OracleResult from its atomate task documents, each value from its defining step."""
+    docs = repo.task_documents(candidate.id)
+    defines = (candidate.handoff or {}).get("defines")
+    if not defines:
+        raise InputError(f"candidate {candidate.id} names no workflow steps: it was not handed off by motif_screen")
+    if not docs:
+        return repo.record_oracle_result(candidate.id, keys.SOURCE_VASP, run_status="failed", fw_id=fw_id,
+                                         errors=["its workflow finished but wrote no task document"])
+    values = values_from_taskdocs(docs, defines)
+    if values["run_status"] == "successful" and values.get("entry"):
+        values.update(thermo.stability_values(repo, keys.SOURCE_VASP, thermo.entry_from_dict(values["entry"])))
+    return repo.record_oracle_result(candidate.id, keys.SOURCE_VASP, fw_id=fw_id, **{
+        k: values.get(k) for k in ("run_status", "errors", "energy", "energy_per_atom", keys.FORMATION_ENERGY,
+                                   keys.ENERGY_ABOVE_HULL, keys.BAND_GAP, "final_structure", "task_id", "task_ids",
+                                   "functional", "input_set", "entry", "awaiting_references", "stability")
+        if k in values})
+
+
+def collect_references(repo: Repository, fireworks: FireworksView | None) -> int:
+    """Store every submitted elemental reference whose workflow finished; failures say why."""
+    pending = repo.references(source=keys.SOURCE_VASP, status="submitted")
+    workflows = fireworks.of_references([r.key for r in pending]) if fireworks else {}
+    stored = 0
+    for ref in pending:
+        fws = workflows.get(ref.key, [])
+        if fireworks is not None and fws and not finished(fws):
+            continue
+        docs = list(repo.tasks.find({keys.TASKDOC_REFERENCE: ref.key}))
+        failure = fireworks.failure(fws) if fireworks and fws else None
+        if failure or not docs:
+            repo.add_reference(ref.key, **_reference_fields(ref), status="failed",
+                               errors=[failure or "its workflow wrote no task document"])
+            continue
+        steps = sorted({step_name(d) for d in docs}, key=lambda s: [step_name(d) for d in docs].index(s))
+        values = values_from_taskdocs([{**d, keys.TASKDOC_CANDIDATE_ID: ref.key} for d in docs],
+                                      defining_steps(steps))
+        if values["run_status"] != "successful":
+            repo.add_reference(ref.key, **_reference_fields(ref), status="failed", errors=values["errors"])
+            continue
+        thermo.store_reference(repo, keys.SOURCE_VASP, thermo.entry_from_dict(values["entry"]), origin="computed",
+                               key=ref.key, task_id=values["task_id"], fw_id=fws[0].fw_id if fws else None)
+        stored += 1
+    return stored
+
+
+def _reference_fields(ref) -> dict:
+    return {k: getattr(ref, k) for k in ("source", "functional", "input_set", "formula", "elements", "chemsys",
+                                         "is_elemental", "origin")}
 
 
 # --- retrain -------------------------------------------------------------------------------------
 
-def retrain_round(campaign: str, round_index: int, conn=None) -> dict:
+def retrain_round(repo: Repository, campaign: str, round_index: int) -> dict:
     """Fine-tune once per round: a re-run finds the version this round registered and stops."""
-    from motif_screen.db.documents import ModelVersion
-
-    spec = load_spec(campaign)
-    done = ModelVersion.objects(name=spec.model.name, config__campaign=campaign, config__round=round_index).first()
+    spec = load_spec(repo, campaign)
+    if skipped := _skip_if_completed(repo, campaign):
+        return skipped
+    done = repo.model_of_round(spec.model.name, campaign, round_index)
     if done is not None:
         return {"retrained": False, "reason": "this round was already retrained", "version": done.version,
                 "promoted": done.promoted}
-    results = list(OracleResult.objects(campaign=campaign, source=spec.oracle, run_status="successful"))
-    prop = spec.target.property
-    pairs = [(r.candidate.to_structure(), getattr(r, prop, None)) for r in results]
+    prop = spec.target.learned_property
+    pairs = [(r.candidate.to_structure(), getattr(r, prop, None)) for r in repo.successful_results(campaign, spec.oracle)]
     pairs = [(s, v) for s, v in pairs if v is not None]
     if len(pairs) < 4 or spec.retrain_epochs == 0:
         return {"retrained": False, "reason": f"{len(pairs)} oracle results for {prop} (need at least 4)"}
-    model, version = models.campaign_model(spec)
-    return models.retrain_and_register(model, version, spec, [s for s, _ in pairs], np.array([v for _, v in pairs]),
-                                       round_index=round_index)
+    model, version = learner.campaign_model(repo, spec)
+    return learner.retrain_and_register(model, version, spec, [s for s, _ in pairs], np.array([v for _, v in pairs]),
+                                        round_index=round_index)
 
 
-# --- next round ----------------------------------------------------------------------------------
+# --- finish the round ----------------------------------------------------------------------------
 
-def round_funnel(spec: CampaignSpec, round_index: int) -> dict:
+def round_funnel(repo: Repository, spec: CampaignSpec, round_index: int) -> dict:
     """Hits and the acceleration factor: hit rate of acquisition picks over random controls."""
-    picked = list(_round_candidates(spec.name, round_index, selection__in=list(keys.SELECTIONS)))
+    picked = repo.round_candidates(spec.name, round_index, selected=True)
     computed = [d for d in picked if d.status == keys.STATUS_COMPUTED]
 
     def hits(docs):
@@ -249,23 +374,20 @@ def round_funnel(spec: CampaignSpec, round_index: int) -> dict:
     accel = None
     if by_acq and controls and (hits(by_acq) or hits(controls)):
         accel = ((hits(by_acq) + 1) / (len(by_acq) + 2)) / ((hits(controls) + 1) / (len(controls) + 2))
-    return {"computed": len(computed), "hits": hits(computed), "hit_rate": hit_rate,
-            "random_hit_rate": random_rate, "acceleration": accel}
+    awaiting = sum(bool((d.oracle or {}).get("awaiting_references")) for d in computed)
+    return {"computed": len(computed), "hits": hits(computed), "hit_rate": hit_rate, "random_hit_rate": random_rate,
+            "acceleration": accel, "awaiting_references": awaiting}
 
 
-def next_round(campaign: str, round_index: int, conn=None) -> dict:
-    from motif_screen.campaign.workflow import round_workflow
-
-    spec = load_spec(campaign)
-    funnel = round_funnel(spec, round_index)
-    RoundRecord.objects(campaign=campaign, round=round_index).update_one(
-        upsert=True, **{f"set__{k}": v for k, v in funnel.items()})
-    spent = Candidate.objects(campaign=campaign, selection__in=list(keys.SELECTIONS)).count()
-    total_hits = sum(r.hits or 0 for r in RoundRecord.objects(campaign=campaign))
+def finish_round(repo: Repository, campaign: str, round_index: int) -> dict:
+    """Write the round's funnel; after the last round (or with the budget spent) the campaign is completed."""
+    spec = load_spec(repo, campaign)
+    if repo.campaign_status(campaign) == COMPLETED:
+        return {"skipped": "the campaign is completed"}
+    funnel = round_funnel(repo, spec, round_index)
+    repo.update_round(campaign, round_index, **{k: v for k, v in funnel.items() if k != "awaiting_references"})
+    spent = repo.count_selected(campaign)
     if round_index + 1 >= spec.rounds or spent >= spec.budget:
-        set_campaign_status(campaign, "completed")
-        return {**funnel, "next_round": None, "why": "rounds or budget used up", "workflow": None}
-    if Candidate.objects(campaign=campaign, origin__round=round_index + 1).count():
-        return {**funnel, "next_round": round_index + 1, "why": "already started", "workflow": None}
-    return {**funnel, "next_round": round_index + 1, "total_hits": total_hits,
-            "workflow": round_workflow(campaign, round_index + 1)}
+        repo.set_campaign_status(campaign, COMPLETED)
+        return {**funnel, "next_round": None, "why": "rounds or budget used up"}
+    return {**funnel, "next_round": round_index + 1}

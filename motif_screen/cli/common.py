@@ -42,6 +42,10 @@ def connect_from_args(args, readonly: bool):
     return connect(settings.db_path if not uri else None, uri=uri, readonly=readonly, settings=settings), settings
 
 
+# what counts as a hit when --hit-below is not given: a strongly bound compound, or on/near the hull
+DEFAULT_HIT_BELOW = {"formation_energy_per_atom": -2.0, "energy_above_hull": 0.1}
+
+
 def add_campaign_options(parser: argparse.ArgumentParser, default_name: str, default_oracle: str) -> None:
     """The options that define a campaign (shared by `run` and `workflow create`)."""
     from motif_screen import keys
@@ -50,10 +54,12 @@ def add_campaign_options(parser: argparse.ArgumentParser, default_name: str, def
     group.add_argument("--campaign", default=default_name, help=f"campaign name (default: {default_name})")
     group.add_argument("--spec", type=Path, help="campaign YAML (see workflows/README.md); replaces the options below")
     group.add_argument("--target", choices=keys.KNOWN_PROPERTIES, default=keys.FORMATION_ENERGY,
-                       help="property to optimise (default: formation_energy_per_atom)")
+                       help="property to optimise (default: formation_energy_per_atom; energy_above_hull: "
+                            "distance to the convex hull of the chemical system, a hit is a (near-)stable phase)")
     group.add_argument("--goal", choices=("minimize", "maximize", "range"), default="minimize")
-    group.add_argument("--hit-below", type=float, default=-2.0,
-                       help="a hit has target <= this (minimize, range); default -2.0 eV/atom, CHGNet scale")
+    group.add_argument("--hit-below", type=float, default=None,
+                       help="a hit has target <= this (minimize, range); default for minimize: "
+                            + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_HIT_BELOW.items()) + " eV/atom")
     group.add_argument("--hit-above", type=float, default=None, help="a hit has target >= this (maximize, range)")
     group.add_argument("--candidates", type=int, default=1000, help="structures generated per round (default: 1000)")
     group.add_argument("--budget", type=int, default=20, help="oracle calculations in total (default: 20)")
@@ -81,7 +87,9 @@ def campaign_spec_from_args(args):
         except (OSError, yaml.YAMLError) as exc:
             raise InputError(f"cannot read campaign file {args.spec}: {exc}") from None
         return parse_spec(data)
-    upper = args.hit_below if args.goal in ("minimize", "range") else None
+    hit_below = args.hit_below if args.hit_below is not None else (
+        DEFAULT_HIT_BELOW.get(args.target) if args.goal == "minimize" else None)
+    upper = hit_below if args.goal in ("minimize", "range") else None
     lower = args.hit_above if args.goal in ("maximize", "range") else None
     return parse_spec({
         "name": args.campaign,

@@ -12,7 +12,7 @@ import sys
 
 from motif_screen.errors import MotifScreenError
 
-VERBS = ("init", "run", "status", "query", "train", "generate", "plot", "workflow")
+VERBS = ("init", "run", "status", "collect", "query", "references", "train", "generate", "plot", "workflow")
 
 DESCRIPTION = """\
 Propose, pre-screen and hand off hypothetical structures with an e3nn equivariant autoencoder,

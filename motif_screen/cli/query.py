@@ -10,7 +10,7 @@ from pathlib import Path
 
 from motif_screen import keys
 from motif_screen.cli.common import add_db_options, connect_from_args
-from motif_screen.db.queries import PROPERTY_OPTIONS, SORT_FIELDS, CandidateQuery, parse_range
+from motif_screen.db.queries import PROPERTY_OPTIONS, SORT_FIELDS, CandidateQuery, candidate_row, parse_range
 
 HELP = "find candidates by campaign, status, property ranges, elements, motif, model version"
 DESCRIPTION = """\
@@ -57,32 +57,6 @@ def build_query(args) -> CandidateQuery:
         formula=args.formula, motif=args.motif, model_version=args.model_version, round=args.round,
         sort=args.sort, descending=not args.ascending, limit=args.limit,
     ).validate()
-
-
-def candidate_row(doc) -> dict:
-    """One flat, JSON-able row per candidate (shared by table, JSON and CSV output)."""
-    row = {
-        "id": str(doc.id),
-        "campaign": doc.campaign,
-        "formula": doc.formula,
-        "nsites": doc.nsites,
-        "status": doc.status,
-        "round": doc.origin.round if doc.origin else None,
-        "method": doc.origin.method if doc.origin else None,
-        "model_version": doc.origin.model_version if doc.origin else None,
-        "acquisition": doc.acquisition,
-    }
-    for prop in keys.KNOWN_PROPERTIES:
-        pred = (doc.predictions or {}).get(prop)
-        row[f"pred_{prop}"] = pred.mean if pred else None
-        row[f"pred_{prop}_std"] = pred.std if pred else None
-    row["oracle_source"] = (doc.oracle or {}).get("source")
-    for prop in keys.KNOWN_PROPERTIES:
-        row[f"oracle_{prop}"] = (doc.oracle or {}).get(prop)
-    row["motifs"] = " ".join(doc.motif_labels or [])
-    row["status_reason"] = doc.status_reason
-    row["fw_id"] = doc.fw_id
-    return row
 
 
 def _table(rows: list[dict]) -> str:

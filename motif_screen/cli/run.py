@@ -9,6 +9,7 @@ previous run died are re-run (their steps are idempotent), nothing is duplicated
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from motif_screen.cli.common import (
     writable_folder,
 )
 from motif_screen.errors import ConfigError
+
+# FireWorks, the campaign layers and torch are imported inside the functions: `--help` stays fast
 
 HELP = "run a whole discovery campaign here (demo: perovskites, CHGNet oracle, embedded store)"
 DESCRIPTION = """\
@@ -45,8 +48,12 @@ def add_arguments(parser) -> None:
     add_db_options(parser)
 
 
+STUCK_STATES = ("WAITING", "READY", "RESERVED", "RUNNING", "PAUSED")
+
+
 def campaign_fireworks(lpad, campaign: str, states: list[str] | None = None) -> list[dict]:
-    from motif_screen.campaign.workflow import SPEC_CAMPAIGN
+    """The campaign's own step Fireworks (create, generate, prescreen, submit, collect), optionally in ``states``."""
+    from motif_screen.workflows.campaign import SPEC_CAMPAIGN
 
     query = {f"spec.{SPEC_CAMPAIGN}": campaign}
     if states:
@@ -55,22 +62,37 @@ def campaign_fireworks(lpad, campaign: str, states: list[str] | None = None) -> 
 
 
 def start_or_resume(lpad, spec, embedded: bool) -> str:
-    """Add round 0 once; on resume, re-run the Fireworks a dead run left RUNNING or RESERVED.
+    """Add the campaign workflow once; on resume, re-run what a previous run left behind.
 
-    Only on the embedded store: there we hold the writer lock, so nobody else can be running them.
-    On a shared MongoDB other workers may be; use `lpad detect_lostruns --rerun` there.
+    Fizzled campaign steps are re-run (after a fix, the campaign continues where it stopped). On
+    the embedded store, Fireworks a dead run left RUNNING or RESERVED are re-run too: this process
+    holds the store, so nobody else can be running them. On a shared MongoDB other workers may be;
+    use `lpad detect_lostruns --rerun` there.
     """
-    from motif_screen.campaign.workflow import campaign_workflow
+    from motif_screen.workflows.campaign import campaign_workflow
 
     if not campaign_fireworks(lpad, spec.name):
         lpad.add_wf(campaign_workflow(spec))
         return "started"
-    if not embedded:
-        return "resumed"
-    stale = list(lpad.fireworks.find({"state": {"$in": ["RUNNING", "RESERVED"]}}, {"fw_id": 1}))
-    for fw in stale:
-        lpad.rerun_fw(fw["fw_id"])
-    return f"resumed ({len(stale)} interrupted Fireworks re-run)" if stale else "resumed"
+    rerun = [fw["fw_id"] for fw in campaign_fireworks(lpad, spec.name, ["FIZZLED"])]
+    if embedded:
+        rerun += [fw["fw_id"] for fw in lpad.fireworks.find({"state": {"$in": ["RUNNING", "RESERVED"]}}, {"fw_id": 1})]
+    for fw_id in sorted(set(rerun)):
+        lpad.rerun_fw(fw_id)
+    return f"resumed ({len(set(rerun))} fizzled or interrupted Fireworks re-run)" if rerun else "resumed"
+
+
+def campaign_failures(lpad, campaign: str) -> list[str]:
+    """One line per campaign step that fizzled, or a line saying why the campaign is stuck."""
+    from motif_screen.campaign.launchpad import FireworksView
+
+    view = FireworksView(lpad)
+    lines = [view.fizzle_reason(fw["fw_id"]) for fw in campaign_fireworks(lpad, campaign, ["FIZZLED"])]
+    stuck = campaign_fireworks(lpad, campaign, list(STUCK_STATES))
+    if not lines and stuck:
+        names = ", ".join(f"{fw['name']} ({fw['state']})" for fw in stuck[:5])
+        lines.append(f"{len(stuck)} campaign Fireworks cannot run (e.g. {names}); `lpad get_fws -d more` shows why")
+    return lines
 
 
 def _quiet_fireworks_logs() -> None:
@@ -117,45 +139,46 @@ def launch_until_done(lpad, fworker, conn, launch_root: Path) -> int:
 def run(args) -> int:
     from fireworks import FWorker
 
-    from motif_screen.campaign.launchpad import use_launchpad
-    from motif_screen.campaign.store import save_campaign
+    from motif_screen.campaign import steps
+    from motif_screen.campaign.report import write_report
+    from motif_screen.cli.status import collect_status, render
     from motif_screen.db import launchpad_for
-    from motif_screen.pretrained import ensure_registered
+    from motif_screen.db.repository import Repository
 
     spec = campaign_spec_from_args(args)  # validate everything before touching the database
     conn, settings = connect_from_args(args, readonly=False)
+    repo = Repository(conn)
     report_dir = None if args.no_report else writable_folder(args.report or settings.report_path, "report folder")
     lpad = launchpad_for(conn, settings.config_dir / "my_launchpad.yaml")
     fworker_file = settings.config_dir / "my_fworker.yaml"
     if not fworker_file.is_file():
         raise ConfigError(f"{fworker_file} is missing: run `motif-screen init {settings.config_dir}` first")
     fworker = FWorker.from_file(str(fworker_file))
-    use_launchpad(lpad)
 
-    _, registered = ensure_registered(spec.model.name)
-    if registered:
+    created = steps.create_campaign(repo, spec)
+    if created["registered_shipped_model"]:
         print(f"registered the shipped model {spec.model.name} as version 1 (promoted)")
-    _, created = save_campaign(spec)
     state = start_or_resume(lpad, spec, conn.is_embedded)
     conn.flush()
-    print(f"campaign {spec.name}: {'created' if created else 'found'}, {state}; database: {conn.description}")
+    print(f"campaign {spec.name}: {'created' if created['created'] else 'found'}, {state}; "
+          f"database: {conn.description}")
     started = time.monotonic()
     _quiet_fireworks_logs()
     n = launch_until_done(lpad, fworker, conn, settings.config_dir / "launches")
     print(f"ran {n} Fireworks in {time.monotonic() - started:.0f} s")
 
-    from motif_screen.cli.status import collect_status, render
-
-    status = collect_status(spec.name)
-    print(render(status, None))
+    print(render(collect_status(repo, spec.name), None))
     if report_dir is not None:
-        from motif_screen.campaign.report import write_report
-
-        files = write_report(spec, report_dir)
+        files = write_report(repo, spec, report_dir)
         print(f"\nreport: {report_dir}\n" + "\n".join(f"  {f.name}" for f in files))
-    left = campaign_fireworks(lpad, spec.name, ["FIZZLED"])
-    if left:
-        print(f"\n{len(left)} Fireworks fizzled: `lpad get_fws -s FIZZLED -d more` shows why")
+    failures = campaign_failures(lpad, spec.name)
+    if failures:
+        print(f"\ncampaign {spec.name} did not complete:", file=sys.stderr)
+        for line in failures:
+            print(f"  {line}", file=sys.stderr)
+        print("fix the cause and run `motif-screen run` again with the same options: fizzled steps are re-run",
+              file=sys.stderr)
+        return 1
     print(
         "\nlook further:\n"
         f"  motif-screen status --campaign {spec.name}\n"

@@ -15,31 +15,33 @@ ROUND_COLUMNS = ("round", "model_version", "generated", "valid", "unique", "nove
 def add_arguments(parser) -> None:
     parser.add_argument("--campaign", help="only this campaign")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--lost-after", type=int, default=4 * 3600, metavar="SECONDS",
+                        help="a running Firework silent this long counts as lost (FireWorks' detect_lostruns; "
+                             "default 4 h)")
     parser.add_argument("--restore-backup", action="store_true",
                         help="embedded store only: put the previous version (<store>.bak) back in place of a broken "
                              "store; the broken file is kept beside it as <store>.broken-<time>")
     add_db_options(parser)
 
 
-def collect_status(campaign: str | None = None) -> dict:
+def collect_status(repo, campaign: str | None = None) -> dict:
     """Everything `status` shows, as plain data (tests and the run report use it too)."""
-    from motif_screen.db.documents import Campaign, RoundRecord
-    from motif_screen.db.queries import funnel_counts, validate_name
+    from motif_screen.db.queries import validate_name
 
     if campaign:
         validate_name(campaign, "campaign")
-    counts = funnel_counts(campaign)
-    campaigns = Campaign.objects(name=campaign) if campaign else Campaign.objects.order_by("created")
+    counts = repo.funnel_counts(campaign)
+    campaigns = repo.campaigns(campaign)
     names = [c.name for c in campaigns] + sorted(set(counts) - {c.name for c in campaigns})
     info = {c.name: c for c in campaigns}
     out = {}
     for name in names:
         c = info.get(name)
-        rounds = [{k: getattr(r, k) for k in ROUND_COLUMNS}
-                  for r in RoundRecord.objects(campaign=name).order_by("round")]
+        rounds = [{k: getattr(r, k) for k in ROUND_COLUMNS} for r in repo.rounds(name)]
+        awaiting = [d for d in repo.computed(name) if (d.oracle or {}).get("awaiting_references")]
         out[name] = {
             "status": c.status if c else "unknown (no Campaign document)",
-            "target": c.target.to_mongo().to_dict() if c and c.target else None,
+            "target": dict(c.target) if c and c.target else None,
             "budget": c.budget if c else None,
             "rounds_planned": c.rounds if c else None,
             "oracle": c.oracle if c else None,
@@ -47,23 +49,56 @@ def collect_status(campaign: str | None = None) -> dict:
             "candidates_per_round": {str(k): v for k, v in sorted(counts.get(name, {}).get("rounds", {}).items(),
                                                                    key=lambda kv: (kv[0] is None, kv[0]))},
             "rounds": rounds,
+            "awaiting_references": sorted({el for d in awaiting for el in d.oracle["awaiting_references"]}),
+            "computed_awaiting_references": len(awaiting),
         }
     return out
 
 
-def fireworks_states(conn, settings) -> dict[str, int] | None:
-    """Fireworks per state from the LaunchPad of the same setup (None when there is none)."""
-    from motif_screen.db import launchpad_for
-    from motif_screen.errors import ConfigError
+def stuck_candidates(repo, lpad, campaign: str | None, expiration_secs: int) -> list[dict]:
+    """Submitted candidates that will not move on their own: their Fireworks fizzled, finished
+    without being collected, or were lost (no heartbeat for ``expiration_secs``)."""
+    from motif_screen.campaign.launchpad import FireworksView, finished
 
-    try:
-        lpad = launchpad_for(conn, settings.config_dir / "my_launchpad.yaml")
-    except ConfigError:
-        return None
+    view = FireworksView(lpad)
+    lost = view.lost_fw_ids(expiration_secs)
+    out = []
+    for c in repo.campaigns(campaign):
+        for r in range(c.rounds):
+            pending = repo.round_candidates(c.name, r, status=keys.STATUS_SUBMITTED)
+            workflows = view.of_candidates([str(d.id) for d in pending])
+            for d in pending:
+                fws = workflows.get(str(d.id), [])
+                if not fws:
+                    why = "no oracle Firework on the LaunchPad"
+                elif lost & {fw.fw_id for fw in fws}:
+                    why = f"lost run (Firework {sorted(lost & {fw.fw_id for fw in fws})[0]}): `lpad detect_lostruns --rerun`"
+                elif any(fw.state == "FIZZLED" for fw in fws):
+                    why = view.failure(fws) or "a step fizzled"
+                elif finished(fws):
+                    why = "its workflow finished but was not collected: `motif-screen collect`"
+                else:
+                    continue
+                out.append({"campaign": c.name, "round": r, "id": str(d.id), "formula": d.formula, "why": why})
+    return out
+
+
+def fireworks_states(lpad) -> dict[str, int]:
+    """Fireworks per state on the LaunchPad of the same setup."""
     states: dict[str, int] = {}
     for doc in lpad.fireworks.find({}, {"state": 1}):
         states[doc["state"]] = states.get(doc["state"], 0) + 1
     return states
+
+
+def _launchpad(conn, settings):
+    from motif_screen.db import launchpad_for
+    from motif_screen.errors import ConfigError
+
+    try:
+        return launchpad_for(conn, settings.config_dir / "my_launchpad.yaml")
+    except ConfigError:
+        return None
 
 
 def _fmt(v) -> str:
@@ -79,7 +114,7 @@ def _hit_text(target: dict) -> str:
     return f"value >= {lower:g}" if lower is not None else (f"value <= {upper:g}" if upper is not None else "?")
 
 
-def render(status: dict, fw_states: dict | None) -> str:
+def render(status: dict, fw_states: dict | None, stuck: list[dict] | None = None) -> str:
     if not status:
         return "no campaigns yet: `motif-screen run` starts the demo campaign"
     lines = []
@@ -97,8 +132,15 @@ def render(status: dict, fw_states: dict | None) -> str:
         else:
             for rnd, per in s["candidates_per_round"].items():
                 lines.append(f"  round {rnd}: " + "  ".join(f"{k} {v}" for k, v in per.items() if v))
+        if s.get("computed_awaiting_references"):
+            lines.append(f"  computed, awaiting references: {s['computed_awaiting_references']} candidates "
+                         f"(no reference yet for {', '.join(s['awaiting_references'])}); their formation energies "
+                         "and distances to the hull are filled in when the references are computed")
     if fw_states is not None:
         lines.append("fireworks: " + ("  ".join(f"{k} {v}" for k, v in sorted(fw_states.items())) or "none"))
+    for item in stuck or []:
+        lines.append(f"  stuck in submitted: {item['campaign']} r{item['round']} {item['formula']} {item['id']}: "
+                     f"{item['why']}")
     return "\n".join(lines)
 
 
@@ -116,15 +158,20 @@ def restore_backup(args) -> str:
 
 
 def run(args) -> int:
+    from motif_screen.db.repository import Repository
+
     if args.restore_backup:
         print(restore_backup(args))
         return 0
     conn, settings = connect_from_args(args, readonly=True)
-    status = collect_status(args.campaign)
-    fw_states = fireworks_states(conn, settings)
+    repo = Repository(conn)
+    status = collect_status(repo, args.campaign)
+    lpad = _launchpad(conn, settings)
+    fw_states = fireworks_states(lpad) if lpad is not None else None
+    stuck = stuck_candidates(repo, lpad, args.campaign, args.lost_after) if lpad is not None else []
     if args.json:
-        print(json.dumps({"campaigns": status, "fireworks": fw_states}, indent=2, default=str))
+        print(json.dumps({"campaigns": status, "fireworks": fw_states, "stuck": stuck}, indent=2, default=str))
     else:
         print(f"database: {conn.description}")
-        print(render(status, fw_states))
+        print(render(status, fw_states, stuck))
     return 0

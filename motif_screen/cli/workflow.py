@@ -12,9 +12,10 @@ from motif_screen.errors import InputError
 HELP = "write a campaign workflow file for `lpad add` (YAML or JSON)"
 DESCRIPTION = """\
 Write a FireWorks workflow file for a campaign: its first Firework stores the campaign in MongoDB,
-then round 0 runs generate -> prescreen -> submit; the oracle workflows and later rounds are added
-by the Firetasks as they run. Per-machine values stay atomate placeholders (>>db_file<<,
->>vasp_cmd<<) resolved from each worker's my_fworker.yaml.
+then every round runs generate -> prescreen -> submit -> collect-retrain-finish; submit inserts one
+oracle workflow per selected candidate (and per missing elemental reference) before the round's
+collector. Per-machine values stay atomate placeholders (>>db_file<<, >>vasp_cmd<<) resolved from
+each worker's my_fworker.yaml.
 
   motif-screen workflow create --campaign sto --target band_gap --goal range --hit-above 1 --hit-below 3 \\
       --oracle vasp -o band_gap.yaml
@@ -47,7 +48,7 @@ def workflow_text(workflow, suffix: str) -> str:
 
 
 def run(args) -> int:
-    from motif_screen.campaign.workflow import campaign_workflow
+    from motif_screen.workflows.campaign import campaign_workflow
 
     spec = campaign_spec_from_args(args)
     out: Path = args.output

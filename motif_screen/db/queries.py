@@ -191,3 +191,32 @@ def funnel_counts(campaign: str | None = None) -> dict[str, dict]:
         per_round = entry["rounds"].setdefault(r, {st: 0 for st in keys.CANDIDATE_STATUSES})
         per_round[s] = per_round.get(s, 0) + row["n"]
     return out
+
+
+def candidate_row(doc) -> dict:
+    """One flat, JSON-able row per candidate (the query CLI's table, JSON and CSV, and the run report)."""
+    row = {
+        "id": str(doc.id),
+        "campaign": doc.campaign,
+        "formula": doc.formula,
+        "nsites": doc.nsites,
+        "status": doc.status,
+        "round": doc.origin.round if doc.origin else None,
+        "method": doc.origin.method if doc.origin else None,
+        "model_version": doc.origin.model_version if doc.origin else None,
+        "acquisition": doc.acquisition,
+    }
+    for prop in keys.KNOWN_PROPERTIES:
+        pred = (doc.predictions or {}).get(prop)
+        row[f"pred_{prop}"] = pred.mean if pred else None
+        row[f"pred_{prop}_std"] = pred.std if pred else None
+    oracle = doc.oracle or {}
+    row["oracle_source"] = oracle.get("source")
+    for prop in keys.KNOWN_PROPERTIES:
+        row[f"oracle_{prop}"] = oracle.get(prop)
+    row["awaiting_references"] = " ".join(oracle.get("awaiting_references") or [])
+    row["motifs"] = " ".join(doc.motif_labels or [])
+    row["status_reason"] = doc.status_reason
+    row["fw_id"] = doc.fw_id
+    row["task_ids"] = " ".join(doc.task_ids or [])
+    return row

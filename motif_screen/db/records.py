@@ -127,7 +127,7 @@ def set_predictions(candidate_id, predictions: dict[str, tuple[float, float | No
     )
 
 
-ORACLE_VALUE_FIELDS = ("energy", "energy_per_atom", keys.FORMATION_ENERGY, keys.BAND_GAP)
+ORACLE_VALUE_FIELDS = ("energy", "energy_per_atom", keys.FORMATION_ENERGY, keys.ENERGY_ABOVE_HULL, keys.BAND_GAP)
 
 
 def record_oracle_result(
@@ -138,13 +138,24 @@ def record_oracle_result(
     energy=None,
     energy_per_atom=None,
     formation_energy_per_atom=None,
+    energy_above_hull=None,
     band_gap=None,
     final_structure=None,
     task_id=None,
+    task_ids: Iterable = (),
     fw_id=None,
     errors: Iterable[str] = (),
+    functional: str | None = None,
+    input_set: str | None = None,
+    entry: dict | None = None,
+    awaiting_references: Iterable[str] = (),
+    stability: dict | None = None,
 ) -> OracleResult:
-    """Upsert the result of one oracle on one candidate and move the candidate to computed/failed."""
+    """Upsert the result of one oracle on one candidate and move the candidate to computed/failed.
+
+    Non-finite values are stored as missing, never as numbers; a "successful" run that delivered
+    no finite value is recorded as failed with that reason.
+    """
     if source not in keys.ORACLE_SOURCES:
         raise InputError(f"unknown oracle source {source!r}; expected one of {', '.join(keys.ORACLE_SOURCES)}")
     if run_status not in ("successful", "failed"):
@@ -154,20 +165,28 @@ def record_oracle_result(
         "energy": _finite_or_none(energy),
         "energy_per_atom": _finite_or_none(energy_per_atom),
         keys.FORMATION_ENERGY: _finite_or_none(formation_energy_per_atom),
+        keys.ENERGY_ABOVE_HULL: _finite_or_none(energy_above_hull),
         keys.BAND_GAP: _finite_or_none(band_gap),
     }
     errors = [str(e) for e in errors]
     if run_status == "successful" and all(v is None for v in values.values()):
         run_status, errors = "failed", errors + ["the oracle returned no finite value"]
+    awaiting = sorted(set(awaiting_references)) if run_status == "successful" else []
     fs = final_structure.as_dict() if hasattr(final_structure, "as_dict") else (final_structure or {})
     OracleResult.objects(candidate=cand.id, source=source).update_one(
         upsert=True,
         set__campaign=cand.campaign,
         set__task_id=str(task_id) if task_id is not None else None,
+        set__task_ids=[str(t) for t in task_ids],
         set__fw_id=fw_id,
         set__final_structure=fs,
         set__run_status=run_status,
         set__errors=errors,
+        set__functional=functional,
+        set__input_set=input_set,
+        set__entry=entry or {},
+        set__awaiting_references=awaiting,
+        set__stability=stability or {},
         set__model_version=cand.origin.model_version if cand.origin else None,
         set__created=utcnow(),
         **{f"set__{k}": v for k, v in values.items()},
@@ -175,8 +194,11 @@ def record_oracle_result(
     result = OracleResult.objects.get(candidate=cand.id, source=source)
     if run_status == "successful":
         oracle = {"source": source, **{k: v for k, v in values.items() if v is not None}}
-        set_status(cand.id, keys.STATUS_COMPUTED, oracle=oracle)
+        if awaiting:
+            oracle["awaiting_references"] = awaiting
+        set_status(cand.id, keys.STATUS_COMPUTED, oracle=oracle, task_ids=[str(t) for t in task_ids])
     else:
         reason = "; ".join(errors) or "the oracle run failed"
-        set_status(cand.id, keys.STATUS_FAILED, reason=f"{source}: {reason}"[:2000])
+        set_status(cand.id, keys.STATUS_FAILED, reason=f"{source}: {reason}"[:2000], oracle={"source": source},
+                   task_ids=[str(t) for t in task_ids])
     return result

@@ -153,9 +153,14 @@ class Repository:
         found = OracleResult.objects(source=source, functional=functional, input_set=input_set, run_status="successful")
         return [r for r in found if r.entry and set(r.entry.get("composition", {})) <= set(allowed)]
 
-    def results_awaiting(self, source: str, functional: str, input_set: str) -> list[OracleResult]:
+    def results_with_settings(self, source: str, functional: str, input_set: str) -> list[OracleResult]:
         return list(OracleResult.objects(source=source, functional=functional, input_set=input_set,
-                                         awaiting_references__not__size=0, run_status="successful"))
+                                         run_status="successful"))
+
+    def result_settings(self, source: str) -> list[tuple[str, str]]:
+        """The (functional, input set) pairs that successful results of ``source`` were computed with."""
+        found = OracleResult.objects(source=source, run_status="successful").only("functional", "input_set")
+        return sorted({(r.functional, r.input_set) for r in found if r.functional})
 
     def update_result(self, result: OracleResult, *, history: dict | None = None, candidate_oracle: dict | None = None,
                       **fields) -> None:

@@ -23,6 +23,7 @@ from typing import Mapping
 from motif_screen import keys
 from motif_screen.errors import InputError
 from motif_screen.handoff import powerups
+from motif_screen.oracles.taskdocs import defining_steps
 from motif_screen.settings import DB_FILE_PLACEHOLDER, VASP_CMD_PLACEHOLDER
 
 PRESET_OPTIMIZE_STATIC = "optimize_static"
@@ -135,6 +136,41 @@ def library_dir() -> str:
     return os.path.join(os.path.dirname(base.__file__), "library")
 
 
+def atomate_workflow(structure, preset: str, vasp_cmd: str = VASP_CMD_PLACEHOLDER,
+                     db_file: str = DB_FILE_PLACEHOLDER):
+    """atomate's own workflow for ``preset`` (our presets, a library file or a YAML path), unmodified."""
+    if preset == PRESET_OPTIMIZE_STATIC:
+        return _optimize_static(structure, vasp_cmd, db_file)
+    if preset == PRESET_BANDSTRUCTURE:
+        return _bandstructure(structure, vasp_cmd, db_file)
+    return _from_yaml(structure, preset, vasp_cmd, db_file)
+
+
+def vasp_steps(wf) -> list[str]:
+    """The names of the workflow's steps that store a task document, parents before children."""
+    order = {fw_id: k for k, fw_id in enumerate(_topological(wf))}
+    with_db = [fw for fw in wf.fws if any(powerups.VASP_TO_DB in str(t) for t in fw.tasks)]
+    return [fw.name.split("-", 1)[-1].strip().lower() if fw.name.count("-") else fw.name.strip().lower()
+            for fw in sorted(with_db, key=lambda fw: order[fw.fw_id])]
+
+
+def _topological(wf) -> list[int]:
+    parents = wf.links.parent_links
+    done: list[int] = []
+    remaining = {fw.fw_id for fw in wf.fws}
+    while remaining:
+        ready = sorted(f for f in remaining if all(p in done for p in parents.get(f, [])))
+        done.extend(ready)
+        remaining -= set(ready)
+    return done
+
+
+def handoff_record(wf, preset: str) -> dict:
+    """What the candidate stores about its workflow: the preset, its steps, which step defines what."""
+    steps = vasp_steps(wf)
+    return {"preset": preset, "steps": steps, "defines": defining_steps(steps)}
+
+
 def build_oracle_workflow(
     structure,
     target: str,
@@ -153,7 +189,8 @@ def build_oracle_workflow(
     ``priority``: an int is used as is, a float (an acquisition score) is scaled to an int.
     ``preset`` overrides the target's choice: ``"optimize_static"``, ``"bandstructure"``, an
     atomate library file name or a path to a YAML workflow spec. Unknown targets or presets raise
-    :class:`~motif_screen.errors.InputError` before atomate is imported.
+    :class:`~motif_screen.errors.InputError` before atomate is imported. ``wf.metadata`` keeps the
+    steps and which one defines each value (:func:`handoff_record`).
     """
     _check_structure(structure)
     if candidate_id is None or not str(candidate_id).strip():
@@ -163,18 +200,13 @@ def build_oracle_workflow(
     chosen = preset or preset_for_target(target)
     if preset is not None:
         preset_for_target(target)  # the target is still checked: it names what gets recorded
-
-    if chosen == PRESET_OPTIMIZE_STATIC:
-        wf = _optimize_static(structure, vasp_cmd, db_file)
-    elif chosen == PRESET_BANDSTRUCTURE:
-        wf = _bandstructure(structure, vasp_cmd, db_file)
-    else:
-        wf = _from_yaml(structure, chosen, vasp_cmd, db_file)
+    wf = atomate_workflow(structure, chosen, vasp_cmd, db_file)
 
     wf.name = f"{structure.composition.reduced_formula}-{Path(chosen).stem}-{campaign}-{candidate_id}"
     wf.metadata[keys.TASKDOC_CANDIDATE_ID] = str(candidate_id)
     wf.metadata[keys.TASKDOC_CAMPAIGN] = campaign
     wf.metadata["motif_screen_target"] = target
+    wf.metadata["motif_screen_handoff"] = handoff_record(wf, chosen)
     if model_version is not None:
         wf.metadata[keys.TASKDOC_MODEL_VERSION] = model_version
 
@@ -183,4 +215,28 @@ def build_oracle_workflow(
     if priority is not None:
         wf = powerups.set_priority(wf, priority)
     wf = powerups.set_queue(wf, queue_options)
-    return powerups.track_candidate(wf, candidate_id, db_file=db_file)
+    wf = powerups.track_candidate(wf, candidate_id, db_file=db_file)
+    return powerups.guard_steps(wf, candidate_id, db_file=db_file)
+
+
+def reference_preset(preset: str) -> str:
+    """The preset that computes an elemental reference comparable with ``preset``'s energies.
+
+    The band-structure preset's energies come from its optimisation and static steps, which are
+    exactly the optimize+static preset; any other preset computes its references itself.
+    """
+    return PRESET_OPTIMIZE_STATIC if preset == PRESET_BANDSTRUCTURE else preset
+
+
+def build_reference_workflow(element: str, structure, *, reference_key: str, preset: str,
+                             db_file: str = DB_FILE_PLACEHOLDER, vasp_cmd: str = VASP_CMD_PLACEHOLDER,
+                             queue_options: Mapping | None = None):
+    """An atomate workflow for one element's ground state, with the same input sets as ``preset``."""
+    _check_structure(structure)
+    wf = atomate_workflow(structure, reference_preset(preset), vasp_cmd, db_file)
+    wf.name = f"{element}-reference-{Path(preset).stem}"
+    wf.metadata[keys.TASKDOC_REFERENCE] = reference_key
+    wf = powerups.add_reference_fields(wf, reference_key=reference_key)
+    wf = powerups.set_queue(wf, queue_options)
+    wf = powerups.track_candidate(wf, db_file=db_file, reference_key=reference_key)
+    return powerups.guard_steps(wf, db_file=db_file, reference_key=reference_key)

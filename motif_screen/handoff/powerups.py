@@ -1,12 +1,12 @@
 """Powerups for handed-off atomate workflows: pure ``wf -> wf`` functions, like atomate's own.
 
 Most are atomate's powerups with our keys filled in (tags, task-document fields, priority, queue
-options). :func:`track_candidate` is ours: it appends :class:`~motif_screen.firetasks.oracle.RecordOracleResult`
-after every ``VaspToDb``, so a task document is linked to its candidate the moment it exists, and
-every handed-off Firework names a ``motif_screen`` Firetask — a worker that deserialises it imports
-``motif_screen``, which binds the shared embedded-store client into FireWorks and atomate.
+options). Two are ours: :func:`track_candidate` appends :class:`~motif_screen.firetasks.oracle.LinkTaskDocument`
+after every ``VaspToDb``, and :func:`guard_steps` puts :class:`~motif_screen.firetasks.oracle.GuardOracleStep`
+in front of every step, so a failure at any step reaches the collector and a finished calculation
+is never run again.
 
-atomate is imported lazily (7–9 s); importing this module is cheap.
+atomate is imported where a powerup needs it (7–9 s for ``atomate.vasp``); importing this module is cheap.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Mapping
 
 from motif_screen import keys
 from motif_screen.errors import InputError
+from motif_screen.firetasks.oracle import GuardOracleStep, LinkTaskDocument
 from motif_screen.settings import DB_FILE_PLACEHOLDER
 
 TAG_PACKAGE = "motif_screen"
@@ -54,6 +55,12 @@ def add_candidate_fields(wf, *, candidate_id, campaign: str, model_version=None)
     if model_version is not None:
         fields[keys.TASKDOC_MODEL_VERSION] = model_version
     return _common_powerups().add_additional_fields_to_taskdocs(wf, fields, task_name_constraint=VASP_TO_DB)
+
+
+def add_reference_fields(wf, *, reference_key: str):
+    """Each task document of an elemental-reference workflow names the reference it computes."""
+    return _common_powerups().add_additional_fields_to_taskdocs(wf, {keys.TASKDOC_REFERENCE: reference_key},
+                                                                task_name_constraint=VASP_TO_DB)
 
 
 def priority_from_acquisition(score: float, scale: int = PRIORITY_SCALE) -> int:
@@ -95,47 +102,52 @@ def _vasp_to_db_fw_ids(wf) -> set[int]:
     return {fw.fw_id for fw in wf.fws if any(VASP_TO_DB in str(t) for t in fw.tasks)}
 
 
-def _descendants(wf, fw_id: int) -> set[int]:
-    seen: set[int] = set()
-    stack = list(wf.links.get(fw_id, []))
-    while stack:
-        child = stack.pop()
-        if child not in seen:
-            seen.add(child)
-            stack.extend(wf.links.get(child, []))
-    return seen
+def _link_params(candidate_id=None, reference_key=None) -> dict:
+    if (candidate_id is None) == (reference_key is None):
+        raise InputError("a handed-off workflow computes either a candidate or a reference, named once")
+    return {"candidate_id": str(candidate_id)} if candidate_id is not None else {"reference_key": reference_key}
 
 
-def track_candidate(wf, candidate_id, db_file: str = DB_FILE_PLACEHOLDER):
-    """Append ``RecordOracleResult`` after every ``VaspToDb``; idempotent.
+def track_candidate(wf, candidate_id=None, db_file: str = DB_FILE_PLACEHOLDER, *, reference_key: str | None = None):
+    """Append ``LinkTaskDocument`` after every ``VaspToDb`` and name the candidate in every spec; idempotent.
 
-    Fireworks whose descendants still run VASP get ``final=False`` (they only check the link), the
-    last ones record the ``OracleResult``: marking a candidate computed after its relaxation would
-    leave no way to mark it failed when the static run then fizzles.
+    The task document is linked to its candidate (or reference) the moment it exists; the values
+    are recorded once the whole workflow has finished, by the round's collector.
     """
-    from motif_screen.firetasks.oracle import RecordOracleResult
-
+    params = _link_params(candidate_id, reference_key)
     with_db = _vasp_to_db_fw_ids(wf)
     if not with_db:
         raise InputError("the workflow has no VaspToDb step, so its results could never be linked to a candidate")
+    spec_key = keys.TASKDOC_CANDIDATE_ID if candidate_id is not None else keys.TASKDOC_REFERENCE
     for fw in wf.fws:
-        fw.spec[keys.TASKDOC_CANDIDATE_ID] = str(candidate_id)
-        if fw.fw_id not in with_db:
-            continue
-        fw.tasks = [t for t in fw.tasks if not isinstance(t, RecordOracleResult)]
-        final = not (_descendants(wf, fw.fw_id) & with_db)
-        fw.tasks.append(RecordOracleResult(candidate_id=str(candidate_id), db_file=db_file, final=final))
-        fw.spec["_add_launchpad_and_fw_id"] = True
+        fw.spec[spec_key] = params.get("candidate_id") or reference_key
+        if fw.fw_id in with_db:
+            fw.tasks = [t for t in fw.tasks if not isinstance(t, LinkTaskDocument)]
+            fw.tasks.append(LinkTaskDocument(db_file=db_file, **params))
+    return wf
+
+
+def guard_steps(wf, candidate_id=None, db_file: str = DB_FILE_PLACEHOLDER, *, reference_key: str | None = None,
+                source: str = keys.SOURCE_VASP):
+    """Every Firework starts with ``GuardOracleStep``; every non-root one runs even if a parent fizzled.
+
+    FireWorks lets a child run after a fizzled parent only if the child allows it, and only for its
+    direct parents; with the guard in front, such a child fizzles at once naming its parent, so a
+    failure at any step travels down to the collector instead of leaving the workflow WAITING.
+    """
+    params = _link_params(candidate_id, reference_key)
+    roots = set(wf.root_fw_ids)
+    for fw in wf.fws:
+        fw.tasks = [GuardOracleStep(db_file=db_file, source=source, **params),
+                    *[t for t in fw.tasks if not isinstance(t, GuardOracleStep)]]
+        fw.spec["_add_launchpad_and_fw_id"] = True  # the guard asks the LaunchPad about its parents
+        if fw.fw_id not in roots:
+            fw.spec["_allow_fizzled_parents"] = True
     return wf
 
 
 def candidate_id_of_firework(fw) -> str | None:
-    """The candidate a handed-off Firework computes (from its spec, else its RecordOracleResult)."""
+    """The candidate a handed-off Firework computes (from its spec)."""
     spec = fw.spec if hasattr(fw, "spec") else fw.get("spec", {})
-    if spec.get(keys.TASKDOC_CANDIDATE_ID):
-        return str(spec[keys.TASKDOC_CANDIDATE_ID])
-    tasks = fw.tasks if hasattr(fw, "tasks") else spec.get("_tasks", [])
-    for task in tasks:
-        if "RecordOracleResult" in str(task.get("_fw_name", task)) and task.get("candidate_id"):
-            return str(task["candidate_id"])
-    return None
+    value = spec.get(keys.TASKDOC_CANDIDATE_ID)
+    return str(value) if value else None

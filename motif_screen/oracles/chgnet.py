@@ -179,9 +179,7 @@ def _write_cache(path: Path, data: dict) -> None:
 
 def shipped_references_file() -> Path:
     """The reference table shipped with the package (computed with this module, CHGNet 0.3.0)."""
-    import motif_screen.pretrained as pretrained
-
-    return Path(pretrained.__file__).parent / CACHE_NAME
+    return Path(__file__).with_name(CACHE_NAME)
 
 
 def elemental_references(
@@ -233,3 +231,21 @@ def chgnet_oracle(structure, fmax: float = DEFAULT_FMAX, steps: int = DEFAULT_ST
         result["final_structure"].composition, result["energy"], refs
     )
     return result
+
+
+def entry_of(result: dict):
+    """A relaxation's result as a pymatgen entry, labelled CHGNet with its model version (never DFT)."""
+    from pymatgen.entries.computed_entries import ComputedStructureEntry
+
+    return ComputedStructureEntry(result["final_structure"], result["energy"],
+                                  parameters={"run_type": "CHGNet", "model_version": result["model_version"]})
+
+
+def elemental_reference_entries(elements: Iterable[str], cache_file: str | os.PathLike | None = None) -> dict:
+    """element -> a one-atom ComputedEntry at the CHGNet energy per atom of its reference state."""
+    from pymatgen.entries.computed_entries import ComputedEntry
+
+    version = model_version()
+    return {element: ComputedEntry(element, energy, parameters={"run_type": "CHGNet", "model_version": version},
+                                   entry_id=f"chgnet-{version}-{element}")
+            for element, energy in elemental_references(elements, cache_file).items()}

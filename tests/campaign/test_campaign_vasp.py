@@ -1,9 +1,15 @@
-"""A campaign round handed to atomate: real atomate workflows, VASP replaced by the fake-VASP kit.
+"""Campaigns on the VASP path, run whole by FireWorks: real atomate workflows, VASP replaced by the
+fake-VASP kit (atomate's `use_potcar_spec` + `use_fake_vasp`, as atomate's own tests do).
 
-The steps run in-process as the Firetasks run them; the atomate workflows that `submit_round`
-builds get atomate's `use_potcar_spec` + `use_fake_vasp` powerups (exactly what atomate's own tests
-do) before they go on the LaunchPad, and FireWorks' rapidfire runs them with the collector.
+The only test hook: the oracle workflows the submit Firetask builds get the fake-VASP powerups
+before FireWorks stores them (monkeypatched builders); everything else is the code path a cluster runs.
+Values are checked against what pymatgen computes from the very files VASP (here the kit) wrote.
 """
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
 
 import pytest
 
@@ -11,55 +17,161 @@ from motif_screen import keys
 
 pytestmark = pytest.mark.slow
 
+# per-atom energies of each element's ground state and the binding of every compound (eV/atom)
+MU = {"Sr": -1.68, "Ti": -7.89, "O": -4.95}
+BINDING = -1.2
 
-def test_vasp_round_links_atomate_task_documents(db, config_dir, tmp_path, monkeypatch):
+
+def energy_fn(structure) -> float:
+    comp = structure.composition
+    binding = BINDING * comp.num_atoms if len(comp.elements) > 1 else 0.0
+    return sum(MU[el.symbol] * n for el, n in comp.items()) + binding
+
+
+@pytest.fixture
+def fake_vasp_campaigns(db, config_dir, tmp_path, monkeypatch):
+    """Run campaigns through FireWorks; returns (run, lpad, refs_by_workflow)."""
     import mongomock.gridfs
     from fireworks import FWorker
     from fireworks.core.rocket_launcher import rapidfire
 
-    from motif_screen.campaign import steps
-    from motif_screen.campaign.launchpad import use_launchpad
-    from motif_screen.campaign.spec import parse_spec
-    from motif_screen.campaign.store import save_campaign
+    import motif_screen.workflows.campaign as campaign_wfs
     from motif_screen.db import launchpad_for
-    from motif_screen.db.documents import Campaign, Candidate, OracleResult
-    from motif_screen.pretrained import ensure_registered
     from motif_screen.testing.fake_vasp import use_fake_vasp_for_tests
 
     mongomock.gridfs.enable_gridfs_integration()
     lpad = launchpad_for(db, config_dir / "my_launchpad.yaml")
-    use_launchpad(lpad)
-    try:
-        ensure_registered("perov5")
-        spec = parse_spec({"name": "vasp-demo", "oracle": "vasp", "budget": 2, "rounds": 1, "candidates_per_round": 12,
-                           "control_fraction": 0.0, "generation": {"flow_steps": 2},
-                           "target": {"property": keys.FORMATION_ENERGY, "goal": "minimize", "upper": 0.0}})
-        save_campaign(spec)
-        steps.generate_round(spec.name, 0)
-        counts = steps.prescreen_round(spec.name, 0)
-        assert counts["selected"] == 2
-        submitted = steps.submit_round(spec.name, 0, conn=db)
-        assert submitted["submitted"] == 2
-        wf = use_fake_vasp_for_tests(submitted["workflow"], tmp_path / "refs", energy_fn=lambda s: -6.0 * len(s))
-        lpad.add_wf(wf)
-        launches = tmp_path / "launches"
-        launches.mkdir()
-        monkeypatch.chdir(launches)
-        rapidfire(lpad, FWorker(env={"db_file": str(config_dir / "db.json"), "vasp_cmd": "vasp_std"}),
-                  strm_lvl="CRITICAL")
-    finally:
-        use_launchpad(None)
+    counter = itertools.count()
+    refs_of: dict[str, Path] = {}
+    fizzle: dict[str, list[str]] = {}
 
-    sent = list(Candidate.objects(campaign="vasp-demo", selection__in=list(keys.SELECTIONS)))
+    def faked(builder):
+        def build(*args, **kwargs):
+            wf = builder(*args, **kwargs)
+            root = tmp_path / "refs" / f"wf{next(counter)}"
+            refs_of[wf.name] = root
+            steps = next((v for k, v in fizzle.items() if k in wf.name), [])
+            return use_fake_vasp_for_tests(wf, root, energy_fn, band_gap_fn=lambda s: 2.0, fizzle=steps)
+        return build
+
+    monkeypatch.setattr(campaign_wfs, "build_oracle_workflow", faked(campaign_wfs.build_oracle_workflow))
+    monkeypatch.setattr(campaign_wfs, "build_reference_workflow", faked(campaign_wfs.build_reference_workflow))
+    launches = tmp_path / "launches"
+    launches.mkdir()
+    monkeypatch.chdir(launches)
+    worker = FWorker(env={"db_file": str(config_dir / "db.json"), "vasp_cmd": "vasp_std"})
+
+    def run(spec_dict, fizzle_steps=None):
+        from motif_screen.campaign.spec import parse_spec
+
+        fizzle.clear()
+        fizzle.update(fizzle_steps or {})
+        spec = parse_spec(spec_dict)
+        lpad.add_wf(campaign_wfs.campaign_workflow(spec))
+        rapidfire(lpad, worker, strm_lvl="CRITICAL")
+        return spec
+
+    return run, lpad, refs_of
+
+
+def campaign(name, target, upper, **extra):
+    return {"name": name, "oracle": "vasp", "budget": 4, "rounds": 1, "candidates_per_round": 24,
+            "control_fraction": 0.0, "retrain_epochs": 5,
+            "generation": {"mode": "constrained", "flow_steps": 3},
+            "target": {"property": target, "goal": "minimize", "upper": upper, "composition": "Sr-Ti-O"}, **extra}
+
+
+def vasprun_entry(ref_root: Path, step: str):
+    """The entry pymatgen reads from the outputs the kit wrote for ``step`` of a workflow."""
+    from pymatgen.io.vasp.outputs import Vasprun
+
+    [folder] = [p for p in ref_root.iterdir() if p.name.endswith(step.replace(" ", "_"))]
+    return Vasprun(str(folder / "outputs" / "vasprun.xml"), parse_potcar_file=False).get_computed_entry(
+        inc_structure=True)
+
+
+def test_formation_energy_and_stability_campaigns_compute_references_and_retrain(fake_vasp_campaigns, db):
+    from pymatgen.analysis.phase_diagram import PhaseDiagram
+    from pymatgen.entries.compatibility import MaterialsProject2020Compatibility
+
+    from motif_screen.db.documents import Campaign, Candidate, ModelVersion, OracleResult, ReferenceEntry
+
+    run, lpad, refs_of = fake_vasp_campaigns
+    run(campaign("fe-vasp", keys.FORMATION_ENERGY, -0.5))
+    # the campaign computed the three elemental references itself, once each, with the same preset
+    refs = list(ReferenceEntry.objects(source="vasp"))
+    assert sorted(r.formula for r in refs) == ["O", "Sr", "Ti"] and {r.status for r in refs} == {"computed"}
+    assert len({(r.functional, r.input_set) for r in refs}) == 1
+    run(campaign("hull-vasp", keys.ENERGY_ABOVE_HULL, 0.1))
+    assert ReferenceEntry.objects(source="vasp").count() == 3  # reused, not computed again
+    assert not list(lpad.fireworks.find({"state": {"$ne": "COMPLETED"}}))
+
+    compat = MaterialsProject2020Compatibility(check_potcar=False)
+    reference_entries = compat.process_entries([
+        vasprun_entry(refs_of[name], "static") for name in refs_of if "-reference-" in name])
+    results = {str(r.candidate.id): r for r in OracleResult.objects(source="vasp")}
+    assert len(results) == 8
+    entries = {}
+    for name, root in refs_of.items():
+        if "-reference-" in name:
+            continue
+        cid = name.rsplit("-", 1)[-1]
+        [entry] = compat.process_entries([vasprun_entry(root, "static")])
+        entries[cid] = entry
+        result = results[cid]
+        assert result.run_status == "successful" and result.awaiting_references == []
+        assert result.energy == pytest.approx(entry.uncorrected_energy)  # from the static step
+        expected = PhaseDiagram(reference_entries + [entry]).get_form_energy_per_atom(entry)
+        assert result.formation_energy_per_atom == pytest.approx(expected, abs=1e-6)
+    for cid, entry in entries.items():  # against everything else known, as pymatgen computes it
+        others = reference_entries + [e for k, e in entries.items() if k != cid]
+        _, e_hull = PhaseDiagram(others).get_decomp_and_e_above_hull(entry, allow_negative=True)
+        assert results[cid].energy_above_hull == pytest.approx(e_hull, abs=1e-6)
+
+    for name, target in (("fe-vasp", keys.FORMATION_ENERGY), ("hull-vasp", keys.ENERGY_ABOVE_HULL)):
+        assert Campaign.objects.get(name=name).status == "completed"
+        sent = Candidate.objects(campaign=name, selection__in=list(keys.SELECTIONS))
+        assert sent.count() == 4 and all(c.status == keys.STATUS_COMPUTED and c.fw_id for c in sent)
+        assert all(len(c.task_ids) == 2 for c in sent)
+        assert any(c.oracle[target] <= (-0.5 if target == keys.FORMATION_ENERGY else 0.1) for c in sent)  # hits
+        assert ModelVersion.objects(config__campaign=name).count() == 1  # retrained and registered
+
+
+def test_a_failure_at_any_step_fails_the_candidate_then_a_rerun_recovers_it(fake_vasp_campaigns, db):
+    from motif_screen.db.documents import Campaign, Candidate, OracleResult
+
+    run, lpad, refs_of = fake_vasp_campaigns
+    spec = campaign("gaps", keys.BAND_GAP, 3.0, budget=2)
+    spec["target"] = {"property": keys.BAND_GAP, "goal": "range", "lower": 1.0, "upper": 3.0,
+                      "composition": "Sr-Ti-O"}
+    run(spec, fizzle_steps={"-bandstructure-": ["static"]})
+    assert Campaign.objects.get(name="gaps").status == "completed"  # the collector ran, the campaign went on
+    sent = list(Candidate.objects(campaign="gaps", selection__in=list(keys.SELECTIONS)))
     assert len(sent) == 2
-    tasks = db.db[db.tasks_collection]
     for cand in sent:
-        docs = list(tasks.find({keys.TASKDOC_CANDIDATE_ID: str(cand.id)}))
-        assert len(docs) == 2  # structure optimization + static, written by atomate's VaspToDb
-        assert all(d[keys.TASKDOC_CAMPAIGN] == "vasp-demo" for d in docs)
-        result = OracleResult.objects.get(candidate=cand.id)
-        assert result.source == keys.SOURCE_VASP and result.is_dft and result.task_id
-        assert result.energy_per_atom == pytest.approx(-6.0)
-        assert cand.reload().status == keys.STATUS_COMPUTED and cand.oracle["source"] == "vasp"
-    assert Campaign.objects.get(name="vasp-demo").status == "completed"  # the collector and controller ran
-    assert not [fw for fw in lpad.fireworks.find({"state": {"$ne": "COMPLETED"}})]
+        assert cand.status == keys.STATUS_FAILED and "static" in cand.status_reason
+        assert cand.fw_id is not None
+    assert not list(lpad.fireworks.find({"state": "WAITING"}))
+
+    # "fix" the static (good outputs this time) and rerun it: the candidate is computed, nothing duplicated
+    from fireworks import FWorker
+    from fireworks.core.rocket_launcher import rapidfire
+
+    from motif_screen.testing.fake_vasp import make_fake_vasp_refs
+
+    fixed = sent[0]
+    name = next(n for n in refs_of if n.endswith(str(fixed.id)))
+    static = next(fw for fw in lpad.fireworks.find({"name": {"$regex": "-static$"},
+                                                    f"spec.{keys.TASKDOC_CANDIDATE_ID}": str(fixed.id)}))
+    wf = lpad.get_wf_by_fw_id(static["fw_id"])
+    del wf  # the workflow on the LaunchPad points at refs_of[name]: rewrite those outputs converged
+    from motif_screen.handoff.atomate_wf import build_oracle_workflow
+
+    clean = build_oracle_workflow(fixed.to_structure(), keys.BAND_GAP, candidate_id=str(fixed.id), campaign="gaps")
+    make_fake_vasp_refs(clean, refs_of[name], energy_fn, band_gap_fn=lambda s: 2.0)
+    lpad.rerun_fw(static["fw_id"])
+    rapidfire(lpad, FWorker(env={"db_file": str(Path(db.db_file)), "vasp_cmd": "vasp_std"}), strm_lvl="CRITICAL")
+    fixed.reload()
+    assert fixed.status == keys.STATUS_COMPUTED and fixed.oracle[keys.BAND_GAP] == pytest.approx(2.0, abs=1e-3)
+    assert OracleResult.objects(candidate=fixed.id).count() == 1
+    assert Candidate.objects(campaign="gaps").count() == 24

@@ -8,7 +8,7 @@ import pytest
 from fireworks import Workflow
 
 from motif_screen.campaign.spec import parse_spec
-from motif_screen.campaign.workflow import campaign_workflow, with_collector
+from motif_screen.workflows.campaign import campaign_workflow
 from motif_screen.cli.main import main
 from motif_screen.errors import InputError
 
@@ -88,20 +88,34 @@ def test_firetasks_declare_their_parameters():
         GenerateCandidates(campaign="c", round=0, colour="blue")
 
 
-def test_collector_waits_for_every_oracle_leaf():
-    from fireworks import Firework, ScriptTask
-
-    a1, a2 = Firework(ScriptTask.from_str("true"), name="a1"), Firework(ScriptTask.from_str("true"), name="a2")
-    a2_parent = Firework(ScriptTask.from_str("true"), name="a0")
-    b = Firework(ScriptTask.from_str("true"), name="b")
-    collector = Firework(ScriptTask.from_str("true"), name="collect", spec={"_allow_fizzled_parents": True})
-    wf = with_collector([Workflow([a2_parent, a1], {a2_parent: [a1]}), Workflow([b, a2])], collector)
-    parents = {fw.name for fw in wf.fws if collector.fw_id in wf.links.get(fw.fw_id, [])}
-    assert parents == {"a1", "b", "a2"}
-
-
 def test_campaign_workflow_shape():
-    wf = campaign_workflow(parse_spec(BASE))
-    order = {fw.name.split(" ", 3)[-1]: fw.fw_id for fw in wf.fws}
-    assert wf.links[order["create campaign"]] == [order["generate"]]
-    assert wf.links[order["generate"]] == [order["prescreen"]] and wf.links[order["prescreen"]] == [order["submit"]]
+    """create -> every round's generate -> prescreen -> submit -> collect, chained; the collector
+    runs whatever its parents (the oracle detours) end like, and both it and submit get the LaunchPad."""
+    wf = campaign_workflow(parse_spec({**BASE, "rounds": 3, "budget": 9}))
+    by_name = {fw.name.removeprefix("motif_screen t "): fw for fw in wf.fws}
+    chain = ["r0 create campaign"] + [f"r{r} {step}" for r in range(3)
+                                      for step in ("generate", "prescreen", "submit", "collect-retrain-finish")]
+    assert sorted(by_name) == sorted(chain)
+    for parent, child in zip(chain, chain[1:]):
+        assert wf.links[by_name[parent].fw_id] == [by_name[child].fw_id]
+    for r in range(3):
+        collect, submit = by_name[f"r{r} collect-retrain-finish"], by_name[f"r{r} submit"]
+        assert collect.spec["_allow_fizzled_parents"] and collect.spec["_add_launchpad_and_fw_id"]
+        assert submit.spec["_add_launchpad_and_fw_id"]
+        assert [t.fw_name for t in collect.tasks] == ["{{motif_screen.firetasks.campaign.CollectOracleResults}}",
+                                                       "{{motif_screen.firetasks.campaign.Retrain}}",
+                                                       "{{motif_screen.firetasks.campaign.CampaignController}}"]
+
+
+def test_spec_refuses_what_would_fail_later():
+    """Checked whole before anything is stored: NaN/inf thresholds, a motif that does not parse, a
+    budget leaving a round without a calculation, seeds numpy cannot take."""
+    for change, message in [({"target": {**BASE["target"], "upper": float("nan")}}, "not a finite number"),
+                            ({"target": {**BASE["target"], "lower": float("-inf")}}, "not a finite number"),
+                            ({"kappa": float("inf")}, "not a finite number"),
+                            ({"motif": "garbage!!"}, "motif"),
+                            ({"budget": 1, "rounds": 3}, "no oracle calculation"),
+                            ({"seed": 2**70}, "seed"),
+                            ({"rounds": 101, "budget": 1000}, "rounds")]:
+        with pytest.raises(InputError, match=message):
+            parse_spec({**BASE, **change})

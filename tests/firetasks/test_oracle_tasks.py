@@ -6,7 +6,7 @@ import pytest
 
 from motif_screen import keys
 from motif_screen.errors import ConfigError, InputError
-from motif_screen.firetasks.oracle import RecordOracleResult, RunChgnetOracle
+from motif_screen.firetasks.oracle import GuardOracleStep, LinkTaskDocument, RunChgnetOracle
 
 ORIGIN = {"method": "perturb", "parents": [], "model_version": 1, "round": 0}
 
@@ -67,6 +67,9 @@ def test_chgnet_oracle_firework_records_a_labelled_non_dft_result(db, config_dir
     assert result.run_status == "successful"
     assert -10.0 < result.energy_per_atom < -6.0
     assert -4.5 < result.formation_energy_per_atom < -2.5  # SrTiO3 is strongly bound
+    assert result.functional == "CHGNet" and result.entry["energy"] == pytest.approx(result.energy)
+    # the hull of CHGNet's own elemental references: SrTiO3 lies below it by its formation energy
+    assert result.energy_above_hull == pytest.approx(result.formation_energy_per_atom)
     assert result.fw_id is None or isinstance(result.fw_id, int)
     cand = Candidate.objects.get(id=cand.id)
     assert cand.status == keys.STATUS_COMPUTED and cand.oracle["source"] == keys.SOURCE_CHGNET
@@ -93,21 +96,21 @@ def test_a_failing_relaxation_fizzles_and_marks_the_candidate_failed(db, config_
 
 
 def test_db_file_pointing_nowhere_or_unset_is_a_clear_error(db, tmp_path):
-    task = RecordOracleResult(candidate_id="abc", db_file=str(tmp_path / "missing" / "db.json"))
+    task = LinkTaskDocument(candidate_id="abc", db_file=str(tmp_path / "missing" / "db.json"))
     with pytest.raises(ConfigError, match="does not exist"):
         task.run_task({})
     with pytest.raises(ConfigError, match="add `db_file` under `env:`"):
-        RecordOracleResult(candidate_id="abc").run_task({"_fw_env": {}})
+        LinkTaskDocument(candidate_id="abc").run_task({"_fw_env": {}})
 
 
 def test_record_without_a_task_document_and_for_unknown_candidates(db, config_dir, tmp_path, monkeypatch):
     spec = {"_fw_env": {"db_file": str(config_dir / "db.json")}}
     monkeypatch.chdir(tmp_path)
     with pytest.raises(InputError, match="no atomate task document"):
-        RecordOracleResult(candidate_id="6b06474ff6b0e233b56df534").run_task(spec)
+        LinkTaskDocument(candidate_id="6b06474ff6b0e233b56df534").run_task(spec)
     db.db[keys.ATOMATE_TASKS].insert_one({"task_id": 7, "dir_name": f"host:{tmp_path}", "state": "successful"})
     with pytest.raises(InputError, match=f"has no `{keys.TASKDOC_CANDIDATE_ID}` field"):
-        RecordOracleResult(candidate_id="6b06474ff6b0e233b56df534").run_task(spec)
+        LinkTaskDocument(candidate_id="6b06474ff6b0e233b56df534").run_task(spec)
     with pytest.raises(InputError, match="no candidate with id"):
         RunChgnetOracle(candidate_id="6b06474ff6b0e233b56df534").run_task(spec)
 
@@ -117,3 +120,18 @@ def test_params_are_strict():
         RunChgnetOracle(db_file=">>db_file<<")
     with pytest.raises(Exception, match="fmaxx"):
         RunChgnetOracle(candidate_id="x", fmaxx=0.1)
+
+
+def test_the_guard_stops_after_a_fizzled_parent_and_skips_what_is_already_computed(db, config_dir, perovskites):
+    from motif_screen.campaign.launchpad import SKIPPED_MARK
+    from motif_screen.db.records import record_oracle_result
+
+    spec = {"_fw_env": {"db_file": str(config_dir / "db.json")}}
+    cand = _submitted(perovskites["SrTiO3"])
+    guard = GuardOracleStep(candidate_id=str(cand.id))
+    assert not guard.run_task(spec).exit  # nothing known: the step runs
+    with pytest.raises(RuntimeError, match=SKIPPED_MARK):
+        guard.run_task({**spec, "_fizzled_parents": [{"fw_id": 4, "name": "SrTiO3-static"}]})
+    record_oracle_result(cand.id, keys.SOURCE_VASP, run_status="successful", energy=-40.0, energy_per_atom=-8.0)
+    action = guard.run_task(spec)
+    assert action.exit and "already computed" in action.stored_data["skipped"]

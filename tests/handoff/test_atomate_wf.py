@@ -81,23 +81,38 @@ def test_powerups_tags_fields_priority_queue_and_placeholders(energy_wf):
     assert "tags" in energy_wf.metadata
 
 
-def test_track_candidate_records_only_on_the_last_vasp_step(energy_wf):
-    records = _tasks(energy_wf, "RecordOracleResult")
-    finals = {fw.name: task["final"] for fw, task in records}
-    assert finals == {"SrTiO3-structure optimization": False, "SrTiO3-static": True}
+def test_every_vasp_step_links_its_task_document_and_every_step_is_guarded(energy_wf):
+    links = _tasks(energy_wf, "LinkTaskDocument")
+    assert {fw.name for fw, _ in links} == {"SrTiO3-structure optimization", "SrTiO3-static"}
+    assert all(task["candidate_id"] == "cand-1" for _, task in links)
+    for fw in energy_wf.fws:  # the guard runs first; a child runs (and stops at once) after a fizzled parent
+        assert "GuardOracleStep" in str(fw.tasks[0])
+        assert fw.spec.get("_allow_fizzled_parents", False) == (fw.fw_id not in energy_wf.root_fw_ids)
     again = track_candidate(energy_wf, "cand-1")  # idempotent
-    assert len(_tasks(again, "RecordOracleResult")) == 2
+    assert len(_tasks(again, "LinkTaskDocument")) == 2
+
+
+def test_the_candidate_knows_which_step_defines_each_value(perovskites):
+    energy = build_oracle_workflow(perovskites["SrTiO3"], keys.FORMATION_ENERGY, candidate_id="a", campaign="c")
+    assert energy.metadata["motif_screen_handoff"] == {
+        "preset": "optimize_static", "steps": ["structure optimization", "static"],
+        "defines": {"energy": "static", "band_gap": "static"}}
+    gap = build_oracle_workflow(perovskites["SrTiO3"], keys.BAND_GAP, candidate_id="b", campaign="c")
+    record = gap.metadata["motif_screen_handoff"]
+    assert record["preset"] == "bandstructure" and record["defines"] == {"energy": "static", "band_gap": "nscf uniform"}
+    assert set(record["steps"]) == {"structure optimization", "static", "nscf uniform", "nscf line"}
 
 
 def test_workflow_survives_json_round_trip_like_lpad_add(energy_wf):
     from fireworks import Workflow
 
-    from motif_screen.firetasks.oracle import RecordOracleResult
+    from motif_screen.firetasks.oracle import GuardOracleStep, LinkTaskDocument
 
     text = energy_wf.to_format("json")  # what `lpad add wf.json` reads back
     back = Workflow.from_format(text, "json")
-    assert any(isinstance(t, RecordOracleResult) for fw in back.fws for t in fw.tasks)
-    assert "motif_screen.firetasks.oracle.RecordOracleResult" in text
+    assert any(isinstance(t, LinkTaskDocument) for fw in back.fws for t in fw.tasks)
+    assert all(isinstance(fw.tasks[0], GuardOracleStep) for fw in back.fws)
+    assert "motif_screen.firetasks.oracle.LinkTaskDocument" in text
 
 
 def test_named_atomate_preset_and_yaml_file(perovskites, tmp_path):

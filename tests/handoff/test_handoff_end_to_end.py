@@ -11,10 +11,15 @@ ENERGY_PER_ATOM = -7.25
 
 @pytest.fixture
 def run_handoff(db, submitted_candidate, fworker, tmp_path, monkeypatch):
-    """Build the candidate's workflow, fake its VASP, add it to the LaunchPad and run it all."""
+    """Build the candidate's workflow, fake its VASP, add it to the LaunchPad and run it all.
+
+    Returns the LaunchPad and the Fireworks' states; the candidate stores its hand-off record as
+    the submit Firetask stores it.
+    """
     from fireworks.core.rocket_launcher import rapidfire
 
     from motif_screen.db import launchpad_for
+    from motif_screen.db.repository import Repository
     from motif_screen.handoff.atomate_wf import build_oracle_workflow
     from motif_screen.testing.fake_vasp import use_fake_vasp_for_tests
 
@@ -22,6 +27,7 @@ def run_handoff(db, submitted_candidate, fworker, tmp_path, monkeypatch):
         structure = submitted_candidate.to_structure()
         wf = build_oracle_workflow(structure, target, candidate_id=str(submitted_candidate.id), campaign="c1",
                                    model_version=3, priority=1.5)
+        Repository(db).update_candidate(submitted_candidate.id, handoff=wf.metadata["motif_screen_handoff"])
         wf = use_fake_vasp_for_tests(wf, tmp_path / "refs", lambda s: ENERGY_PER_ATOM * len(s), **fake_kwargs)
         lpad = launchpad_for(db)
         lpad.add_wf(wf)
@@ -35,10 +41,25 @@ def run_handoff(db, submitted_candidate, fworker, tmp_path, monkeypatch):
     return run
 
 
-def test_optimize_static_lands_task_docs_and_a_linked_oracle_result(db, submitted_candidate, run_handoff):
-    from motif_screen.db.documents import Candidate, OracleResult
+def _record(db, candidate, lpad):
+    """What the round's collector does for one candidate whose workflow has finished."""
+    from motif_screen.campaign.launchpad import FireworksView
+    from motif_screen.campaign.steps import record_vasp_result
+    from motif_screen.db.repository import Repository
 
-    _, states = run_handoff(band_gap_fn=lambda s: 1.75)
+    repo, view = Repository(db), FireworksView(lpad)
+    fws = view.of_candidates([str(candidate.id)])[str(candidate.id)]
+    failure = view.failure(fws)
+    if failure:
+        return repo.record_oracle_result(candidate.id, keys.SOURCE_VASP, run_status="failed", errors=[failure])
+    return record_vasp_result(repo, repo.candidate(candidate.id), fw_id=fws[0].fw_id)
+
+
+def test_optimize_static_lands_linked_task_docs_and_the_static_defines_the_energy(db, submitted_candidate,
+                                                                                 run_handoff):
+    from motif_screen.db.documents import Candidate
+
+    lpad, states = run_handoff(band_gap_fn=lambda s: 1.75)
     assert states == {"SrTiO3-structure optimization": "COMPLETED", "SrTiO3-static": "COMPLETED"}
 
     cid = str(submitted_candidate.id)
@@ -48,58 +69,70 @@ def test_optimize_static_lands_task_docs_and_a_linked_oracle_result(db, submitte
         assert d[keys.TASKDOC_CANDIDATE_ID] == cid
         assert d[keys.TASKDOC_CAMPAIGN] == "c1" and d[keys.TASKDOC_MODEL_VERSION] == 3
         assert d["state"] == "successful" and "candidate=" + cid in d["tags"]
+    # linked as they landed, recorded only when the whole workflow has finished
+    cand = Candidate.objects.get(id=submitted_candidate.id)
+    assert sorted(cand.task_ids) == sorted(str(d["task_id"]) for d in docs)
+    assert cand.status == keys.STATUS_SUBMITTED
 
-    result = OracleResult.objects.get(candidate=submitted_candidate.id)
+    result = _record(db, submitted_candidate, lpad)
     static_doc = next(d for d in docs if d["task_label"] == "static")
     assert result.source == keys.SOURCE_VASP and result.is_dft
     assert result.run_status == "successful" and result.errors == []
     assert result.energy_per_atom == pytest.approx(ENERGY_PER_ATOM)
     assert result.energy == pytest.approx(ENERGY_PER_ATOM * 5)
-    assert result.band_gap == pytest.approx(1.75, abs=1e-3)
     assert result.task_id == str(static_doc["task_id"])
-    assert result.fw_id is not None and result.final_structure["lattice"]
-    cand = Candidate.objects.get(id=submitted_candidate.id)
-    assert cand.status == keys.STATUS_COMPUTED
-    assert cand.oracle["source"] == keys.SOURCE_VASP
+    assert result.fw_id == min(lpad.get_fw_ids()) and result.final_structure["lattice"]
+    assert result.awaiting_references == ["O", "Sr", "Ti"]  # no reference yet: never a guessed zero
+    assert result.formation_energy_per_atom is None
+    cand.reload()
+    assert cand.status == keys.STATUS_COMPUTED and cand.oracle["awaiting_references"] == ["O", "Sr", "Ti"]
 
 
 def test_band_gap_workflow_runs_whole_and_takes_the_gap(db, submitted_candidate, run_handoff):
-    from motif_screen.db.documents import OracleResult
-
-    _, states = run_handoff(keys.BAND_GAP, band_gap_fn=lambda s: 3.1)
+    lpad, states = run_handoff(keys.BAND_GAP, band_gap_fn=lambda s: 3.1)
     assert set(states.values()) == {"COMPLETED"} and len(states) == 4
     assert db.db[keys.ATOMATE_TASKS].count_documents({keys.TASKDOC_CANDIDATE_ID: str(submitted_candidate.id)}) == 4
-    result = OracleResult.objects.get(candidate=submitted_candidate.id)
+    result = _record(db, submitted_candidate, lpad)
     assert result.band_gap == pytest.approx(3.1, abs=1e-3)
     assert result.energy_per_atom == pytest.approx(ENERGY_PER_ATOM)  # from the static, not an NSCF run
 
 
-def test_fizzled_static_marks_the_candidate_failed_with_the_reason(db, submitted_candidate, run_handoff):
+def test_a_fizzled_static_stops_every_later_step_and_fails_the_candidate_with_its_reason(db, submitted_candidate,
+                                                                                        run_handoff):
+    from motif_screen.campaign.launchpad import SKIPPED_MARK, FireworksView
     from motif_screen.db.documents import Candidate, OracleResult
-    from motif_screen.handoff.failures import fizzle_reason, record_fizzled_firework
 
-    lpad, states = run_handoff(fizzle=["static"])
-    assert states == {"SrTiO3-structure optimization": "COMPLETED", "SrTiO3-static": "FIZZLED"}
-    fizzled = next(i for i in lpad.get_fw_ids() if lpad.get_fw_by_id(i).state == "FIZZLED")
-    assert "VaspToDb indicates that job is not successful" in fizzle_reason(lpad, fizzled)
-    # the relaxation finished, but the candidate was not marked computed before its last step
-    assert Candidate.objects.get(id=submitted_candidate.id).status == keys.STATUS_SUBMITTED
+    lpad, states = run_handoff(keys.BAND_GAP, fizzle=["static"])
+    assert states == {"SrTiO3-structure optimization": "COMPLETED", "SrTiO3-static": "FIZZLED",
+                      "SrTiO3-nscf uniform": "FIZZLED", "SrTiO3-nscf line": "FIZZLED"}  # nothing left WAITING
+    view = FireworksView(lpad)
+    by_name = {lpad.get_fw_by_id(i).name: i for i in lpad.get_fw_ids()}
+    assert SKIPPED_MARK in view.fizzle_reason(by_name["SrTiO3-nscf uniform"])
+    assert "SrTiO3-static" in view.fizzle_reason(by_name["SrTiO3-nscf uniform"])
 
-    record_fizzled_firework(lpad, fizzled)
-    record_fizzled_firework(lpad, fizzled)  # a collector running twice changes nothing
+    _record(db, submitted_candidate, lpad)
+    _record(db, submitted_candidate, lpad)  # a collector running twice changes nothing
     cand = Candidate.objects.get(id=submitted_candidate.id)
     assert cand.status == keys.STATUS_FAILED
-    assert "SrTiO3-static" in cand.status_reason and "not successful" in cand.status_reason
+    assert cand.status_reason.startswith("vasp: SrTiO3-static (Firework") and "not successful" in cand.status_reason
     result = OracleResult.objects.get(candidate=submitted_candidate.id)
-    assert result.run_status == "failed" and result.energy is None
+    assert result.run_status == "failed" and result.energy is None and result.band_gap is None
     assert OracleResult.objects.count() == 1
 
 
-def test_missing_outputs_fizzle_too(db, submitted_candidate, run_handoff):
-    from motif_screen.handoff.failures import fizzle_reason
+def test_a_failed_uniform_nscf_is_never_replaced_by_another_steps_gap(db, submitted_candidate, run_handoff):
+    from motif_screen.db.documents import Candidate
 
+    lpad, states = run_handoff(keys.BAND_GAP, fizzle=["nscf uniform"])
+    assert states["SrTiO3-nscf uniform"] == "FIZZLED" and states["SrTiO3-nscf line"] == "COMPLETED"
+    result = _record(db, submitted_candidate, lpad)
+    assert result.run_status == "failed" and result.band_gap is None
+    cand = Candidate.objects.get(id=submitted_candidate.id)
+    assert cand.status == keys.STATUS_FAILED and "nscf uniform" in cand.status_reason
+
+
+def test_missing_outputs_of_the_first_step_reach_the_last(db, submitted_candidate, run_handoff):
     lpad, states = run_handoff(fizzle=["structure optimization"], fizzle_mode="missing_outputs")
-    assert states["SrTiO3-structure optimization"] == "FIZZLED"
-    assert states["SrTiO3-static"] == "WAITING"
-    fizzled = next(i for i in lpad.get_fw_ids() if lpad.get_fw_by_id(i).state == "FIZZLED")
-    assert "fizzled:" in fizzle_reason(lpad, fizzled)
+    assert states == {"SrTiO3-structure optimization": "FIZZLED", "SrTiO3-static": "FIZZLED"}
+    result = _record(db, submitted_candidate, lpad)
+    assert result.run_status == "failed" and "SrTiO3-structure optimization" in result.errors[0]

@@ -95,7 +95,7 @@ def test_use_fake_vasp_for_tests_replaces_only_the_vasp_run(energy_wf, tmp_path)
     names = [str(t) for fw in wf.fws for t in fw.tasks]
     assert sum("RunVaspFake" in n for n in names) == 2
     assert not any("RunVaspCustodian" in n for n in names)
-    assert sum("RecordOracleResult" in n for n in names) == 2
+    assert sum("LinkTaskDocument" in n for n in names) == 2
     fake = next(t for fw in wf.fws for t in fw.tasks if "RunVaspFake" in str(t))
     assert fake["check_potcar"] is False and fake.get("check_incar", True)
 

@@ -1,4 +1,4 @@
-"""The campaign's view of its model: load a version, propose, predict, fine-tune and register.
+"""What the campaign asks of its model: load a version, propose, predict, fine-tune and register.
 
 The model is the structure autoencoder (encoder -> latent -> property heads and decoder) stored
 as a ``ModelVersion`` in MongoDB. Loading is cached per process by (name, version), so the many
@@ -19,27 +19,11 @@ log = logging.getLogger(__name__)
 _cache: dict[tuple[str, int], object] = {}
 
 
-def _resolve_version(name: str, version: int | None) -> int:
-    from motif_screen.db.documents import ModelVersion
-    from motif_screen.errors import ModelError
-
-    query = ModelVersion.objects(name=name)
-    if version is not None:
-        if not query.filter(version=int(version)).count():
-            raise ModelError(f"model {name} has no version {version} in the database")
-        return int(version)
-    doc = query.filter(promoted=True).order_by("-version").only("version").first() or \
-        query.order_by("-version").only("version").first()
-    if doc is None:
-        raise ModelError(f"no model named {name} is registered: `motif-screen run` registers the shipped one")
-    return doc.version
-
-
-def campaign_model(spec):
+def campaign_model(repo, spec):
     """(model, version) for the campaign: its pinned version, else the latest promoted one."""
     from motif_screen.model.checkpoint import load_model_version
 
-    version = _resolve_version(spec.model.name, spec.model.version)
+    version = repo.model_version(spec.model.name, spec.model.version).version
     key = (spec.model.name, version)
     if key not in _cache:
         model = load_model_version(spec.model.name, version)
@@ -78,7 +62,7 @@ def propose(model, spec, round_index: int, seeds: list) -> tuple[list[Proposal],
         out = families.sample_family(model, n=n, seed=seed, **decoding)
     elif gen.mode == "guided":
         goal = target.goal if target.goal != "range" else (target.lower + target.upper) / 2
-        out = generation.guided(model, n=n, target=target.property, goal=goal, seed=seed, charge_balanced=gen.charge_balanced,
+        out = generation.guided(model, n=n, target=target.learned_property, goal=goal, seed=seed, charge_balanced=gen.charge_balanced,
                                 **decoding)
     elif gen.mode == "constrained":
         out = generation.constrained(model, n=n, composition=target.composition, seed=seed, **decoding)
@@ -124,7 +108,7 @@ def retrain_and_register(model, version: int, spec, structures: list, values: np
     from motif_screen.model.checkpoint import register_model_version, save_checkpoint
     from motif_screen.training.finetune import fine_tune_heads
 
-    prop = spec.target.property
+    prop = spec.target.learned_property
     rng = np.random.default_rng(spec.seed * 1000 + round_index)
     order = rng.permutation(len(structures))
     n_val = max(1, len(structures) // 4)
