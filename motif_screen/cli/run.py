@@ -19,6 +19,7 @@ from motif_screen.cli.common import (
     add_db_options,
     campaign_spec_from_args,
     connect_from_args,
+    settings_from_args,
     writable_folder,
 )
 from motif_screen.errors import ConfigError
@@ -146,6 +147,7 @@ def run(args) -> int:
     from motif_screen.db.repository import Repository
 
     spec = campaign_spec_from_args(args)  # validate everything before touching the database
+    launches = writable_folder(settings_from_args(args).config_dir / "launches", "launch folder")
     conn, settings = connect_from_args(args, readonly=False)
     repo = Repository(conn)
     report_dir = None if args.no_report else writable_folder(args.report or settings.report_path, "report folder")
@@ -164,7 +166,7 @@ def run(args) -> int:
           f"database: {conn.description}")
     started = time.monotonic()
     _quiet_fireworks_logs()
-    n = launch_until_done(lpad, fworker, conn, settings.config_dir / "launches")
+    n = launch_until_done(lpad, fworker, conn, launches)
     print(f"ran {n} Fireworks in {time.monotonic() - started:.0f} s")
 
     print(render(collect_status(repo, spec.name), None))

@@ -31,7 +31,7 @@ def test_init_is_idempotent_and_refuses_to_clobber(tmp_path, clean_db_state, cap
     assert main(["init", str(tmp_path)]) == 0
     files = {p.name: p.read_text() for p in tmp_path.iterdir() if p.suffix in (".yaml", ".json") and "store" not in p.name}
     assert set(files) == {"my_launchpad.yaml", "my_fworker.yaml", "db.json", "FW_config.yaml"}
-    assert json.loads(files["db.json"])["mongomock_serverstore_file"].endswith("embedded_store.json")
+    assert json.loads(files["db.json"])["embedded_store"].endswith("embedded_store.json")
     assert "db_file" in files["my_fworker.yaml"] and "vasp_cmd" in files["my_fworker.yaml"]
     from motif_screen.db import embedded
 
