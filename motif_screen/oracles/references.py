@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from numbers import Real
 from pathlib import Path
-from typing import Mapping
 
 from ase.build import bulk
 from ase.data import atomic_numbers, covalent_radii
@@ -260,10 +260,14 @@ def read_reference_entries(path: str | os.PathLike) -> list[ComputedEntry | Comp
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"reference entries file {path} is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+        raise InputError(
+            f"reference entries file {path} is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
     items = data.get("entries") if isinstance(data, dict) else data
     if not isinstance(items, list):
-        raise InputError(f"reference entries file {path} holds neither a list of entries nor an object with an \"entries\" list")
+        raise InputError(
+            f"reference entries file {path} holds neither a list of entries nor an object with an \"entries\" list"
+        )
     if not items:
         raise InputError(f"reference entries file {path} contains no entries")
     entries = [_entry_from_dict(item, f"item {i + 1} of {path}") for i, item in enumerate(items)]
@@ -275,7 +279,8 @@ def read_reference_entries(path: str | os.PathLike) -> list[ComputedEntry | Comp
             raise InputError(f"item {i + 1} of {path}: {exc}") from None
         settings.setdefault(key, f"item {i + 1}, {describe_entry(entry)}")
     if len(settings) > 1:
-        listed = "; ".join(f"{functional} / {input_set} (first: {first})" for (functional, input_set), first in settings.items())
+        listed = "; ".join(f"{functional} / {input_set} (first: {first})"
+                           for (functional, input_set), first in settings.items())
         raise InputError(
             f"reference entries file {path} mixes functionals or input sets: {listed}. "
             "Energies of different settings cannot share a convex hull: give one file per setting"

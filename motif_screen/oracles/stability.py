@@ -11,8 +11,8 @@ from __future__ import annotations
 import copy
 import math
 import textwrap
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Iterable, Sequence
 
 from pymatgen.analysis.phase_diagram import PhaseDiagram
 from pymatgen.core import Element
@@ -20,7 +20,7 @@ from pymatgen.entries.compatibility import CompatibilityError, MaterialsProject2
 from pymatgen.entries.computed_entries import ComputedEntry
 
 from motif_screen.errors import InputError
-from motif_screen.oracles.references import GGA, describe_entry, comparable_settings
+from motif_screen.oracles.references import GGA, comparable_settings, describe_entry
 
 
 @lru_cache(maxsize=1)
@@ -86,7 +86,9 @@ def _elemental_references(entries: Iterable[ComputedEntry]) -> dict[Element, Com
     return refs
 
 
-def formation_energy_per_atom(entry: ComputedEntry, references: Iterable[ComputedEntry]) -> tuple[float | None, list[str]]:
+def formation_energy_per_atom(
+    entry: ComputedEntry, references: Iterable[ComputedEntry]
+) -> tuple[float | None, list[str]]:
     """Formation energy per atom (eV/atom) of ``entry`` against elemental ``references``.
 
     Both are corrected (:func:`corrected`), then, as ``PhaseDiagram.get_form_energy_per_atom``

@@ -15,7 +15,7 @@ not handed off by us and is refused with a clear error, never guessed.
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 from pymatgen.core import Structure
 from pymatgen.entries.computed_entries import ComputedStructureEntry
@@ -34,7 +34,6 @@ BAND_GAP = keys.BAND_GAP
 OPTIMIZATION = "structure optimization"  # also "PBEsol structure optimization", "R2SCAN structure optimization"
 STATIC = "static"
 NSCF_UNIFORM = "nscf uniform"
-NSCF_LINE = "nscf line"
 
 # Which step defines which value, in order of preference. A step is of a kind when its label is
 # the kind or ends with it after a space (atomate prefixes the functional to some labels); when
@@ -100,7 +99,9 @@ def defining_steps(step_names: list[str]) -> dict[str, str | None]:
 def _check_defines(defines: Mapping) -> dict[str, str | None]:
     if not isinstance(defines, Mapping) or set(defines) != set(DEFINING_STEPS):
         got = sorted(defines) if isinstance(defines, Mapping) else type(defines).__name__
-        raise InputError(f"defines must map exactly {sorted(DEFINING_STEPS)} to step names (see defining_steps), got {got}")
+        raise InputError(
+            f"defines must map exactly {sorted(DEFINING_STEPS)} to step names (see defining_steps), got {got}"
+        )
     return {value: (_normalise(step) if step else None) for value, step in defines.items()}
 
 
@@ -155,7 +156,7 @@ def entry_from_taskdoc(doc: Mapping) -> ComputedStructureEntry:
     )
 
 
-def _state_order(doc: Mapping) -> tuple[str, str]:
+def _completion_order(doc: Mapping) -> tuple[str, str]:
     return str(doc.get("completed_at") or ""), str(doc.get("last_updated") or "")
 
 
@@ -177,8 +178,10 @@ def values_from_taskdocs(docs: list[dict], defines: dict[str, str]) -> dict:
     ``entry`` (``ComputedStructureEntry.as_dict()``, uncorrected), ``functional`` and
     ``input_set`` (:func:`~motif_screen.oracles.references.comparable_settings`), all read from
     the energy step; ``band_gap`` read from the band-gap step; ``task_ids`` (str) of all documents.
-    Failed when a defining step has no document or an unsuccessful one, or when any step's
-    document is unsuccessful; a value whose step failed is None, never taken from another step.
+    Failed when a defining step has no document or an unsuccessful one, or when the latest
+    document of any other step is unsuccessful (``errors`` names each step and its reason). A
+    value whose defining step failed is None, never taken from another step; values of defining
+    steps that succeeded are kept, so a failed result still shows what did run.
     Documents of several candidates, or without the candidate field, raise InputError.
     """
     defines = _check_defines(defines)
@@ -191,7 +194,7 @@ def values_from_taskdocs(docs: list[dict], defines: dict[str, str]) -> dict:
         raise InputError(f"task documents of different candidates were combined: {', '.join(sorted(candidates))}")
 
     latest: dict[str, Mapping] = {}
-    for doc in sorted(docs, key=_state_order):
+    for doc in sorted(docs, key=_completion_order):
         latest[step_name(doc)] = doc
     errors = [
         f"{step}: {reason}"
@@ -201,7 +204,9 @@ def values_from_taskdocs(docs: list[dict], defines: dict[str, str]) -> dict:
     ]
     for value, step in defines.items():
         if step is not None and step not in latest:
-            errors.append(f"{step}: no task document (its Firework fizzled, was lost or has not run), so {value} is unknown")
+            errors.append(
+                f"{step}: no task document (its Firework fizzled, was lost or has not run), so {value} is unknown"
+            )
     if not docs and not any(defines.values()):
         errors.append("no atomate task documents and no step defining a value")
 
@@ -216,12 +221,11 @@ def values_from_taskdocs(docs: list[dict], defines: dict[str, str]) -> dict:
         try:
             entry = entry_from_taskdoc(doc)
             functional, input_set = comparable_settings(entry)
-            energy_per_atom = _finite(doc["output"].get("energy_per_atom"), "output.energy_per_atom")
         except InputError as exc:
             errors.append(f"{energy_step}: {exc}")
         else:
             values.update(
-                energy=entry.uncorrected_energy, energy_per_atom=energy_per_atom,
+                energy=entry.uncorrected_energy, energy_per_atom=entry.energy_per_atom,
                 final_structure=doc["output"]["structure"], task_id=entry.entry_id, entry=entry.as_dict(),
                 functional=functional, input_set=input_set,
             )

@@ -67,7 +67,7 @@ def bandstructure_docs(tmp_path_factory):
     ``{step: doc}`` for its four steps, plus ``"nscf uniform (unconverged)"``: the uniform NSCF
     again with an electronic loop that hit NELM, which VaspDrone marks unsuccessful.
     """
-    from atomate.vasp.powerups import add_additional_fields_to_taskdocs
+    from atomate.common.powerups import add_additional_fields_to_taskdocs
     from atomate.vasp.workflows.presets.core import wf_bandstructure
     from pymatgen.core import Lattice, Structure
 
@@ -87,3 +87,30 @@ def bandstructure_docs(tmp_path_factory):
                   energy_fn=lambda st: -8.0 * len(st), band_gap_fn=lambda st: 2.0, converged=False)
     docs["nscf uniform (unconverged)"] = drone_doc(failed_dir, "nscf uniform", 99, "cand-9")
     return docs
+
+
+@pytest.fixture(scope="session")
+def make_entry():
+    """``make_entry(formula, energy_per_atom, run_type="GGA", **parameters)``: a ComputedEntry shaped as
+    the Materials Project API exports it (run_type, is_hubbard, hubbards, potcar_spec with the
+    Materials Project's POTCARs; no INCAR). Keyword arguments replace or add parameters."""
+    from pymatgen.core import Composition
+    from pymatgen.entries.computed_entries import ComputedEntry
+    from pymatgen.io.vasp.sets import MPRelaxSet
+
+    def make(formula, energy_per_atom, run_type="GGA", entry_id=None, **parameters):
+        comp = Composition(formula)
+        potcars = MPRelaxSet.CONFIG["POTCAR"]
+        params = {
+            "run_type": run_type,
+            "is_hubbard": "+U" in (run_type or ""),
+            "hubbards": {},
+            "potcar_spec": [{"titel": f"PAW_PBE {potcars[el.symbol]} 08Apr2002", "hash": None} for el in comp.elements],
+        }
+        params.update(parameters)
+        if run_type is None:
+            del params["run_type"]
+        return ComputedEntry(comp, energy_per_atom * comp.num_atoms, parameters=params,
+                             entry_id=entry_id or f"test-{comp.reduced_formula}-{run_type}")
+
+    return make

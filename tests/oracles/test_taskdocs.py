@@ -130,8 +130,9 @@ def test_line_mode_gap_never_replaces_a_missing_uniform_nscf(bandstructure_docs)
     docs = _workflow(bandstructure_docs, nscf_uniform=None)  # fizzled before VaspToDb: no document
     values = values_from_taskdocs(docs, defining_steps(BANDSTRUCTURE_STEPS))
     assert values["run_status"] == "failed"
-    assert values["errors"] == ["nscf uniform: no task document (its Firework fizzled, was lost or has not run), "
-                                "so band_gap is unknown"]
+    assert values["errors"] == [
+        "nscf uniform: no task document (its Firework fizzled, was lost or has not run), so band_gap is unknown"
+    ]
     assert values[keys.BAND_GAP] is None
     assert values["energy"] == pytest.approx(-40.0)  # the static succeeded: its own value stays
 
