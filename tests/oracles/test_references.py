@@ -41,17 +41,20 @@ def test_one_preset_on_different_materials_gets_one_key(real_runs, bandstructure
     assert comparable_settings(al) == comparable_settings(batio3_static) == comparable_settings(batio3_nscf) == GGA_KEY
 
 
-def test_materials_project_exports_take_mp_defaults(real_runs, make_entry):
-    """Entries from the Materials Project API carry no INCAR: MPRelaxSet / MPScanRelaxSet settings."""
+def test_materials_project_exports_take_mp_defaults(make_entry):
+    """Entries from the Materials Project API carry no INCAR: MPRelaxSet's settings for GGA(+U)."""
     fe2o3 = make_entry("Fe2O3", -6.85, "GGA+U", hubbards={"Fe": 5.3, "O": 0.0})
     assert comparable_settings(fe2o3) == comparable_settings(make_entry("Fe", -8.47)) == GGA_KEY
-    r2scan_export = make_entry("LiF", -4.8, "r2SCAN")
-    atomate_r2scan = entry_from_taskdoc(real_runs["SCAN_structure_optimization_LiF"][1])
-    assert comparable_settings(r2scan_export) == comparable_settings(atomate_r2scan)
     # no titles either: the POTCAR family is MP's too
     assert comparable_settings({"run_type": "GGA"}) == GGA_KEY
     # an explicit cutoff is never overridden by the default
     assert comparable_settings(make_entry("Fe", -8.47, ENCUT=600)) == ("GGA", "PAW_PBE ENCUT=600")
+
+
+def test_r2scan_exports_compare_with_atomate_r2scan_runs(real_runs, make_entry):
+    """MPScanRelaxSet's settings for r2SCAN exports: those of atomate's r2SCAN preset."""
+    atomate_r2scan = entry_from_taskdoc(real_runs["SCAN_structure_optimization_LiF"][1])
+    assert comparable_settings(make_entry("LiF", -4.8, "r2SCAN")) == comparable_settings(atomate_r2scan)
 
 
 def test_run_types_are_normalised():
@@ -119,8 +122,8 @@ def _write(path, data, *, bom=False):
     return path
 
 
-def test_reads_materials_project_style_exports(tmp_path, real_runs, make_entry):
-    structured = entry_from_taskdoc(real_runs["Al_nscf_uniform"][1])  # a ComputedStructureEntry
+def test_reads_materials_project_style_exports(tmp_path, bandstructure_docs, make_entry):
+    structured = entry_from_taskdoc(bandstructure_docs["static"])  # a ComputedStructureEntry
     entries = [make_entry("Fe2O3", -6.85, "GGA+U", hubbards={"Fe": 5.3, "O": 0.0}), make_entry("O2", -4.95), structured]
     as_list = read_reference_entries(_write(tmp_path / "list.json", [e.as_dict() for e in entries], bom=True))
     as_dict = read_reference_entries(_write(tmp_path / "dict.json", {"entries": [e.as_dict() for e in entries]}))
