@@ -24,15 +24,20 @@ from typing import Iterable, Mapping
 
 from motif_screen import keys
 from motif_screen.errors import InputError, ModelError
+from motif_screen.oracles.references import (
+    GAS_DIMERS,
+    NOBLE_GASES,
+    PROTOTYPES,
+    MissingPrototypeError,
+    ground_state_structure,
+    prototype_structure,
+)
 
 SOURCE = keys.SOURCE_CHGNET
 DEFAULT_FMAX = 0.1  # eV/Å
 DEFAULT_STEPS = 200
 REFERENCE_FMAX = 0.05
 REFERENCE_STEPS = 300
-BOX = 12.0  # Å: vacuum box edge for molecules and atoms
-GAS_DIMERS = {"H": 0.74, "N": 1.10, "O": 1.21, "F": 1.42, "Cl": 1.99}  # bond lengths, Å
-NOBLE_GASES = ("He", "Ne", "Ar", "Kr", "Xe", "Rn")
 CACHE_NAME = "chgnet_references.json"
 
 
@@ -102,43 +107,16 @@ def chgnet_relax(structure, fmax: float = DEFAULT_FMAX, steps: int = DEFAULT_STE
 # --------------------------------------------------------------------------------------------
 
 
-PROTOTYPES = ("fcc", "bcc", "sc", "diamond")
-
-
-def _prototype(symbol: str, lattice: str):
-    """A simple elemental crystal with a lattice constant from the covalent radius (then relaxed)."""
-    from ase.build import bulk
-    from ase.data import atomic_numbers, covalent_radii
-    from pymatgen.io.ase import AseAtomsAdaptor
-
-    r = float(covalent_radii[atomic_numbers[symbol]])
-    a = {"fcc": 2 * 2**0.5 * r, "bcc": 4 * r / 3**0.5, "sc": 2 * r, "diamond": 8 * r / 3**0.5}[lattice]
-    return AseAtomsAdaptor.get_structure(bulk(symbol, lattice, a=a))
-
-
 def reference_structure(symbol: str):
     """The reference state of an element as a pymatgen Structure (molecules/atoms in a box).
 
-    None when ASE cannot build the element's reference state (complex or multi-atom bases such as
-    B, P, S, Ga, Mn): then :func:`elemental_references` takes the lowest of simple prototypes.
+    :func:`~motif_screen.oracles.references.ground_state_structure`, or None when that table has
+    no prototype for the element (B, P, S, Ga, Mn ...): then :func:`elemental_references` takes
+    the lowest of simple prototypes.
     """
-    from pymatgen.core import Element, Lattice, Structure
-
     try:
-        Element(symbol)
-    except ValueError:
-        raise InputError(f"{symbol!r} is not an element symbol") from None
-    if symbol in GAS_DIMERS:
-        d = GAS_DIMERS[symbol]
-        return Structure(Lattice.cubic(BOX), [symbol, symbol], [[0, 0, 0], [0, 0, d]], coords_are_cartesian=True)
-    if symbol in NOBLE_GASES:
-        return Structure(Lattice.cubic(BOX), [symbol], [[0, 0, 0]])
-    from ase.build import bulk
-    from pymatgen.io.ase import AseAtomsAdaptor
-
-    try:
-        return AseAtomsAdaptor.get_structure(bulk(symbol))
-    except (ValueError, KeyError, TypeError, NotImplementedError, RuntimeError):
+        return ground_state_structure(symbol)
+    except MissingPrototypeError:
         return None
 
 
@@ -151,7 +129,7 @@ def _relaxed_reference(symbol: str) -> dict:
         return {"energy_per_atom": relaxed["energy_per_atom"], "state": state, "converged": relaxed["converged"]}
     best = None
     for lattice in PROTOTYPES:
-        relaxed = chgnet_relax(_prototype(symbol, lattice), fmax=REFERENCE_FMAX, steps=REFERENCE_STEPS)
+        relaxed = chgnet_relax(prototype_structure(symbol, lattice), fmax=REFERENCE_FMAX, steps=REFERENCE_STEPS)
         if best is None or relaxed["energy_per_atom"] < best["energy_per_atom"]:
             best = {"energy_per_atom": relaxed["energy_per_atom"], "converged": relaxed["converged"],
                     "state": f"lowest of {'/'.join(PROTOTYPES)} prototypes ({lattice}); ASE's reference state is not buildable"}
