@@ -14,3 +14,5 @@ ms -o perovskites_band_gap_vasp.yaml --campaign perovskites-gap-vasp --oracle va
    --target band_gap --goal range --hit-above 1.0 --hit-below 3.0 --budget 40 --rounds 2
 ms -o ti_octahedra_formation_energy_vasp.yaml --campaign ti-octahedra-vasp --oracle vasp \
    --target formation_energy_per_atom --goal minimize --hit-below -2.0 --motif Ti:octahedral:O --budget 20 --rounds 2
+ms -o perovskites_stability_vasp.yaml --campaign perovskites-hull-vasp --oracle vasp \
+   --target energy_above_hull --goal minimize --hit-below 0.1 --budget 40 --rounds 2

@@ -28,6 +28,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from motif_screen.firetasks.oracle import GuardOracleStep
+
 INPUT_FILES = ("INCAR", "KPOINTS", "POSCAR", "POTCAR.spec")
 FIZZLE_MODES = ("unconverged", "missing_outputs")
 DEFAULT_ENERGY_PER_ATOM = -5.0  # eV/atom: a plausible magnitude, nothing more
@@ -200,7 +202,8 @@ def _write_inputs(fw, run_idx: int, calc_locs: list[dict], inputs_dir: Path) -> 
         spec["_fw_env"] = {}
         with _working_dir(scratch):
             for task in fw.tasks[:run_idx]:
-                task.run_task(spec)
+                if not isinstance(task, GuardOracleStep):  # ours: it reads the database, writes no input
+                    task.run_task(spec)
         for name in INPUT_FILES:
             if (scratch / name).exists():
                 shutil.copy(scratch / name, inputs_dir / name)

@@ -61,13 +61,13 @@ def test_launchpad_atomate_and_documents_share_one_store(config_dir, clean_db_st
     from fireworks import Firework, LaunchPad, ScriptTask
 
     from motif_screen.db import launchpad_for
-    from motif_screen.db.documents import Campaign, Target
+    from motif_screen.db.documents import Campaign
 
     db = connect(config_dir / "db.json", settings=settings_for(config_dir))
     lpad = launchpad_for(db, config_dir / "my_launchpad.yaml")
     assert isinstance(lpad, LaunchPad)
     lpad.add_wf(Firework(ScriptTask.from_str("echo hi"), name="probe"))
-    Campaign(name="shared", target=Target(property="band_gap", goal="range", lower=1, upper=3), budget=2, rounds=1).save()
+    Campaign(name="shared", target={"property": "band_gap", "goal": "range", "lower": 1, "upper": 3}, budget=2, rounds=1).save()
     assert isinstance(atomate_db.MongoClient, embedded.FireWorksClient)
     atomate_client = atomate_db.MongoClient(host="localhost", port=27017)
     assert atomate_client is db.client is lpad.connection
