@@ -10,8 +10,6 @@ ms -o perovskites_formation_energy_chgnet.yaml --campaign perovskites-fe-chgnet 
    --target formation_energy_per_atom --goal minimize --hit-below -2.0 --budget 20 --rounds 2
 ms -o perovskites_formation_energy_vasp.yaml --campaign perovskites-fe-vasp --oracle vasp \
    --target formation_energy_per_atom --goal minimize --hit-below -2.0 --budget 40 --rounds 2
-ms -o perovskites_band_gap_vasp.yaml --campaign perovskites-gap-vasp --oracle vasp \
-   --target band_gap --goal range --hit-above 1.0 --hit-below 3.0 --budget 40 --rounds 2
 ms -o ti_octahedra_formation_energy_vasp.yaml --campaign ti-octahedra-vasp --oracle vasp \
    --target formation_energy_per_atom --goal minimize --hit-below -2.0 --motif Ti:octahedral:O --budget 20 --rounds 2
 ms -o perovskites_stability_vasp.yaml --campaign perovskites-hull-vasp --oracle vasp \

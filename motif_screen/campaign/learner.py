@@ -32,6 +32,25 @@ def campaign_model(repo, spec):
     return _cache[key], version
 
 
+def check_model(repo, spec) -> int:
+    """Load the campaign's model once and check it can predict the target; returns its version.
+
+    Run before a campaign is stored, so a corrupt checkpoint or a model without the head the target
+    needs is one clear error instead of a Firework that fizzles later.
+    """
+    from motif_screen.errors import InputError
+
+    model, version = campaign_model(repo, spec)
+    learned = spec.target.learned_property
+    predicted = list(getattr(model.config, "properties", None) or [])
+    if learned not in predicted:
+        raise InputError(
+            f"model {spec.model.name} v{version} predicts {', '.join(predicted) or 'no property'}, not {learned}, "
+            f"which a {spec.target.property} campaign ranks by: train a model with a {learned} head "
+            "(`motif-screen train`) and name it with --model")
+    return version
+
+
 @dataclass
 class Proposal:
     structure: object

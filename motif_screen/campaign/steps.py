@@ -64,6 +64,7 @@ def create_campaign(repo: Repository, spec: CampaignSpec) -> dict:
     registered = False
     if spec.model.name in SHIPPED:
         _, registered = ensure_registered(spec.model.name)
+    learner.check_model(repo, spec)
     _, created = repo.save_campaign(spec.model_dump(mode="json"), target=spec.target.to_dict())
     return {"campaign": spec.name, "created": created, "registered_shipped_model": registered}
 

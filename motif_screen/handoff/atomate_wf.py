@@ -1,6 +1,6 @@
 """Build the atomate DFT workflow that checks one candidate, chosen by the screening target.
 
-* formation energy / energy per atom -> structure optimisation, then a static run that reads the
+* formation energy, energy above hull, energy per atom -> structure optimisation, then a static run that reads the
   optimised structure (atomate's ``OptimizeFW`` -> ``StaticFW(parents=...)``, i.e. the first two
   steps of atomate's ``bandstructure.yaml``, built by atomate's ``get_wf_from_spec_dict``);
 * band gap -> atomate's ``wf_bandstructure`` preset (optimise, static, uniform and line NSCF);
@@ -32,6 +32,7 @@ PRESET_BANDSTRUCTURE = "bandstructure"
 # screening target -> preset
 TARGET_PRESETS = {
     keys.FORMATION_ENERGY: PRESET_OPTIMIZE_STATIC,
+    keys.ENERGY_ABOVE_HULL: PRESET_OPTIMIZE_STATIC,
     keys.ENERGY_PER_ATOM: PRESET_OPTIMIZE_STATIC,
     "energy": PRESET_OPTIMIZE_STATIC,
     keys.BAND_GAP: PRESET_BANDSTRUCTURE,

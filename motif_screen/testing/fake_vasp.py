@@ -31,7 +31,7 @@ import numpy as np
 from motif_screen.firetasks.oracle import GuardOracleStep
 
 INPUT_FILES = ("INCAR", "KPOINTS", "POSCAR", "POTCAR.spec")
-FIZZLE_MODES = ("unconverged", "missing_outputs")
+FIZZLE_MODES = ("unconverged", "missing_outputs", "truncated")
 DEFAULT_ENERGY_PER_ATOM = -5.0  # eV/atom: a plausible magnitude, nothing more
 DEFAULT_BAND_GAP = 1.0  # eV
 
@@ -133,7 +133,8 @@ def make_fake_vasp_refs(
     move atoms and the cell (default: unchanged); static and NSCF steps keep their input structure.
     ``fizzle`` names Fireworks (substrings of their names) whose run fails: ``"unconverged"``
     writes outputs whose electronic loop hit NELM (VaspDrone marks the task unsuccessful and
-    atomate's VaspToDb fizzles), ``"missing_outputs"`` writes no outputs at all.
+    atomate's VaspToDb fizzles), ``"missing_outputs"`` writes no outputs at all, ``"truncated"``
+    cuts vasprun.xml half-way (a run killed while writing).
     ``wf`` itself is not modified.
     """
     from fireworks import Workflow
@@ -178,7 +179,12 @@ def make_fake_vasp_refs(
             outputs = dict(energy_fn=energy_fn, band_gap_fn=band_gap_fn, final_structure_fn=final_structure_fn)
             (ref / "outputs").mkdir()
             if not (failing and fizzle_mode == "missing_outputs"):
-                write_outputs(ref / "inputs", ref / "outputs", converged=not failing, **outputs)
+                write_outputs(ref / "inputs", ref / "outputs", converged=not (failing and fizzle_mode == "unconverged"),
+                              **outputs)
+            if failing and fizzle_mode == "truncated":  # a run killed mid-write: vasprun.xml ends half-way
+                vasprun = ref / "outputs" / "vasprun.xml"
+                text = vasprun.read_text(encoding="utf-8")
+                vasprun.write_text(text[: len(text) // 2], encoding="utf-8")
             children_read = ref / "outputs"
             if failing:
                 children_read = Path(shadow_root) / ref.name

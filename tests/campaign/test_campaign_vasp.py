@@ -100,9 +100,9 @@ def test_formation_energy_and_stability_campaigns_compute_references_and_retrain
     run(campaign("fe-vasp", keys.FORMATION_ENERGY, -0.5))
     # the campaign computed the three elemental references itself, once each, with the same preset
     refs = list(ReferenceEntry.objects(source="vasp"))
-    assert sorted(r.formula for r in refs) == ["O", "Sr", "Ti"] and {r.status for r in refs} == {"computed"}
+    assert sorted(r.elements[0] for r in refs) == ["O", "Sr", "Ti"] and {r.status for r in refs} == {"computed"}
     assert len({(r.functional, r.input_set) for r in refs}) == 1
-    run(campaign("hull-vasp", keys.ENERGY_ABOVE_HULL, 0.1))
+    run(campaign("hull-vasp", keys.ENERGY_ABOVE_HULL, 0.1, seed=7, candidates_per_round=48))
     assert ReferenceEntry.objects(source="vasp").count() == 3  # reused, not computed again
     assert not list(lpad.fireworks.find({"state": {"$ne": "COMPLETED"}}))
 
@@ -110,7 +110,7 @@ def test_formation_energy_and_stability_campaigns_compute_references_and_retrain
     reference_entries = compat.process_entries([
         vasprun_entry(refs_of[name], "static") for name in refs_of if "-reference-" in name])
     results = {str(r.candidate.id): r for r in OracleResult.objects(source="vasp")}
-    assert len(results) == 8
+    assert len(results) == Candidate.objects(selection__in=list(keys.SELECTIONS)).count() >= 6
     entries = {}
     for name, root in refs_of.items():
         if "-reference-" in name:
@@ -131,47 +131,49 @@ def test_formation_energy_and_stability_campaigns_compute_references_and_retrain
     for name, target in (("fe-vasp", keys.FORMATION_ENERGY), ("hull-vasp", keys.ENERGY_ABOVE_HULL)):
         assert Campaign.objects.get(name=name).status == "completed"
         sent = Candidate.objects(campaign=name, selection__in=list(keys.SELECTIONS))
-        assert sent.count() == 4 and all(c.status == keys.STATUS_COMPUTED and c.fw_id for c in sent)
+        assert sent.count() >= 2 and all(c.status == keys.STATUS_COMPUTED and c.fw_id for c in sent)
         assert all(len(c.task_ids) == 2 for c in sent)
         assert any(c.oracle[target] <= (-0.5 if target == keys.FORMATION_ENERGY else 0.1) for c in sent)  # hits
         assert ModelVersion.objects(config__campaign=name).count() == 1  # retrained and registered
 
 
-def test_a_failure_at_any_step_fails_the_candidate_then_a_rerun_recovers_it(fake_vasp_campaigns, db):
-    from motif_screen.db.documents import Campaign, Candidate, OracleResult
-
-    run, lpad, refs_of = fake_vasp_campaigns
-    spec = campaign("gaps", keys.BAND_GAP, 3.0, budget=2)
-    spec["target"] = {"property": keys.BAND_GAP, "goal": "range", "lower": 1.0, "upper": 3.0,
-                      "composition": "Sr-Ti-O"}
-    run(spec, fizzle_steps={"-bandstructure-": ["static"]})
-    assert Campaign.objects.get(name="gaps").status == "completed"  # the collector ran, the campaign went on
-    sent = list(Candidate.objects(campaign="gaps", selection__in=list(keys.SELECTIONS)))
-    assert len(sent) == 2
-    for cand in sent:
-        assert cand.status == keys.STATUS_FAILED and "static" in cand.status_reason
-        assert cand.fw_id is not None
-    assert not list(lpad.fireworks.find({"state": "WAITING"}))
-
-    # "fix" the static (good outputs this time) and rerun it: the candidate is computed, nothing duplicated
+def test_a_failed_step_fails_its_candidate_the_campaign_goes_on_and_a_rerun_recovers_it(fake_vasp_campaigns, db,
+                                                                                        tmp_path):
     from fireworks import FWorker
     from fireworks.core.rocket_launcher import rapidfire
 
+    from motif_screen.db.documents import Campaign, Candidate, OracleResult
+    from motif_screen.handoff.atomate_wf import build_oracle_workflow
     from motif_screen.testing.fake_vasp import make_fake_vasp_refs
 
+    run, lpad, refs_of = fake_vasp_campaigns
+    run(campaign("fe-fail", keys.FORMATION_ENERGY, -0.5, budget=2), fizzle_steps={"-optimize_static-": ["static"]})
+    assert Campaign.objects.get(name="fe-fail").status == "completed"  # the collector ran, the campaign went on
+    sent = list(Candidate.objects(campaign="fe-fail", selection__in=list(keys.SELECTIONS)))
+    assert len(sent) == 2
+    for cand in sent:
+        assert cand.status == keys.STATUS_FAILED and cand.status_reason.startswith(f"vasp: {cand.formula}-static")
+        assert cand.fw_id is not None and len(cand.task_ids) == 1  # the relaxation's task document
+    assert not list(lpad.fireworks.find({"state": {"$in": ["WAITING", "READY"]}}))
+
+    # the static fixed (converged outputs this time) and re-run: computed, with the right value, once
     fixed = sent[0]
     name = next(n for n in refs_of if n.endswith(str(fixed.id)))
-    static = next(fw for fw in lpad.fireworks.find({"name": {"$regex": "-static$"},
-                                                    f"spec.{keys.TASKDOC_CANDIDATE_ID}": str(fixed.id)}))
-    wf = lpad.get_wf_by_fw_id(static["fw_id"])
-    del wf  # the workflow on the LaunchPad points at refs_of[name]: rewrite those outputs converged
-    from motif_screen.handoff.atomate_wf import build_oracle_workflow
-
-    clean = build_oracle_workflow(fixed.to_structure(), keys.BAND_GAP, candidate_id=str(fixed.id), campaign="gaps")
+    clean = build_oracle_workflow(fixed.to_structure(), keys.FORMATION_ENERGY, candidate_id=str(fixed.id),
+                                  campaign="fe-fail")
     make_fake_vasp_refs(clean, refs_of[name], energy_fn, band_gap_fn=lambda s: 2.0)
+    static = lpad.fireworks.find_one({"name": f"{fixed.formula}-static",
+                                      f"spec.{keys.TASKDOC_CANDIDATE_ID}": str(fixed.id)})
+    before = OracleResult.objects(source="vasp").count()
     lpad.rerun_fw(static["fw_id"])
-    rapidfire(lpad, FWorker(env={"db_file": str(Path(db.db_file)), "vasp_cmd": "vasp_std"}), strm_lvl="CRITICAL")
+    rapidfire(lpad, FWorker(env={"db_file": db.db_file, "vasp_cmd": "vasp_std"}), strm_lvl="CRITICAL")
     fixed.reload()
-    assert fixed.status == keys.STATUS_COMPUTED and fixed.oracle[keys.BAND_GAP] == pytest.approx(2.0, abs=1e-3)
-    assert OracleResult.objects(candidate=fixed.id).count() == 1
-    assert Candidate.objects(campaign="gaps").count() == 24
+    docs = sorted(db.db["tasks"].find({keys.TASKDOC_CANDIDATE_ID: str(fixed.id)}), key=lambda d: d["task_id"])
+    assert [d["task_label"] for d in docs] == ["structure optimization", "static", "static"]  # failed, then fixed
+    assert fixed.status == keys.STATUS_COMPUTED and sorted(fixed.task_ids) == sorted(str(d["task_id"]) for d in docs)
+    assert OracleResult.objects.get(candidate=fixed.id).task_id == str(docs[-1]["task_id"])  # the re-run static
+    expected = (energy_fn(fixed.to_structure()) / len(fixed.to_structure()))
+    assert fixed.oracle["energy_per_atom"] == pytest.approx(expected)
+    assert fixed.oracle[keys.FORMATION_ENERGY] is not None
+    assert OracleResult.objects(source="vasp").count() == before  # updated in place, never duplicated
+    assert Candidate.objects.get(id=sent[1].id).status == keys.STATUS_FAILED

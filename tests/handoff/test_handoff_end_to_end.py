@@ -136,3 +136,44 @@ def test_missing_outputs_of_the_first_step_reach_the_last(db, submitted_candidat
     assert states == {"SrTiO3-structure optimization": "FIZZLED", "SrTiO3-static": "FIZZLED"}
     result = _record(db, submitted_candidate, lpad)
     assert result.run_status == "failed" and "SrTiO3-structure optimization" in result.errors[0]
+
+
+PRESET_STEPS = [(keys.FORMATION_ENERGY, "structure optimization"), (keys.FORMATION_ENERGY, "static"),
+                (keys.BAND_GAP, "structure optimization"), (keys.BAND_GAP, "static"),
+                (keys.BAND_GAP, "nscf uniform"), (keys.BAND_GAP, "nscf line")]
+
+
+@pytest.mark.parametrize("mode", ["unconverged", "missing_outputs", "truncated"])
+@pytest.mark.parametrize("target, step", PRESET_STEPS)
+def test_a_failure_at_any_step_of_any_preset_fails_with_its_reason_then_a_rerun_recovers(
+        db, submitted_candidate, fworker, run_handoff, tmp_path, target, step, mode):
+    """Every step of both presets, broken three ways a real VASP run breaks: the candidate fails
+    naming the step; after the outputs are fixed, `lpad rerun_fws` of that step makes it computed."""
+    from fireworks.core.rocket_launcher import rapidfire
+
+    from motif_screen.db.documents import Candidate, OracleResult
+    from motif_screen.handoff.atomate_wf import build_oracle_workflow
+    from motif_screen.testing.fake_vasp import make_fake_vasp_refs
+
+    lpad, states = run_handoff(target, fizzle=[step], fizzle_mode=mode, band_gap_fn=lambda s: 2.5)
+    assert states[f"SrTiO3-{step}"] == "FIZZLED"
+    assert "WAITING" not in states.values() and "READY" not in states.values()
+    result = _record(db, submitted_candidate, lpad)
+    cand = Candidate.objects.get(id=submitted_candidate.id)
+    assert result.run_status == "failed" and cand.status == keys.STATUS_FAILED
+    assert cand.status_reason.startswith(f"vasp: SrTiO3-{step} (Firework")
+
+    clean = build_oracle_workflow(submitted_candidate.to_structure(), target, candidate_id=str(cand.id), campaign="c1",
+                                  model_version=3, priority=1.5)
+    make_fake_vasp_refs(clean, tmp_path / "refs", lambda s: ENERGY_PER_ATOM * len(s), band_gap_fn=lambda s: 2.5)
+    fw_id = next(i for i in lpad.get_fw_ids() if lpad.get_fw_by_id(i).name == f"SrTiO3-{step}")
+    lpad.rerun_fw(fw_id)
+    rapidfire(lpad, fworker, strm_lvl="CRITICAL")
+    assert {lpad.get_fw_by_id(i).state for i in lpad.get_fw_ids()} == {"COMPLETED"}
+    result = _record(db, submitted_candidate, lpad)
+    cand.reload()
+    assert result.run_status == "successful" and cand.status == keys.STATUS_COMPUTED
+    assert result.energy_per_atom == pytest.approx(ENERGY_PER_ATOM)
+    if target == keys.BAND_GAP:
+        assert result.band_gap == pytest.approx(2.5, abs=1e-3)
+    assert OracleResult.objects.count() == 1
