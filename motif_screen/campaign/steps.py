@@ -29,7 +29,7 @@ from motif_screen.campaign.launchpad import FireworksView, finished
 from motif_screen.campaign.spec import CampaignSpec, parse_spec
 from motif_screen.db.repository import Repository
 from motif_screen.errors import InputError
-from motif_screen.oracles.references import ground_state_structure
+from motif_screen.oracles.references import MissingPrototypeError, ground_state_structure
 from motif_screen.oracles.taskdocs import defining_steps, step_name, values_from_taskdocs
 from motif_screen.pretrained import SHIPPED, ensure_registered
 from motif_screen.screening import screen
@@ -174,11 +174,12 @@ class Handoff:
 
     candidates: list[dict] = field(default_factory=list)  # {"id", "structure", "priority", "model_version"}
     references: list[dict] = field(default_factory=list)  # {"key", "element", "structure"}
+    no_reference: dict[str, str] = field(default_factory=dict)  # element -> why it cannot be computed
     already_submitted: int = 0
 
     def summary(self) -> dict:
         return {"submitted": len(self.candidates), "already_submitted": self.already_submitted,
-                "references": [r["element"] for r in self.references]}
+                "references": [r["element"] for r in self.references], "no_reference": self.no_reference}
 
 
 def reference_request_key(source: str, preset: str, element: str) -> str:
@@ -209,7 +210,7 @@ def submit_round(repo: Repository, fireworks: FireworksView | None, campaign: st
                                 "model_version": doc.origin.model_version if doc.origin else None})
         elements.update(doc.elements)
     if spec.oracle == keys.SOURCE_VASP and preset:
-        plan.references = missing_references(repo, fireworks, sorted(elements), preset)
+        plan.references, plan.no_reference = missing_references(repo, fireworks, sorted(elements), preset)
     for doc in todo:
         repo.set_status(doc.id, keys.STATUS_SUBMITTED)
     repo.update_round(campaign, round_index, submitted=len(selected))
@@ -217,25 +218,32 @@ def submit_round(repo: Repository, fireworks: FireworksView | None, campaign: st
 
 
 def missing_references(repo: Repository, fireworks: FireworksView | None, elements: list[str],
-                       preset: str) -> list[dict]:
-    """Elemental references no campaign has computed or submitted with this preset yet.
+                       preset: str) -> tuple[list[dict], dict[str, str]]:
+    """Elemental references no campaign has computed or submitted with this preset yet, and the
+    elements for which none can be computed (no ground-state structure), with why.
 
-    Each is recorded as ``submitted`` at once, so another round or campaign does not submit it
-    again; an element without a ground-state structure is an error naming it.
+    Each reference is recorded as ``submitted`` at once, so another round or campaign does not
+    submit it again. A candidate with an element that cannot be computed is still handed off: it
+    ends *computed, awaiting references* until the user adds one (``motif-screen references add``).
     """
-    wanted = []
+    wanted, impossible = [], {}
     for element in elements:
         key = reference_request_key(keys.SOURCE_VASP, preset, element)
         existing = repo.reference(key)
         on_lpad = fireworks.of_references([key]) if fireworks else {}
         if existing is not None and (existing.status == "computed" or on_lpad):
             continue
-        structure = ground_state_structure(element)  # InputError naming the element when there is none
+        try:
+            structure = ground_state_structure(element)
+        except MissingPrototypeError as exc:
+            impossible[element] = str(exc)
+            log.warning("%s", exc)
+            continue
         repo.add_reference(key, source=keys.SOURCE_VASP, functional="pending", input_set="pending", formula=element,
                            elements=[element], chemsys=element, is_elemental=True, origin="computed",
                            status="submitted")
         wanted.append({"key": key, "element": element, "structure": structure})
-    return wanted
+    return wanted, impossible
 
 
 # --- collect -------------------------------------------------------------------------------------

@@ -43,9 +43,11 @@ def run(args) -> int:
     from motif_screen.db.queries import validate_element
     from motif_screen.db.repository import Repository
     from motif_screen.oracles.references import read_reference_entries
+    from motif_screen.oracles.stability import corrected
 
     if args.action == "add":
         entries = read_reference_entries(args.file)  # the whole file is checked before anything is stored
+        corrected(entries)  # and MP2020's rules (a GGA entry with a foreign POTCAR is refused here)
         conn, _ = connect_from_args(args, readonly=False)
         repo = Repository(conn)
         added = sum(thermo.store_reference(repo, args.source, entry, origin="user")[1] for entry in entries)
