@@ -85,6 +85,7 @@ COLL_ORACLE_RESULTS = "ms_oracle_results"
 COLL_MODEL_VERSIONS = "ms_model_versions"
 COLL_ROUNDS = "ms_rounds"
 COLL_REFERENCES = "ms_reference_entries"
+COLL_PROTOTYPES = "ms_ground_state_prototypes"
 GRIDFS_CHECKPOINTS = "ms_checkpoints"
 ATOMATE_TASKS = "tasks"
 

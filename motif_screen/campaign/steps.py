@@ -230,11 +230,13 @@ def missing_references(repo: Repository, fireworks: FireworksView | None, elemen
     for element in elements:
         key = reference_request_key(keys.SOURCE_VASP, preset, element)
         existing = repo.reference(key)
-        on_lpad = fireworks.of_references([key]) if fireworks else {}
-        if existing is not None and (existing.status == "computed" or on_lpad):
+        if existing is not None and existing.status == "computed":
             continue
+        if existing is not None and existing.status == "submitted" and (
+                fireworks is None or fireworks.of_references([key])):
+            continue  # in flight (a failed one, or one whose workflow never reached the LaunchPad, is retried)
         try:
-            structure = ground_state_structure(element)
+            structure = repo.prototype(element) or ground_state_structure(element)
         except MissingPrototypeError as exc:
             impossible[element] = str(exc)
             log.warning("%s", exc)

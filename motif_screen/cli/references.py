@@ -15,6 +15,7 @@ the same atomate preset as its candidates when they are missing) and competing p
 
   motif-screen references add mp_entries.json        # pymatgen ComputedEntry / ComputedStructureEntry JSON
   motif-screen references list --elements Li F
+  motif-screen references prototype Mn alpha_Mn.cif  # the ground state to compute when Mn's reference is missing
 
 Entries of a file must share one functional; MP2020 corrections are applied where their rules apply
 (GGA / GGA+U). Adding the same file twice changes nothing. Results waiting for a reference are
@@ -30,6 +31,11 @@ def add_arguments(parser) -> None:
     add.add_argument("--source", choices=keys.ORACLE_SOURCES, default=keys.SOURCE_VASP,
                      help="which oracle the energies are comparable with (default: vasp)")
     add_db_options(add)
+    proto = sub.add_parser("prototype", help="give the ground-state structure of an element", description=DESCRIPTION,
+                           formatter_class=parser.formatter_class)
+    proto.add_argument("element", help="element symbol, e.g. Mn")
+    proto.add_argument("file", type=Path, help="a structure file (CIF, POSCAR, ...) of that element alone")
+    add_db_options(proto)
     show = sub.add_parser("list", help="show the stored references", description=DESCRIPTION,
                           formatter_class=parser.formatter_class)
     show.add_argument("--source", choices=keys.ORACLE_SOURCES, default=None)
@@ -56,6 +62,8 @@ def run(args) -> int:
         print(f"{added} new of {len(entries)} entries from {args.file} ({args.source}); "
               f"{refreshed['filled']} results filled in, {refreshed['moved']} distances to the hull moved")
         return 0
+    if args.action == "prototype":
+        return set_prototype(args)
     conn, _ = connect_from_args(args, readonly=True)
     elements = [validate_element(e) for e in args.elements] if args.elements else None
     refs = Repository(conn).references(source=args.source, elements=elements, status=None)
@@ -67,4 +75,29 @@ def run(args) -> int:
         energy = f"{r.energy_per_atom:.4f}" if r.energy_per_atom is not None else "-"
         print(f"{r.formula:<10} {r.source:<7} {r.functional:<10} {r.input_set[:22]:<22} {energy:>10}  "
               f"{r.origin:<9} {r.status}")
+    return 0
+
+
+def set_prototype(args) -> int:
+    from motif_screen.db.queries import validate_element
+    from motif_screen.db.repository import Repository
+    from motif_screen.errors import InputError
+    from motif_screen.structures.io import read_structures
+
+    element = validate_element(args.element)
+    found = read_structures(args.file)
+    if len(found) != 1:
+        raise InputError(f"{args.file} holds {len(found)} structures; give one")
+    structure = found[0][1]
+    symbols = sorted({el.symbol for el in getattr(structure, "composition", {}).elements}) if hasattr(
+        structure, "composition") else []
+    if not hasattr(structure, "lattice"):
+        raise InputError(f"{args.file} is not a periodic structure; a ground state needs a cell")
+    if symbols != [element] or not structure.is_ordered:
+        raise InputError(f"{args.file} holds {'-'.join(symbols) or 'nothing'}, not ordered {element} alone")
+    conn, _ = connect_from_args(args, readonly=False)
+    Repository(conn).set_prototype(element, structure, origin=str(args.file))
+    conn.flush()
+    print(f"{element}: ground state from {args.file} ({structure.composition.reduced_formula}, {len(structure)} atoms); "
+          "used when a campaign computes its reference")
     return 0

@@ -185,6 +185,18 @@ class ReferenceEntry(Document):
     created = DateTimeField(default=utcnow)
 
 
+class GroundStatePrototype(Document):
+    """A user's ground-state structure for an element, used instead of the shipped table when the
+    campaign computes that element's reference."""
+
+    meta = {"collection": keys.COLL_PROTOTYPES, "indexes": [{"fields": ["element"], "unique": True}]}
+
+    element = StringField(required=True)
+    structure = DictField(required=True)  # pymatgen Structure.as_dict()
+    origin = StringField()  # the file it was read from
+    created = DateTimeField(default=utcnow)
+
+
 class ModelVersion(Document):
     meta = {
         "collection": keys.COLL_MODEL_VERSIONS,

@@ -17,7 +17,16 @@ from mongoengine.errors import NotUniqueError
 from motif_screen import keys
 from motif_screen.db import queries, records
 from motif_screen.db.connection import Connection
-from motif_screen.db.documents import Campaign, Candidate, ModelVersion, OracleResult, ReferenceEntry, RoundRecord, utcnow
+from motif_screen.db.documents import (
+    Campaign,
+    Candidate,
+    GroundStatePrototype,
+    ModelVersion,
+    OracleResult,
+    ReferenceEntry,
+    RoundRecord,
+    utcnow,
+)
 from motif_screen.errors import DatabaseError, InputError
 
 SENT_STATUSES = (keys.STATUS_SUBMITTED, keys.STATUS_COMPUTED, keys.STATUS_FAILED)
@@ -271,3 +280,15 @@ class Repository:
             return list(found)
         allowed = set(elements)
         return [e for e in found if set(e.elements) <= allowed]
+
+    def set_prototype(self, element: str, structure, origin: str) -> None:
+        """The user's ground-state structure for ``element`` (replaces an earlier one)."""
+        GroundStatePrototype.objects(element=element).update_one(
+            upsert=True, set__structure=structure.as_dict(), set__origin=origin, set__created=utcnow())
+
+    def prototype(self, element: str):
+        """The user's ground-state structure for ``element`` as a pymatgen Structure, or None."""
+        from pymatgen.core import Structure
+
+        doc = GroundStatePrototype.objects(element=element).first()
+        return Structure.from_dict(doc.structure) if doc else None
