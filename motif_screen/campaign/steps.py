@@ -32,7 +32,7 @@ from motif_screen.errors import InputError
 from motif_screen.oracles.references import MissingPrototypeError, ground_state_structure
 from motif_screen.oracles.taskdocs import defining_steps, step_name, values_from_taskdocs
 from motif_screen.pretrained import SHIPPED, ensure_registered
-from motif_screen.screening import screen
+from motif_screen.screening import ScreenSettings, screen
 from motif_screen.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -133,11 +133,10 @@ def prescreen_round(repo: Repository, campaign: str, round_index: int) -> dict:
     stash: dict = {}
     learned = spec.target.learned_property
     ranking_target = spec.target if learned == spec.target.property else ranking_target_for(spec)
-    result = screen(
-        structures, _predictor(model, learned, stash), ranking_target, budget,
-        references=repo.sent_structures(), motif_filter=spec.motif, kind=spec.acquisition, kappa=spec.kappa,
-        controls=spec.control_count(budget), seed=spec.seed * 1000 + round_index,
-    )
+    settings = ScreenSettings(kind=spec.acquisition, kappa=spec.kappa, controls=spec.control_count(budget),
+                              seed=spec.seed * 1000 + round_index)
+    result = screen(structures, _predictor(model, learned, stash), ranking_target, budget,
+                    references=repo.sent_structures(), motif_filter=spec.motif, settings=settings)
     for doc, structure, d in _progress(list(zip(docs, structures, result.decisions)), f"prescreen round {round_index}"):
         extra = {"validity": d.validity or {}, "motifs": d.motifs or {}, "motif_labels": d.motif_labels}
         if id(structure) in stash:

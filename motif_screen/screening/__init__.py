@@ -4,7 +4,7 @@ No database access: the ``Prescreen`` Firetask converts documents to these types
 """
 
 from motif_screen.screening.acquisition import ACQUISITION_KINDS, acquisition
-from motif_screen.screening.pipeline import FUNNEL, CandidateDecision, ScreenResult, screen
+from motif_screen.screening.pipeline import FUNNEL, CandidateDecision, ScreenResult, ScreenSettings, screen
 from motif_screen.screening.selection import select_top
 from motif_screen.screening.targets import GOALS, TargetSpec, is_hit
 
@@ -14,6 +14,7 @@ __all__ = [
     "GOALS",
     "CandidateDecision",
     "ScreenResult",
+    "ScreenSettings",
     "TargetSpec",
     "acquisition",
     "is_hit",

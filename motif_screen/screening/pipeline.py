@@ -23,8 +23,11 @@ from motif_screen.errors import InputError
 from motif_screen.screening.acquisition import acquisition
 from motif_screen.screening.selection import select_top
 from motif_screen.screening.targets import TargetSpec
+from motif_screen.structures.dedup import ReferenceSet, duplicate_of
+from motif_screen.structures.motifs import MotifFilter, motif_summary, parse_motif_filter, site_motifs
+from motif_screen.structures.validity import check_validity
 
-__all__ = ["CandidateDecision", "ScreenResult", "screen", "FUNNEL"]
+__all__ = ["CandidateDecision", "ScreenResult", "ScreenSettings", "screen", "FUNNEL"]
 
 FUNNEL = ("generated", "valid", "unique", "novel", "screened", "selected")
 
@@ -71,8 +74,6 @@ class ScreenResult:
 def _as_filter(motif_filter):
     if motif_filter is None:
         return None
-    from motif_screen.structures.motifs import MotifFilter, parse_motif_filter
-
     if isinstance(motif_filter, MotifFilter):
         return motif_filter
     if isinstance(motif_filter, str):
@@ -102,6 +103,22 @@ def _mean_std(predictions, prop: str, n: int, where: str) -> tuple[np.ndarray, n
     return mean, std
 
 
+@dataclass(frozen=True)
+class ScreenSettings:
+    """How the pre-screen judges a batch: validity thresholds, de-duplication, acquisition, controls."""
+
+    kind: str = "ucb"  # acquisition function: ucb, ei, prob_hit
+    kappa: float = 2.0  # UCB exploration weight
+    score_cutoff: float | None = None  # acquisition scores below this are never selected
+    min_distance: float = 0.5  # Å: shortest interatomic distance of a valid structure
+    check_charge: bool = True
+    charge_method: str = "smact"
+    matcher: object = None  # a pymatgen StructureMatcher (None: the project's default)
+    compute_motifs: bool = True  # store motifs of every valid candidate (else only for the motif filter)
+    controls: int = 0  # of the budget, picked uniformly at random from the scored pool
+    seed: int = 0  # of the random controls
+
+
 def screen(
     candidates: Sequence,
     predictions: Mapping | tuple | Callable,
@@ -109,17 +126,7 @@ def screen(
     budget: int,
     references=(),
     motif_filter=None,
-    *,
-    kind: str = "ucb",
-    kappa: float = 2.0,
-    score_cutoff: float | None = None,
-    min_distance: float = 0.5,
-    check_charge: bool = True,
-    charge_method: str = "smact",
-    matcher=None,
-    compute_motifs: bool = True,
-    controls: int = 0,
-    seed: int = 0,
+    settings: ScreenSettings | None = None,
 ) -> ScreenResult:
     """Pre-screen a batch of candidate structures and pick at most ``budget`` for the oracle.
 
@@ -127,32 +134,54 @@ def screen(
     ``(mean, std)`` pair) or a callable that receives the list of structures that reach scoring
     and returns the same for them — so the model only runs on what survives the cheap filters.
     ``references`` (structures or a :class:`~motif_screen.structures.dedup.ReferenceSet`) are the
-    known structures: training data and what the database already holds. ``controls`` of the
-    budget are drawn uniformly at random (``seed``) from the scored pool before the acquisition
-    picks, giving the random baseline for the discovery acceleration factor.
+    known structures: training data and what the database already holds. ``settings.controls`` of
+    the budget are drawn uniformly at random (``settings.seed``) from the scored pool before the
+    acquisition picks, giving the random baseline for the discovery acceleration factor.
     """
-    from motif_screen.structures.dedup import ReferenceSet, duplicate_of
-    from motif_screen.structures.motifs import motif_summary, site_motifs
-    from motif_screen.structures.validity import check_validity
+    settings = settings or ScreenSettings()
+    _check_arguments(target, budget, settings.controls)
+    motif_filter = _as_filter(motif_filter)
+    n = len(candidates)
+    decisions = [CandidateDecision(index=i) for i in range(n)]
+    aligned = None if callable(predictions) else _mean_std(predictions, target.property, n, "Predictions")
 
+    valid = _validity(candidates, decisions, settings)
+    unique = _unique_in_batch(candidates, decisions, valid, settings.matcher)
+    novel = _novel(candidates, decisions, unique, references, settings.matcher)
+    _motifs(candidates, decisions, valid if settings.compute_motifs else (novel if motif_filter else []))
+    pool = _motif_pool(decisions, novel, motif_filter)
+    if aligned is not None:
+        mean, std = aligned[0][pool], aligned[1][pool]
+    elif pool:
+        mean, std = _mean_std(predictions([candidates[i] for i in pool]), target.property, len(pool),
+                              "Predictions returned by the predictor")
+    else:
+        mean, std = np.zeros(0), np.zeros(0)
+    scores = _score(decisions, pool, mean, std, target, settings)
+    selected = _select(decisions, pool, scores, budget, settings)
+
+    counts = {"generated": n, "valid": len(valid), "unique": len(unique), "novel": len(novel),
+              "screened": len(pool), "selected": len(selected)}
+    assert all(d.decision for d in decisions), "every candidate must leave the screen with a decision"
+    return ScreenResult(decisions=decisions, counts=counts, selected=selected, target=target, kind=settings.kind)
+
+
+def _check_arguments(target, budget, controls) -> None:
     if not isinstance(target, TargetSpec):
         raise InputError(f"screen needs a TargetSpec target, got {type(target).__name__}.")
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
         raise InputError(f"The screening budget must be a positive integer, got {budget!r}.")
     if isinstance(controls, bool) or not isinstance(controls, (int, np.integer)) or not 0 <= controls < budget:
         raise InputError(f"controls must be an integer in [0, budget), got {controls!r} for budget {budget}.")
-    motif_filter = _as_filter(motif_filter)
-    n = len(candidates)
-    decisions = [CandidateDecision(index=i) for i in range(n)]
-    aligned = None
-    if not callable(predictions):
-        aligned = _mean_std(predictions, target.property, n, "Predictions")
 
-    # 1. validity
+
+def _validity(candidates, decisions, settings: ScreenSettings) -> list[int]:
+    """1. physically valid structures (distances, volume, charge balance)."""
     valid = []
     for d, structure in zip(decisions, candidates):
         try:
-            report = check_validity(structure, min_distance=min_distance, check_charge=check_charge, charge_method=charge_method)
+            report = check_validity(structure, min_distance=settings.min_distance, check_charge=settings.check_charge,
+                                    charge_method=settings.charge_method)
         except Exception as exc:  # a structure too broken to analyse is invalid, not a crash of the batch
             d.decision, d.detail = keys.DECISION_INVALID_PREFIX + "error", f"validity checks failed to run: {exc}"
             continue
@@ -162,8 +191,11 @@ def screen(
         else:
             first = report.failed[0]
             d.decision, d.detail = keys.DECISION_INVALID_PREFIX + first, report.checks[first].detail
+    return valid
 
-    # 2. uniqueness inside the batch (first of each group survives)
+
+def _unique_in_batch(candidates, decisions, valid: list[int], matcher) -> list[int]:
+    """2. uniqueness inside the batch (the first of each group survives)."""
     reps = duplicate_of([candidates[i] for i in valid], matcher)
     unique = []
     for position, i in enumerate(valid):
@@ -173,8 +205,11 @@ def screen(
             first = valid[reps[position]]
             decisions[i].decision, decisions[i].duplicate_of = keys.DECISION_DUPLICATE, first
             decisions[i].detail = f"matches candidate {first} of this batch (StructureMatcher)"
+    return unique
 
-    # 3. novelty against the references
+
+def _novel(candidates, decisions, unique: list[int], references, matcher) -> list[int]:
+    """3. novelty against the known structures."""
     refs = references if isinstance(references, ReferenceSet) else ReferenceSet(list(references), matcher)
     novel = []
     for i in unique:
@@ -184,16 +219,22 @@ def screen(
         else:
             decisions[i].decision, decisions[i].reference = keys.DECISION_KNOWN, match
             decisions[i].detail = f"matches reference structure {match} (StructureMatcher)"
+    return novel
 
-    # 4. motifs (stored for every valid candidate when asked) and the motif filter
-    needs_motifs = set(valid) if compute_motifs else (set(novel) if motif_filter else set())
-    for i in sorted(needs_motifs):
+
+def _motifs(candidates, decisions, indices) -> None:
+    """4a. geometric motifs of the given candidates (an analysis error is recorded, not raised)."""
+    for i in sorted(set(indices)):
         try:
             motifs = site_motifs(candidates[i])
             decisions[i].motifs = motif_summary(candidates[i], motifs)
             decisions[i].motif_labels = list(decisions[i].motifs["labels"])
         except Exception as exc:  # recorded; the filter then treats the candidate as not matching
             decisions[i].motifs = {"error": str(exc)}
+
+
+def _motif_pool(decisions, novel: list[int], motif_filter) -> list[int]:
+    """4b. the motif filter: what is left is the pool that gets predictions."""
     pool = []
     for i in novel:
         if motif_filter is not None and not motif_filter.matches(decisions[i].motif_labels):
@@ -202,31 +243,33 @@ def screen(
             decisions[i].detail = f"motif labels ({shown}) do not include {motif_filter.label}"
         else:
             pool.append(i)
+    return pool
 
-    # 5. predictions and acquisition on the pool
-    if aligned is not None:
-        mean, std = aligned[0][pool], aligned[1][pool]
-    elif pool:
-        mean, std = _mean_std(predictions([candidates[i] for i in pool]), target.property, len(pool), "Predictions returned by the predictor")
-    else:
-        mean, std = np.zeros(0), np.zeros(0)
-    scores = acquisition(mean, std, target, kind=kind, kappa=kappa)
+
+def _score(decisions, pool: list[int], mean, std, target, settings: ScreenSettings) -> np.ndarray:
+    """5. acquisition scores on the pool, and each candidate's rank among the scored."""
+    scores = acquisition(mean, std, target, kind=settings.kind, kappa=settings.kappa)
     order = np.argsort(-np.where(np.isfinite(scores), scores, -np.inf), kind="stable")
     for rank, position in enumerate(order):
         d = decisions[pool[position]]
         d.mean, d.std, d.score = float(mean[position]), float(std[position]), float(scores[position])
         d.rank = rank if np.isfinite(scores[position]) else None
+    return scores
 
-    # 6. selection within the budget: random controls first, then the best scores
+
+def _select(decisions, pool: list[int], scores: np.ndarray, budget: int, settings: ScreenSettings) -> list[int]:
+    """6. selection within the budget: random controls first, then the best scores."""
+    kind, cutoff = settings.kind, settings.score_cutoff
     scored = np.isfinite(scores)
     control_positions = np.array([], dtype=int)
-    if controls and scored.any():
-        rng = np.random.default_rng(seed)
-        control_positions = rng.choice(np.flatnonzero(scored), size=min(controls, int(scored.sum())), replace=False)
+    if settings.controls and scored.any():
+        rng = np.random.default_rng(settings.seed)
+        control_positions = rng.choice(np.flatnonzero(scored), size=min(settings.controls, int(scored.sum())),
+                                       replace=False)
     eligible = scored.copy()
     eligible[control_positions] = False
-    if score_cutoff is not None:
-        eligible &= scores >= score_cutoff
+    if cutoff is not None:
+        eligible &= scores >= cutoff
     remaining = budget - len(control_positions)
     picked = select_top(scores, remaining, eligible) if remaining > 0 and len(scores) else np.array([], dtype=int)
     selected = [pool[p] for p in picked] + [pool[p] for p in sorted(control_positions)]
@@ -239,23 +282,14 @@ def screen(
         d = decisions[i]
         if i in chosen:
             d.decision = keys.DECISION_SELECTED
-            d.detail = "random control pick" if d.selected_by == keys.SELECTED_AS_CONTROL else f"{kind} score {d.score:.4g}, rank {d.rank}"
+            d.detail = ("random control pick" if d.selected_by == keys.SELECTED_AS_CONTROL
+                        else f"{kind} score {d.score:.4g}, rank {d.rank}")
         else:
             d.decision = keys.DECISION_BELOW_CUTOFF
             if not np.isfinite(scores[position]):
                 d.detail = "no finite prediction for the target property"
-            elif score_cutoff is not None and scores[position] < score_cutoff:
-                d.detail = f"{kind} score {d.score:.4g} < cutoff {score_cutoff:.4g}"
+            elif cutoff is not None and scores[position] < cutoff:
+                d.detail = f"{kind} score {d.score:.4g} < cutoff {cutoff:.4g}"
             else:
                 d.detail = f"{kind} score {d.score:.4g}, rank {d.rank}: outside the budget of {budget}"
-
-    counts = {
-        "generated": n,
-        "valid": len(valid),
-        "unique": len(unique),
-        "novel": len(novel),
-        "screened": len(pool),
-        "selected": len(selected),
-    }
-    assert all(d.decision for d in decisions), "every candidate must leave the screen with a decision"
-    return ScreenResult(decisions=decisions, counts=counts, selected=selected, target=target, kind=kind)
+    return selected

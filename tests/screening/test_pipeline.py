@@ -7,7 +7,7 @@ import pytest
 
 from motif_screen import keys
 from motif_screen.errors import InputError
-from motif_screen.screening import FUNNEL, TargetSpec, screen
+from motif_screen.screening import FUNNEL, ScreenSettings, TargetSpec, screen
 
 TARGET = TargetSpec("band_gap", "maximize", lower=1.0)
 
@@ -87,7 +87,7 @@ def test_predictor_callable_only_sees_survivors(batch):
         seen.extend(s.composition.reduced_formula for s in structures)
         return {"band_gap": (np.linspace(0, 2, len(structures)), None)}
 
-    result = screen(batch, predict, TARGET, budget=10, score_cutoff=1.0, kind="prob_hit")
+    result = screen(batch, predict, TARGET, budget=10, settings=ScreenSettings(score_cutoff=1.0, kind="prob_hit"))
     assert sorted(seen) == sorted(batch[i].composition.reduced_formula for i in (0, 2, 6, 7, 8, 9))
     assert result.counts["screened"] == 6
     cut = [d for d in result.decisions if d.decision == keys.DECISION_BELOW_CUTOFF]
@@ -98,7 +98,8 @@ def test_predictor_callable_only_sees_survivors(batch):
 def test_nan_predictions_are_recorded_not_selected(batch):
     mean = np.full(len(batch), np.nan)
     mean[9] = 3.0
-    result = screen(batch, (mean, np.full(len(batch), 0.2)), TARGET, budget=5, compute_motifs=False)
+    result = screen(batch, (mean, np.full(len(batch), 0.2)), TARGET, budget=5,
+                    settings=ScreenSettings(compute_motifs=False))
     assert result.selected == [9]
     no_prediction = [d for d in result.decisions if d.detail == "no finite prediction for the target property"]
     assert len(no_prediction) == result.counts["screened"] - 1
@@ -108,10 +109,10 @@ def test_nan_predictions_are_recorded_not_selected(batch):
 
 def test_random_controls_come_from_the_scored_pool(batch):
     mean = np.linspace(0, 3, len(batch))
-    result = screen(batch, {"band_gap": (mean, None)}, TARGET, budget=3, controls=1, seed=3, kind="ei")
+    result = screen(batch, {"band_gap": (mean, None)}, TARGET, budget=3, settings=ScreenSettings(controls=1, seed=3, kind="ei"))
     by = Counter(d.selected_by for d in result.decisions if d.decision == keys.DECISION_SELECTED)
     assert by == {keys.SELECTED_BY_ACQUISITION: 2, keys.SELECTED_AS_CONTROL: 1}
-    again = screen(batch, {"band_gap": (mean, None)}, TARGET, budget=3, controls=1, seed=3, kind="ei")
+    again = screen(batch, {"band_gap": (mean, None)}, TARGET, budget=3, settings=ScreenSettings(controls=1, seed=3, kind="ei"))
     assert again.selected == result.selected  # seeded
     _check_accounting(result, len(batch))
 
@@ -121,7 +122,7 @@ def test_bad_input_is_a_clear_error(batch):
     with pytest.raises(InputError, match="budget"):
         screen(batch, good, TARGET, budget=0)
     with pytest.raises(InputError, match="controls"):
-        screen(batch, good, TARGET, budget=2, controls=2)
+        screen(batch, good, TARGET, budget=2, settings=ScreenSettings(controls=2))
     with pytest.raises(InputError, match="band_gap"):
         screen(batch, {"formation_energy_per_atom": good["band_gap"]}, TARGET, budget=2)
     with pytest.raises(InputError, match="for 10 candidates"):
