@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 from motif_screen import keys
@@ -122,7 +123,7 @@ def launch_until_done(lpad, fworker, conn, launch_root: Path) -> int:
     here = os.getcwd()
     with tqdm(desc="fireworks", unit="fw") as bar:
         while True:
-            launch_dir = launch_root / f"launcher_{time.strftime('%Y-%m-%d-%H-%M-%S')}_{launched:05d}"
+            launch_dir = launch_root / f"launcher_{datetime.now():%Y-%m-%d-%H-%M-%S-%f}_{os.getpid()}"
             launch_dir.mkdir()
             os.chdir(launch_dir)
             try:

@@ -48,7 +48,7 @@ def test_init_with_unreachable_mongodb_writes_nothing(tmp_path, clean_db_state, 
     assert main(["init", str(target), "--mongodb-uri", "mongodb://u:topsecret@127.0.0.1:9/x"]) == 2
     err = capsys.readouterr().err
     assert "127.0.0.1:9" in err and "topsecret" not in err
-    assert not [p for p in target.iterdir() if p.suffix in (".yaml", ".json")]
+    assert not target.exists()  # nothing written, not even the folder
 
 
 def test_query_and_status_errors_exit_2(tmp_path, clean_db_state, capsys):
