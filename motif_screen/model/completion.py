@@ -26,6 +26,7 @@ from torch import nn
 
 from motif_screen import keys
 from motif_screen.errors import InputError, ModelError
+from motif_screen.graphs import remove_atom
 
 # Output fields of CompletionModel.forward (local to this head, so not in motif_screen.keys).
 ELEMENT_LOGITS = "element_logits"  # (B, V) vote-weighted element scores of the missing atom
@@ -40,7 +41,6 @@ __all__ = [
     "build_completion_model",
     "complete",
     "evaluate_completion",
-    "remove_atom",
     "train_completion",
     "vote",
 ]
@@ -163,35 +163,6 @@ def _register_checkpoint_kind() -> None:
 
 
 _register_checkpoint_kind()
-
-
-# --- making holes --------------------------------------------------------------------------------
-_NODE_KEYS = (keys.POSITIONS, keys.ATOMIC_NUMBERS, keys.SPECIES_INDEX, keys.FRAC_COORDS, keys.BATCH)
-
-
-def remove_atom(graph: dict[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:
-    """The single-structure graph with atom ``index`` and every edge touching it removed.
-
-    Exact for molecules and crystals alike: the neighbour list of the remaining atoms is the old
-    one minus the edges to the removed atom (and its periodic images), so no neighbour search is
-    repeated — that is what makes one fresh hole per molecule per epoch cheap.
-    """
-    n = int(graph[keys.NUM_NODES].sum())
-    if not 0 <= index < n:
-        raise InputError(f"cannot remove atom {index} from a structure of {n} atoms")
-    keep = torch.ones(n, dtype=torch.bool)
-    keep[index] = False
-    src, dst = graph[keys.EDGE_INDEX]
-    keep_edge = (src != index) & (dst != index)
-    renumber = torch.cumsum(keep.long(), 0) - 1
-    out = dict(graph)
-    for key in _NODE_KEYS:
-        if key in graph:
-            out[key] = graph[key][keep]
-    out[keys.EDGE_INDEX] = renumber[graph[keys.EDGE_INDEX][:, keep_edge]]
-    out[keys.EDGE_CELL_SHIFT] = graph[keys.EDGE_CELL_SHIFT][keep_edge]
-    out[keys.NUM_NODES] = graph[keys.NUM_NODES] - 1
-    return out
 
 
 def _graph(structure, model: CompletionModel, name: str | None = None) -> dict[str, torch.Tensor]:
