@@ -37,7 +37,7 @@ def _resolve_version(name: str, version: int | None) -> int:
 
 def campaign_model(spec):
     """(model, version) for the campaign: its pinned version, else the latest promoted one."""
-    from motif_screen.model.checkpoint import load_model_version
+    from motif_screen.training.registry import load_model_version
 
     version = _resolve_version(spec.model.name, spec.model.version)
     key = (spec.model.name, version)
@@ -121,7 +121,8 @@ def retrain_and_register(model, version: int, spec, structures: list, values: np
     """
     import copy
 
-    from motif_screen.model.checkpoint import register_model_version, save_checkpoint
+    from motif_screen.model.checkpoint import save_checkpoint
+    from motif_screen.training.registry import register_model_version
     from motif_screen.training.finetune import fine_tune_heads
 
     prop = spec.target.property

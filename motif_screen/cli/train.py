@@ -65,7 +65,7 @@ def _train_autoencoder(values: dict, args) -> int:
         print(f"autoencoder training finished: {metrics}")
     output = values.get("output") or (Path(values["out_dir"]) / f"{model.model_name}.pt" if values.get("out_dir") else None)
     if register:
-        from motif_screen.model.checkpoint import register_model_version
+        from motif_screen.training.registry import register_model_version
 
         if not output:
             raise ConfigError("--register needs the config's `output:` checkpoint path")
@@ -120,7 +120,7 @@ def run(args) -> int:
                   f"1σ coverage {metrics[f'val_{target}_coverage_1sigma']:.2f} (calibrated on this split)")
     print(f"checkpoint: {metrics['checkpoint']}")
     if register:
-        from motif_screen.model.checkpoint import register_model_version
+        from motif_screen.training.registry import register_model_version
 
         doc = register_model_version(register, metrics["checkpoint"], metrics={k: v for k, v in metrics.items() if k != "history"},
                                      data_fingerprint=metrics["data_fingerprint"], config=config.to_dict(), promoted=args.promote)

@@ -64,9 +64,6 @@ def decode_latents(
         structures = model.decode(latents, counts=counts, steps=steps, generator=_generator(seed), candidates=candidates,
                                   charge_balanced=charge_balanced)
         predictions = {k: (m.tolist(), s.tolist()) for k, (m, s) in model.predict_properties(latents).items()}
-    from motif_screen.model.autoencoder import model_identity
-
-    identity = model_identity(model)
     latent_rows = latents.tolist()
     items = []
     for i, structure in enumerate(structures):
@@ -77,8 +74,8 @@ def decode_latents(
                 mode=mode,
                 parents=list(parents[i]) if parents is not None else [],
                 latent=latent_rows[i],
-                model_version=identity[1],
-                model_name=identity[0],
+                model_version=model.model_version,
+                model_name=model.model_name,
                 valid=ok,
                 reason=reason,
                 validity=checks,

@@ -156,15 +156,6 @@ def build_completion_model(elements, preset: str = "S", hidden_scalars: int = 32
     return CompletionModel(encoder, elements, hidden_scalars, hidden_vectors)
 
 
-def _register_checkpoint_kind() -> None:
-    from motif_screen.model.checkpoint import register_kind
-
-    register_kind(CompletionModel.KIND, CompletionModel)
-
-
-_register_checkpoint_kind()
-
-
 def _graph(structure, model: CompletionModel, name: str | None = None) -> dict[str, torch.Tensor]:
     from motif_screen.graphs import to_graph
 

@@ -115,7 +115,7 @@ def refit_latent_prior(config: dict):
     training; the network's weights are untouched, so encodings and decodings of given latents stay
     the same and only prior samples change."""
     from motif_screen.graphs import to_graph
-    from motif_screen.model.autoencoder import load_autoencoder, save_autoencoder
+    from motif_screen.model.checkpoint import load_autoencoder, save_autoencoder
 
     cfg = {**DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
     if not cfg["output"] or not Path(cfg["output"]).is_file():
@@ -262,7 +262,8 @@ def train_autoencoder(config: dict):
     property heads the validation MAE of the latent heads.
     """
     from motif_screen.graphs import to_graph
-    from motif_screen.model.autoencoder import AutoencoderConfig, build_autoencoder, save_autoencoder
+    from motif_screen.model.autoencoder import AutoencoderConfig, build_autoencoder
+    from motif_screen.model.checkpoint import save_autoencoder
 
     unknown = sorted(set(config) - set(DEFAULTS) - {"task", "name"})
     if unknown:

@@ -37,12 +37,12 @@ def test_train_writes_checkpoint_and_registers_model_version(config_dir, capsys)
 
     from motif_screen.db import connect
     from motif_screen.db import embedded
-    from motif_screen.model import load_model_version
+    from motif_screen.training.registry import load_model_version
 
     embedded.reset_for_tests()
     connect(config_dir / "db.json", readonly=True)
     model = load_model_version("tiny")
-    assert model.targets == ["volume"] and model.model_version["version"] == 1
+    assert model.targets == ["volume"] and (model.model_name, model.model_version) == ("tiny", 1)
 
 
 def test_bad_configs_exit_2_with_one_line(tmp_path, capsys):
