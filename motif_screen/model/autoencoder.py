@@ -10,7 +10,7 @@ on the same latent so that their gradients can steer generation.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -259,7 +259,7 @@ class StructureAutoencoder(nn.Module):
 
     # -- decoding ----------------------------------------------------------------------------------
     def decode(self, latent: torch.Tensor, counts=None, steps: int | None = None, generator=None, batch_size: int = 512,
-               candidates: int | None = None, charge_balanced: bool = False) -> list:
+               candidates: int | None = None, accept: Callable[[list[int]], bool] | None = None) -> list:
         """Latents -> pymatgen Structures (crystals) or Molecules.
 
         The flow is a stochastic decoder: from different noise it lands on different structures, not
@@ -267,8 +267,9 @@ class StructureAutoencoder(nn.Module):
         ``decoder.config.candidates``) each latent is decoded K times and the structure whose own
         encoding lies closest to the latent is kept: the encoder recognises its structure
         (measured on perov-5 in benchmarks/README.md). Without ``counts`` the decoder predicts the
-        compositions; ``charge_balanced`` restricts them to ones that can be a compound (crystals:
-        SMACT charge balance; molecules: valences that pair into bonds; see ``Decoder.is_balanced``)."""
+        compositions; ``accept`` (per-element counts over the vocabulary -> bool), when given,
+        restricts them to ones it accepts (see ``Decoder.predict_counts``): generation passes its
+        chemistry rules this way."""
         latent = self.check_latent(latent)
         k = int(candidates if candidates is not None else self.decoder.config.candidates)
         if k < 1:
@@ -282,7 +283,7 @@ class StructureAutoencoder(nn.Module):
             if counts is not None:
                 sub_counts = counts[start : start + chunk]
             else:
-                sub_counts = self.decoder.predict_counts(sub, charge_balanced=charge_balanced)
+                sub_counts = self.decoder.predict_counts(sub, accept=accept)
             if k > 1:
                 sub = sub.repeat_interleave(k, 0)
                 sub_counts = [row for row in sub_counts for _ in range(k)]
