@@ -22,7 +22,7 @@ from motif_screen.errors import InputError
 from motif_screen.graphs import collate, to_graph
 from motif_screen.model.decoder import Decoder, DecoderConfig
 from motif_screen.model.encoder import build_encoder
-from motif_screen.model.heads import EnsembleHeads, TargetScaler, ensemble_moments
+from motif_screen.model.heads import EnsembleHeads, TargetScaler, ensemble_moments, heads_nll
 from motif_screen.model.latent_prior import fit_gaussian_mixture
 
 __all__ = ["AutoencoderConfig", "StructureAutoencoder", "build_autoencoder", "to_structures"]
@@ -240,12 +240,7 @@ class StructureAutoencoder(nn.Module):
         out = self.decoder.losses(z, species, batch[keys.NUM_NODES], batch[keys.POSITIONS], cell, generator=generator)
         out["kl"] = (-0.5 * (1 + logvar - mean**2 - logvar.exp()).sum(-1)).mean()
         if self.heads is not None and targets is not None and torch.isfinite(targets).any():
-            y = self.target_scaler.normalise(targets)  # (B, P)
-            mu, log_var = self.heads(mean)  # (K, B, P), normalised units
-            known = torch.isfinite(y)[None].expand_as(mu)
-            y = torch.nan_to_num(y)[None].expand_as(mu)
-            nll = 0.5 * (log_var + (mu - y) ** 2 / log_var.exp())
-            out["property"] = nll[known].mean()
+            out["property"] = heads_nll(*self.heads(mean), self.target_scaler.normalise(targets))
         return out
 
     def total_loss(self, terms: dict) -> torch.Tensor:

@@ -16,8 +16,9 @@ from motif_screen import __version__
 from motif_screen.db.documents import ModelVersion
 from motif_screen.errors import DatabaseError, ModelError
 from motif_screen.model.checkpoint import json_safe, model_from_checkpoint, read_checkpoint
+from motif_screen.training.fingerprint import migrate_fingerprint
 
-__all__ = ["load_model_version", "register_model_version"]
+__all__ = ["load_model_version", "migrate_stored_fingerprints", "register_model_version"]
 
 log = logging.getLogger(__name__)
 _CONNECTION_ERRORS = {"ConnectionFailure", "ServerSelectionTimeoutError", "MongoEngineConnectionError"}
@@ -76,3 +77,15 @@ def load_model_version(name: str, version: int | None = None) -> nn.Module:
     model.model_name, model.model_version = name, int(doc.version)
     return model
 
+
+def migrate_stored_fingerprints() -> int:
+    """Tag every stored ``ModelVersion.data_fingerprint`` written before the v2 scheme with its
+    scheme (see :func:`motif_screen.training.fingerprint.migrate_fingerprint`); returns how many
+    documents changed. Idempotent: a second run changes nothing."""
+    changed = 0
+    for doc in ModelVersion.objects(data_fingerprint__ne=None).only("data_fingerprint"):
+        new = migrate_fingerprint(doc.data_fingerprint)
+        if new != doc.data_fingerprint:
+            ModelVersion.objects(pk=doc.pk).update_one(set__data_fingerprint=new)
+            changed += 1
+    return changed

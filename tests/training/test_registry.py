@@ -1,4 +1,4 @@
-"""Model versions in GridFS: numbering, promotion, loading by name and version."""
+"""Model versions in GridFS: numbering, promotion, loading by name and version, stored fingerprints."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 from motif_screen.db.documents import ModelVersion
 from motif_screen.errors import ModelError
 from motif_screen.model import build_property_model, save_checkpoint
-from motif_screen.training.registry import load_model_version, register_model_version
+from motif_screen.training.registry import load_model_version, migrate_stored_fingerprints, register_model_version
 
 
 @pytest.fixture
@@ -49,3 +49,12 @@ def test_model_versions_in_gridfs(tmp_path, model, memory_db):
         register_model_version("perov", tmp_path / "junk.pt", metrics={}, data_fingerprint="x", config={})
     assert ModelVersion.objects(name="perov").count() == 3  # the refused one left no document
 
+
+def test_stored_fingerprints_of_older_schemes_are_tagged_once(tmp_path, model, memory_db):
+    path = save_checkpoint(tmp_path / "m.pt", model)
+    for fingerprint in ("0123456789abcdef", "0123456789abcdef0123", "v2:0123456789abcdef", None):
+        register_model_version("perov", path, data_fingerprint=fingerprint)
+    assert migrate_stored_fingerprints() == 2
+    stored = [d.data_fingerprint for d in ModelVersion.objects(name="perov").order_by("version")]
+    assert stored == ["legacy-sha256:0123456789abcdef", "legacy-sha1:0123456789abcdef0123", "v2:0123456789abcdef", None]
+    assert migrate_stored_fingerprints() == 0
