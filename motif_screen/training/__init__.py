@@ -5,7 +5,8 @@ Public surface:
 - property models (:mod:`.loop`): :func:`train_property_model`, :func:`evaluate`, :class:`TrainingDiverged`
 - the autoencoder (:mod:`.autoencoder`): :func:`train_autoencoder`; its property heads on oracle
   results (:mod:`.finetune`): :func:`fine_tune_heads`
-- configs (:mod:`.config`): :class:`TrainConfig`, :class:`AutoencoderTrainConfig`
+- atom completion (:mod:`.completion`): :func:`train_completion`, :func:`evaluate_completion`
+- configs (:mod:`.config`): :class:`TrainConfig`, :class:`AutoencoderTrainConfig`, :class:`CompletionConfig`
 - data (:mod:`.datasets`): :func:`load_data`, :func:`load_csv`, :class:`Dataset`;
   :func:`data_fingerprint` (:mod:`.fingerprint`); :func:`regression_metrics` (:mod:`.metrics`)
 - model versions in MongoDB (:mod:`.registry`): :func:`register_model_version`, :func:`load_model_version`
@@ -14,7 +15,8 @@ Importing this package imports torch; CLI verbs import it only when they run.
 """
 
 from motif_screen.training.autoencoder import train_autoencoder
-from motif_screen.training.config import AutoencoderTrainConfig, TrainConfig
+from motif_screen.training.completion import evaluate_completion, train_completion
+from motif_screen.training.config import AutoencoderTrainConfig, CompletionConfig, TrainConfig
 from motif_screen.training.datasets import Dataset, load_csv, load_data
 from motif_screen.training.finetune import fine_tune_heads
 from motif_screen.training.fingerprint import data_fingerprint
@@ -24,11 +26,13 @@ from motif_screen.training.registry import load_model_version, register_model_ve
 
 __all__ = [
     "AutoencoderTrainConfig",
+    "CompletionConfig",
     "Dataset",
     "TrainConfig",
     "TrainingDiverged",
     "data_fingerprint",
     "evaluate",
+    "evaluate_completion",
     "fine_tune_heads",
     "load_csv",
     "load_data",
@@ -36,5 +40,6 @@ __all__ = [
     "regression_metrics",
     "register_model_version",
     "train_autoencoder",
+    "train_completion",
     "train_property_model",
 ]

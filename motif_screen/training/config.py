@@ -6,7 +6,8 @@ and every problem is one :class:`~motif_screen.errors.ConfigError` line. ``to_di
 checkpoint records.
 
 - :class:`TrainConfig`: ``task: property``, an encoder + ensemble heads (:mod:`.loop`);
-- :class:`AutoencoderTrainConfig`: ``task: autoencoder``, the structure autoencoder (:mod:`.autoencoder`).
+- :class:`AutoencoderTrainConfig`: ``task: autoencoder``, the structure autoencoder (:mod:`.autoencoder`);
+- :class:`CompletionConfig`: the atom-completion model (:mod:`.completion`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from motif_screen.errors import ConfigError
 
-__all__ = ["AutoencoderTrainConfig", "TrainConfig", "TrainingSettings", "load_yaml"]
+__all__ = ["AutoencoderTrainConfig", "CompletionConfig", "TrainConfig", "TrainingSettings", "load_yaml"]
 
 
 class TrainingSettings(BaseModel):
@@ -115,6 +116,30 @@ class AutoencoderTrainConfig(TrainingSettings):
     head_epochs: int = Field(0, ge=0)  # then refit the latent -> (size, composition, lattice, property) MLPs
     head_lr: float = Field(3e-3, gt=0)
     prior_components: int | str = "auto"  # Gaussians in the latent prior: a number, or "auto" (held-out likelihood)
+
+
+class CompletionConfig(TrainingSettings):
+    """Everything that decides an atom-completion training run (saved next to its metrics)."""
+
+    WHAT: ClassVar[str] = "completion training"
+
+    preset: str = "S"
+    encoder_overrides: dict = Field(default_factory=dict)
+    hidden_scalars: int = Field(32, ge=1)
+    hidden_vectors: int = Field(8, ge=1)
+    elements: tuple[int, ...] | None = None  # default: the elements of the training molecules
+    epochs: int = Field(200, ge=1)
+    batch_size: int = Field(32, ge=1)  # on CPU ~2x the structures/s of batch 16 (measured here)
+    lr: float = Field(3e-3, gt=0)
+    lr_min: float = Field(1e-4, ge=0)  # cosine decay to this over the epochs or max_minutes, whichever ends first
+    weight_decay: float = Field(0.0, ge=0)
+    position_weight: float = Field(1.0, ge=0)  # loss = cross-entropy + position_weight * |Δr|² (Å²)
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0)  # at least one structure is held out
+    patience: int = Field(40, ge=1)  # epochs without a better validation loss before stopping
+    max_minutes: float | None = Field(None, gt=0)  # wall-clock budget; stop (keeping the best model) when spent
+    seed: int = 0
+    num_threads: int | None = Field(None, ge=1)
+    progress: bool = True
 
 
 def load_yaml(path) -> dict[str, Any]:
