@@ -49,11 +49,11 @@ def usable_graphs(structures: Sequence, cutoff: float, vocabulary=None, max_atom
             out.graphs.append(structure)
             out.kept.append(i)
             continue
-        name = str(names[i]) if names is not None else f"structure #{i}"
+        name = str(names[i]) if names is not None else None
         try:
             out.graphs.append(to_graph(structure, cutoff, vocabulary, name=name, **options))
-        except InputError as exc:
-            out.skipped.append(str(exc))
+        except InputError as exc:  # its message names the structure (by name, else by formula)
+            out.skipped.append(str(exc) if name is not None else f"#{i}: {exc}")
             continue
         out.kept.append(i)
     if not out.graphs:

@@ -74,6 +74,8 @@ def test_structures_that_cannot_be_graphs_are_skipped_by_name():
     assert metrics["skipped_structures"] == 1 and metrics["n_train"] + metrics["n_val"] == 11
     with pytest.raises(InputError, match=r"no usable structures for training: all 2 were refused: s0 has overlapping atoms.*; s1 has"):
         train_property_model([broken, broken], {"volume": [1.0, 2.0]}, config(epochs=1), names=["s0", "s1"])
+    with pytest.raises(InputError, match=r"all 2 were refused: #0: \w+O3 \(5 atoms\) has overlapping atoms"):
+        train_property_model([broken, broken], {"volume": [1.0, 2.0]}, config(epochs=1))  # unnamed: index and formula
 
 
 def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(tmp_path):
