@@ -60,10 +60,11 @@ def main(argv=None) -> int:
     from motif_screen.generation import sample_prior
     from motif_screen.generation.metrics import CDVAE_COV_CUTOFFS_PEROV5, cdvae_coverage, cdvae_fingerprints, cdvae_validity, reconstruction_metrics
     from motif_screen.structures.dedup import unique_indices
-    from motif_screen.training.autoencoder import load_structure_csv
+    from motif_screen.training.datasets import load_csv
 
     model = load_model(args)
-    test, ids, _ = load_structure_csv(args.data / "test.csv")
+    test_data = load_csv(args.data / "test.csv", [])
+    test, ids = test_data.structures, test_data.names
     rng = np.random.default_rng(args.seed)
     references = [test[i] for i in rng.choice(len(test), min(args.n, len(test)), replace=False)]
     ref_struct, ref_comp = cdvae_fingerprints(references)

@@ -62,11 +62,12 @@ def main(argv=None) -> int:
     )
     from motif_screen.structures.dedup import ReferenceSet, novel_mask, unique_indices
     from motif_screen.structures.validity import composition_is_valid
-    from motif_screen.training.autoencoder import load_structure_csv
+    from motif_screen.training.datasets import load_csv
 
     model = load_model(args)
-    train, _, _ = load_structure_csv(args.data / "val.csv")
-    test, _, test_y = load_structure_csv(args.data / "test.csv", {"heat_ref": "heat_ref"})
+    train = load_csv(args.data / "val.csv", []).structures
+    test_data = load_csv(args.data / "test.csv", ["heat_ref"])
+    test, test_y = test_data.structures, np.asarray(test_data.targets["heat_ref"])[:, None]
     rng = np.random.default_rng(args.seed)
 
     t0 = time.time()

@@ -39,10 +39,11 @@ def main(argv=None) -> int:
     import torch
 
     from motif_screen.generation.metrics import cdvae_validity, reconstruction_metrics
-    from motif_screen.training.autoencoder import load_structure_csv
+    from motif_screen.training.datasets import load_csv
 
     model = load_model(args)
-    structures, ids, _ = load_structure_csv(args.data / "test.csv", limit=args.limit)
+    test = load_csv(args.data / "test.csv", [], limit=args.limit)
+    structures, ids = test.structures, test.names
     vocabulary = set(model.config.elements)
     known = [i for i, s in enumerate(structures) if {site.specie.Z for site in s} <= vocabulary]
     t0 = time.time()

@@ -128,7 +128,7 @@ def main(argv=None) -> int:
         molecule_smiles,
         valences_can_pair,
     )
-    from motif_screen.model.autoencoder import load_autoencoder
+    from motif_screen.model.checkpoint import load_autoencoder
     from motif_screen.training.qm9 import load_qm9
 
     torch.set_num_threads(args.threads)

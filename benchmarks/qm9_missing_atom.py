@@ -52,7 +52,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import torch
 
-    from motif_screen.model.completion import CompletionConfig, evaluate_completion, train_completion
+    from motif_screen.training.completion import evaluate_completion, train_completion
+    from motif_screen.training.config import CompletionConfig
     from motif_screen.training.qm9 import count_by_atoms, load_qm9
 
     torch.set_num_threads(args.threads)

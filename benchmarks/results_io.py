@@ -60,7 +60,7 @@ def load_model(args):
     """The autoencoder named by --checkpoint, with --threads torch threads."""
     import torch
 
-    from motif_screen.model.autoencoder import load_autoencoder
+    from motif_screen.model.checkpoint import load_autoencoder
 
     torch.set_num_threads(args.threads)
     return load_autoencoder(args.checkpoint)

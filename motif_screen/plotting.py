@@ -1,16 +1,23 @@
-"""The latent map: a 2D projection of latent vectors, drawn as a PNG (CLI `plot latent` and run reports)."""
+"""The latent map: a 2D projection of latent vectors, drawn as a PNG (CLI `plot latent` and run reports).
+
+Figures are drawn with matplotlib's object API (``Figure``), which needs no GUI backend and leaves
+the caller's pyplot state alone.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
 
 from motif_screen.errors import InputError
 
 
 def pca_2d(latents):
     """(N, D) -> (N, 2) projection on the two leading principal axes, and their explained variance."""
-    import numpy as np
-
     x = np.asarray(latents, dtype=float)
     if len(x) < 2:
         raise InputError("a latent map needs at least 2 structures")
@@ -24,15 +31,8 @@ def draw_map(xy, values, out: Path, color_label: str, title: str, explained, hig
              highlight_label: str = "") -> Path:
     """Scatter plot: numeric values get a colour bar, labels a legend (top 10 + 'other');
     ``highlight`` (a boolean mask) rings the points it marks, e.g. those sent to the oracle."""
-    from collections import Counter
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    fig, ax = plt.subplots(figsize=(7.5, 6), dpi=130)
+    fig = Figure(figsize=(7.5, 6), dpi=130)
+    ax = fig.subplots()
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
     if numeric:
         vals = np.asarray(values, dtype=float)
@@ -45,7 +45,7 @@ def draw_map(xy, values, out: Path, color_label: str, title: str, explained, hig
     else:
         labels = [str(v) for v in values]
         top = [name for name, _ in Counter(labels).most_common(10)]
-        cmap = plt.get_cmap("tab10")
+        cmap = colormaps["tab10"]
         other = [i for i, v in enumerate(labels) if v not in top]
         if other:
             ax.scatter(xy[other, 0], xy[other, 1], s=6, c="lightgrey", label=f"other ({len(other)})", linewidths=0)
@@ -63,5 +63,4 @@ def draw_map(xy, values, out: Path, color_label: str, title: str, explained, hig
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
-    plt.close(fig)
     return out

@@ -7,7 +7,6 @@ Firetasks a worker runs do not reload weights, while a newly promoted version is
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ _cache: dict[tuple[str, int], object] = {}
 
 def campaign_model(repo, spec):
     """(model, version) for the campaign: its pinned version, else the latest promoted one."""
-    from motif_screen.model.checkpoint import load_model_version
+    from motif_screen.training.registry import load_model_version
 
     version = repo.model_version(spec.model.name, spec.model.version).version
     key = (spec.model.name, version)
@@ -102,15 +101,6 @@ def predict(model, structures) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {k: (m.detach().cpu().numpy(), s.detach().cpu().numpy()) for k, (m, s) in preds.items()}
 
 
-def _data_fingerprint(structures, values) -> str:
-    from motif_screen.structures.fingerprint import fingerprint
-
-    h = hashlib.sha1()
-    for s, v in sorted(zip((fingerprint(s) for s in structures), values)):
-        h.update(f"{s}:{v:.6f};".encode())
-    return h.hexdigest()[:20]
-
-
 def _mae(model, structures, values, prop) -> float:
     mean, _ = predict(model, structures)[prop]
     return float(np.mean(np.abs(mean - values)))
@@ -124,8 +114,10 @@ def retrain_and_register(model, version: int, spec, structures: list, values: np
     """
     import copy
 
-    from motif_screen.model.checkpoint import register_model_version, save_checkpoint
+    from motif_screen.model.checkpoint import save_checkpoint
     from motif_screen.training.finetune import fine_tune_heads
+    from motif_screen.training.fingerprint import data_fingerprint
+    from motif_screen.training.registry import register_model_version
 
     prop = spec.target.learned_property
     rng = np.random.default_rng(spec.seed * 1000 + round_index)
@@ -145,9 +137,9 @@ def retrain_and_register(model, version: int, spec, structures: list, values: np
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.pt"
         save_checkpoint(path, new, config={"fine_tuned_from": version, "campaign": spec.name}, metrics=metrics,
-                        data_fingerprint=_data_fingerprint(structures, values))
+                        data_fingerprint=data_fingerprint(structures, {prop: values}))
         doc = register_model_version(spec.model.name, path, parent=version, metrics=metrics,
-                                     data_fingerprint=_data_fingerprint(structures, values),
+                                     data_fingerprint=data_fingerprint(structures, {prop: values}),
                                      config={"campaign": spec.name, "round": round_index}, promoted=promoted)
     log.info("retrained %s v%d -> v%d: val MAE %.3f -> %.3f (%s)", spec.model.name, version, doc.version,
              parent_mae, new_mae, "promoted" if promoted else "kept parent")

@@ -119,7 +119,7 @@ def write_report(report, out: Path) -> Path:
 def run(args) -> int:
     import torch
 
-    from motif_screen.model.autoencoder import load_autoencoder
+    from motif_screen.model.checkpoint import load_autoencoder
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
     model = load_autoencoder(args.model or default_model_path())

@@ -129,7 +129,7 @@ def run(args) -> int:
         latents, values = _campaign_points(args, args.color_by)
         title = args.title or f"latent map of campaign {args.campaign}"
     else:
-        from motif_screen.model.autoencoder import load_autoencoder
+        from motif_screen.model.checkpoint import load_autoencoder
 
         model = load_autoencoder(args.model or default_model_path())
         ids, structures, columns = _structures_and_columns(args.data, args.limit)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 from pathlib import Path
 
-from motif_screen.cli.common import add_db_options
+from motif_screen.cli.common import add_db_options, connect_from_args, settings_from_args
 from motif_screen.errors import ConfigError
 
 HELP = "train a property model or the autoencoder from a YAML config"
@@ -13,7 +13,7 @@ DESCRIPTION = """\
 Train from a YAML config. `task: property` (default) trains the encoder + property heads:
 
   task: property
-  data: {source: csv, path: ../shared/data/perov_5/val.csv}   # or files / qm9 / mongodb
+  data: {source: csv, path: perov_5/val.csv}   # or files / qm9 / mongodb
   targets: [heat_ref]
   preset: S            # encoder size (cutoff, lmax, channels... are set by the preset)
   epochs: 100
@@ -23,11 +23,16 @@ Train from a YAML config. `task: property` (default) trains the encoder + proper
 Data sources: `csv` (a `cif` column + property columns), `files` (path: folder/glob/list of
 CIF/POSCAR/extxyz, labels: a CSV with a `file` column), `qm9` (n: 10000), `mongodb` (successful
 DFT oracle results of the configured database; campaign: NAME). Relative paths are read from
-the config file's folder. The best and final checkpoints go to --out (default:
+the config file's folder. Rows and structures that cannot be used are skipped and named; a label
+column without any number is refused. The best and final checkpoints go to --out (default:
 <config-dir>/models/<name>-<time>); --register NAME stores the final one as the next
-ModelVersion of NAME in MongoDB. `task: autoencoder` hands the whole config to
-motif_screen.training.autoencoder.train_autoencoder.
+ModelVersion of NAME in MongoDB. `task: autoencoder` trains the structure autoencoder from a
+recipe (see motif_screen/pretrained/perov5_autoencoder.yaml; its paths are read from the
+working directory).
 """
+
+# The training modules import torch: they are imported inside the functions below, so that
+# `motif-screen --help` (which imports every verb module) stays fast.
 
 
 def add_arguments(parser) -> None:
@@ -42,41 +47,42 @@ def add_arguments(parser) -> None:
     add_db_options(parser)
 
 
+def _register(name: str, checkpoint, metrics: dict, data_fingerprint, config: dict, conn, promote: bool) -> None:
+    from motif_screen.training.registry import register_model_version
+
+    doc = register_model_version(name, checkpoint, metrics=metrics, data_fingerprint=data_fingerprint, config=config,
+                                 promoted=promote)
+    conn.flush()
+    print(f"registered {name} v{doc.version}{' (promoted)' if doc.promoted else ''} in {conn.description}")
+
+
 def _train_autoencoder(values: dict, args) -> int:
-    try:
-        from motif_screen.training.autoencoder import train_autoencoder
-    except ImportError as exc:
-        raise ConfigError(f"task: autoencoder needs motif_screen.training.autoencoder, which cannot be imported ({exc})") from None
+    from motif_screen.training.autoencoder import refit_latent_prior, train_autoencoder
+    from motif_screen.training.config import AutoencoderTrainConfig
+
     if args.out:
         values["out_dir"] = str(args.out)
     register = args.register or values.pop("register", None)
+    recipe = AutoencoderTrainConfig.from_dict(values)  # a bad recipe fails before the database is touched
+    if register and not (recipe.output or recipe.out_dir):
+        raise ConfigError("--register needs the recipe's `output:` checkpoint path (or --out)")
     conn = None
     if register:  # connect first: a missing database fails before an hour of training, not after
-        from motif_screen.cli.common import connect_from_args
-
         conn, _ = connect_from_args(args, readonly=False)
     if args.refit_prior:
-        from motif_screen.training.autoencoder import refit_latent_prior
-
-        model, metrics = refit_latent_prior(values)
-        print(f"latent prior refit ({values.get('output')}): {metrics}")
+        model, metrics = refit_latent_prior(recipe)
+        print(f"latent prior refit ({recipe.output}): {metrics}")
     else:
-        model, metrics = train_autoencoder(values)
+        model, metrics = train_autoencoder(recipe)
         print(f"autoencoder training finished: {metrics}")
-    output = values.get("output") or (Path(values["out_dir"]) / f"{model.model_name}.pt" if values.get("out_dir") else None)
     if register:
-        from motif_screen.model.checkpoint import register_model_version
-
-        if not output:
-            raise ConfigError("--register needs the config's `output:` checkpoint path")
-        doc = register_model_version(register, output, metrics=metrics, config=values, promoted=args.promote)
-        conn.flush()
-        print(f"registered {register} v{doc.version}{' (promoted)' if doc.promoted else ''} in {conn.description}")
+        info = model.checkpoint_info
+        checkpoint = recipe.output if args.refit_prior else info["config"]["output"]
+        _register(register, checkpoint, metrics, info.get("data_fingerprint"), info["config"], conn, args.promote)
     return 0
 
 
 def run(args) -> int:
-    from motif_screen.cli.common import connect_from_args, settings_from_args
     from motif_screen.training.config import TrainConfig, load_yaml
 
     values = load_yaml(args.config)
@@ -110,9 +116,11 @@ def run(args) -> int:
 
     dataset = load_data(config.data, config.targets, base_dir=Path(args.config).expanduser().resolve().parent)
     print(f"data: {dataset.description}")
-    model, metrics = train_property_model(dataset.structures, dataset.targets, config)
+    model, metrics = train_property_model(dataset.structures, dataset.targets, config, names=dataset.names)
     print(f"trained on {metrics['n_train']} structures ({metrics['n_val']} for validation), "
           f"{metrics['epochs_run']} epochs, best epoch {metrics['best_epoch']}, stopped by {metrics['stopped']}")
+    if metrics["skipped_structures"]:
+        print(f"  {metrics['skipped_structures']} structure(s) could not be used (see the warning above)")
     for target in model.targets:
         mae = metrics.get(f"val_{target}_mae")
         if mae is not None:
@@ -120,10 +128,6 @@ def run(args) -> int:
                   f"1σ coverage {metrics[f'val_{target}_coverage_1sigma']:.2f} (calibrated on this split)")
     print(f"checkpoint: {metrics['checkpoint']}")
     if register:
-        from motif_screen.model.checkpoint import register_model_version
-
-        doc = register_model_version(register, metrics["checkpoint"], metrics={k: v for k, v in metrics.items() if k != "history"},
-                                     data_fingerprint=metrics["data_fingerprint"], config=config.to_dict(), promoted=args.promote)
-        conn.flush()
-        print(f"registered {register} v{doc.version}{' (promoted)' if args.promote else ''} in {conn.description}")
+        _register(register, metrics["checkpoint"], {k: v for k, v in metrics.items() if k != "history"},
+                  metrics["data_fingerprint"], config.to_dict(), conn, args.promote)
     return 0

@@ -15,10 +15,12 @@ from functools import lru_cache
 
 import numpy as np
 import torch
+from pymatgen.core import Composition, Element
 
 from motif_screen.errors import InputError
 from motif_screen.generation.modes import _generator, decode_latents
 from motif_screen.generation.results import GenerationReport, check_count
+from motif_screen.structures.validity import composition_is_valid
 
 ANIONS = ("O", "N", "F", "S", "Cl", "Se")
 
@@ -26,10 +28,6 @@ ANIONS = ("O", "N", "F", "S", "Cl", "Se")
 @lru_cache(maxsize=8)
 def abx3_formulas(vocabulary: tuple[int, ...]) -> tuple[str, ...]:
     """Every charge-balanced A B X3 (A != B, X an anion) over the vocabulary, by CDVAE's SMACT rule."""
-    from pymatgen.core import Element
-
-    from motif_screen.structures.validity import composition_is_valid
-
     symbols = [Element.from_Z(z).symbol for z in vocabulary]
     anions = [s for s in symbols if s in ANIONS]
     cations = [s for s in symbols if s not in ANIONS]
@@ -46,8 +44,6 @@ def abx3_formulas(vocabulary: tuple[int, ...]) -> tuple[str, ...]:
 
 
 def _counts(model, formula: str) -> list[int]:
-    from pymatgen.core import Composition, Element
-
     elements = list(model.config.elements)
     row = [0] * len(elements)
     for el, amount in Composition(formula).items():
@@ -69,8 +65,6 @@ def sample_family(model, n: int, seed: int = 0, steps: int | None = None, candid
 
 def substitutions(formula: str, vocabulary: tuple[int, ...]) -> list[str]:
     """ABX3 formulas one cation away from ``formula`` (same anion), charge balanced."""
-    from pymatgen.core import Composition
-
     def split(f):
         els = {str(e) for e in Composition(f).elements}
         return els - set(ANIONS), els & set(ANIONS)

@@ -18,9 +18,13 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
+from pymatgen.analysis.structure_matcher import StructureMatcher
+
+from motif_screen.structures.validity import composition_is_valid, min_interatomic_distance
 
 __all__ = [
     "CDVAE_COV_CUTOFFS_PEROV5",
@@ -38,15 +42,11 @@ __all__ = [
 
 
 def cdvae_matcher():
-    from pymatgen.analysis.structure_matcher import StructureMatcher
-
     return StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3)
 
 
 def cdvae_validity(structure) -> tuple[bool, bool]:
     """(structural, compositional) validity as CDVAE defines them."""
-    from motif_screen.structures.validity import composition_is_valid, min_interatomic_distance
-
     try:
         struct_ok = bool(structure.volume > 0.1 and min_interatomic_distance(structure) > 0.5)
     except Exception:
@@ -124,7 +124,8 @@ _FEATURIZERS: dict = {}
 
 
 def _featurizer(name: str):
-    """matminer featurizers are built once per process (the Magpie table is read from disk)."""
+    """matminer featurizers are built once per process (the Magpie table is read from disk).
+    matminer is imported here, not at the top: it is an optional extra (``bench``)."""
     if name not in _FEATURIZERS:
         if name == "crystalnn":
             from matminer.featurizers.site.fingerprint import CrystalNNFingerprint
@@ -140,8 +141,6 @@ def _featurizer(name: str):
 def cdvae_struct_fingerprint(structure) -> np.ndarray | None:
     """CDVAE's structure fingerprint: matminer CrystalNN "ops" site fingerprints averaged over sites
     (61 numbers); ``None`` where CrystalNN fails, which CDVAE counts as a sample without fingerprint."""
-    import warnings
-
     featurizer = _featurizer("crystalnn")
     try:
         with warnings.catch_warnings():
@@ -154,8 +153,6 @@ def cdvae_struct_fingerprint(structure) -> np.ndarray | None:
 def cdvae_comp_fingerprint(composition) -> np.ndarray:
     """CDVAE's composition fingerprint: Magpie ElementProperty (132 numbers), standardised with CDVAE's
     constants; undefined features (NaN) become 0 as in CDVAE's scaler."""
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         raw = np.asarray(_featurizer("magpie").featurize(composition), dtype=float)

@@ -17,9 +17,12 @@ import time
 from typing import Sequence
 
 import torch
+from pymatgen.core import Composition, Element
 
 from motif_screen.errors import InputError
+from motif_screen.generation.compositions import compound_rule
 from motif_screen.generation.results import GeneratedStructure, GenerationReport, assess, check_count
+from motif_screen.structures.validity import composition_is_valid
 
 __all__ = ["sample_prior", "perturb", "interpolate", "guided", "constrained", "decode_latents", "parse_composition"]
 
@@ -60,13 +63,11 @@ def decode_latents(
     bonds) unless ``charge_balanced`` is False."""
     start = time.time()
     latents = model.check_latent(latents)
+    accept = compound_rule(model.config.elements, model.config.periodic) if charge_balanced else None
     with torch.no_grad():
         structures = model.decode(latents, counts=counts, steps=steps, generator=_generator(seed), candidates=candidates,
-                                  charge_balanced=charge_balanced)
+                                  accept=accept)
         predictions = {k: (m.tolist(), s.tolist()) for k, (m, s) in model.predict_properties(latents).items()}
-    from motif_screen.model.autoencoder import model_identity
-
-    identity = model_identity(model)
     latent_rows = latents.tolist()
     items = []
     for i, structure in enumerate(structures):
@@ -77,8 +78,8 @@ def decode_latents(
                 mode=mode,
                 parents=list(parents[i]) if parents is not None else [],
                 latent=latent_rows[i],
-                model_version=identity[1],
-                model_name=identity[0],
+                model_version=model.model_version,
+                model_name=model.model_name,
                 valid=ok,
                 reason=reason,
                 validity=checks,
@@ -219,10 +220,6 @@ def parse_composition(text: str, vocabulary: Sequence[int]) -> tuple[list[int], 
     Unknown symbols, elements outside the model's vocabulary and compositions that cannot be
     charge balanced raise InputError.
     """
-    from pymatgen.core import Composition, Element
-
-    from motif_screen.structures.validity import composition_is_valid
-
     text = str(text).strip()
     if not text:
         raise InputError("give a chemical system (Ba-Ti-O) or a formula (BaTiO3)")
@@ -258,8 +255,6 @@ def parse_composition(text: str, vocabulary: Sequence[int]) -> tuple[list[int], 
 
 
 def _chemsys_can_balance(symbols: tuple[str, ...], max_count: int = 6) -> bool:
-    from motif_screen.structures.validity import composition_is_valid
-
     for counts in itertools.product(range(1, max_count + 1), repeat=len(symbols)):
         formula = "".join(f"{s}{c}" for s, c in zip(symbols, counts))
         if composition_is_valid(formula)[0]:

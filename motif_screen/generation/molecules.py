@@ -138,7 +138,7 @@ class MoleculeCheck:
 
 def rdkit_molecule(numbers: Sequence[int], orders: np.ndarray):
     """An RDKit molecule (not yet sanitised) with one atom per number and the given bond orders."""
-    try:
+    try:  # RDKit is an optional extra (qm9): imported where it is used
         from rdkit import Chem
     except ImportError:
         raise ConfigError("molecule validity needs RDKit: install the qm9 extra (pip install 'motif_screen[qm9]')") from None
@@ -153,7 +153,7 @@ def rdkit_molecule(numbers: Sequence[int], orders: np.ndarray):
 
 
 def _sanitised_smiles(mol) -> str | None:
-    from rdkit import Chem, RDLogger
+    from rdkit import Chem, RDLogger  # optional extra, see rdkit_molecule
 
     RDLogger.DisableLog("rdApp.*")  # a rejected molecule is a counted outcome, not console noise
     try:

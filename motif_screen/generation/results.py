@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from motif_screen.errors import InputError
+from motif_screen.structures.validity import check_validity
 
 __all__ = ["GeneratedStructure", "GenerationReport", "MAX_REQUEST", "check_count", "assess"]
 
@@ -94,7 +95,5 @@ def check_count(n, what: str = "structures") -> int:
 
 def assess(structure, check_charge: bool = True) -> tuple[bool, str, dict]:
     """(valid, reason, per-check dict) with the shared validity checks."""
-    from motif_screen.structures.validity import check_validity
-
     report = check_validity(structure, check_charge=check_charge)
     return report.ok, report.reason, report.to_dict()

@@ -3,25 +3,29 @@
 >>> g = to_graph(structure, cutoff=4.0)
 >>> batch = collate([g, g2])
 >>> vectors = edge_vectors(batch)  # differentiable in positions and cell
+>>> holey = remove_atom(g, 0)      # the graph without atom 0, no new neighbour search
 """
 
-from motif_screen.graphs.batch import collate, edge_vectors, to_device, with_dtype
+from motif_screen.graphs.batch import collate, edge_vectors, with_dtype
 from motif_screen.graphs.build import (
     DEFAULT_MAX_ATOMS,
+    MAX_LENGTH,
     MIN_DISTANCE,
     describe,
     neighbor_list,
     to_graph,
 )
+from motif_screen.graphs.edit import remove_atom
 
 __all__ = [
     "DEFAULT_MAX_ATOMS",
+    "MAX_LENGTH",
     "MIN_DISTANCE",
     "collate",
     "describe",
     "edge_vectors",
     "neighbor_list",
-    "to_device",
+    "remove_atom",
     "to_graph",
     "with_dtype",
 ]

@@ -6,9 +6,8 @@ import torch
 
 from motif_screen import keys
 
-NODE_KEYS = (keys.POSITIONS, keys.ATOMIC_NUMBERS, keys.SPECIES_INDEX, keys.FRAC_COORDS)
-GRAPH_KEYS = (keys.CELL, keys.PBC, keys.NUM_NODES)
-EDGE_KEYS = (keys.EDGE_CELL_SHIFT,)
+NODE_KEYS = (keys.POSITIONS, keys.ATOMIC_NUMBERS, keys.SPECIES_INDEX, keys.FRAC_COORDS)  # one row per atom
+EDGE_KEYS = (keys.EDGE_CELL_SHIFT,)  # one row per edge, besides the edge index
 
 
 def collate(graphs: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -42,10 +41,6 @@ def edge_vectors(batch: dict[str, torch.Tensor]) -> torch.Tensor:
     graph_of_edge = batch[keys.BATCH][src]
     offset = torch.einsum("ei,eij->ej", shift, cell[graph_of_edge])
     return pos[src] + offset - pos[dst]
-
-
-def to_device(batch: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
-    return {k: v.to(device) for k, v in batch.items()}
 
 
 def with_dtype(batch: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:

@@ -9,16 +9,17 @@ rebuilds the vectors inside torch so that gradients and rotations flow through p
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
-
 import numpy as np
 import torch
+from pymatgen.core.periodic_table import Element
+from pymatgen.optimization.neighbors import find_points_in_spheres
 
 from motif_screen import keys
 from motif_screen.errors import InputError
 
 DEFAULT_MAX_ATOMS = 5000  # a 10,000-atom cell is refused with a clear error, not an OOM
 MIN_DISTANCE = 0.5  # Å: closer atoms are overlapping (a broken structure, not chemistry)
+MAX_LENGTH = 1.0e4  # Å: a longer lattice vector or a wider molecule is a unit error or a corrupt file
 _MOLECULE_BOX = 1.0e4  # Å: a lattice find_points_in_spheres wants even without periodicity
 _MAX_Z = 118
 _NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64, torch.float16: np.float16}
@@ -86,8 +87,6 @@ def neighbor_list(positions: np.ndarray, cell: np.ndarray | None, pbc: np.ndarra
 
 
 def find_points(positions, cutoff, pbc, lattice):
-    from pymatgen.optimization.neighbors import find_points_in_spheres
-
     coords = np.ascontiguousarray(positions, dtype=np.float64)
     centers, neighbors, shifts, distances = find_points_in_spheres(
         coords, coords, float(cutoff), pbc=pbc, lattice=np.ascontiguousarray(lattice, dtype=np.float64), tol=1e-8
@@ -118,18 +117,10 @@ def species_index(numbers: np.ndarray, vocabulary, label) -> np.ndarray:
         index = np.where((numbers >= 0) & (numbers <= _MAX_Z), table[np.clip(numbers, 0, _MAX_Z)], -1)
     unknown = index < 0
     if unknown.any():
-        from pymatgen.core.periodic_table import Element
-
         bad = sorted({int(z) for z in numbers[unknown]})
         names = ", ".join(Element.from_Z(z).symbol if 0 < z < 119 else str(z) for z in bad)
         raise InputError(f"{label() if callable(label) else label} contains {names}, outside the model's element vocabulary")
     return index
-
-
-def check_vocabulary(numbers: Iterable[int], vocabulary, label) -> None:
-    if vocabulary is None:
-        return
-    species_index(np.fromiter((int(z) for z in numbers), dtype=np.int64), vocabulary, label)
 
 
 def to_graph(obj, cutoff: float, vocabulary=None, max_atoms: int = DEFAULT_MAX_ATOMS, *, name: str | None = None,
@@ -137,8 +128,9 @@ def to_graph(obj, cutoff: float, vocabulary=None, max_atoms: int = DEFAULT_MAX_A
     """One graph of a pymatgen ``Structure`` / ``Molecule`` or ASE ``Atoms``.
 
     ``vocabulary``: atomic numbers the model knows (``None`` accepts any element). Raises
-    :class:`InputError` naming the structure for no atoms, NaN coordinates, overlapping atoms
-    (< 0.5 Å), unknown elements or more than ``max_atoms`` atoms. An atom with no neighbour
+    :class:`InputError` naming the structure for no atoms, NaN coordinates, a lattice vector (or,
+    for a molecule, a spread of positions) longer than ``MAX_LENGTH``, a zero-volume lattice,
+    overlapping atoms (< 0.5 Å), unknown elements or more than ``max_atoms`` atoms. An atom with no neighbour
     inside the cutoff is fine: it simply has no edges.
     """
     def label() -> str:  # only computed for an error message: a formula costs more than the graph
@@ -152,6 +144,7 @@ def to_graph(obj, cutoff: float, vocabulary=None, max_atoms: int = DEFAULT_MAX_A
     numbers, positions, cell, pbc = _arrays(obj, label)
     if not np.isfinite(positions).all() or (cell is not None and not np.isfinite(cell).all()):
         raise InputError(f"{label()} has NaN or infinite coordinates")
+    _check_size(cell, positions, label)
     if cell is not None and abs(_det3(cell)) < 1e-6:
         raise InputError(f"{label()} has a degenerate (zero-volume) lattice")
     index = species_index(numbers, vocabulary, label) if vocabulary is not None else None
@@ -183,6 +176,23 @@ def to_graph(obj, cutoff: float, vocabulary=None, max_atoms: int = DEFAULT_MAX_A
     if index is not None:
         graph[keys.SPECIES_INDEX] = torch.from_numpy(index)
     return graph
+
+
+def _check_size(cell: np.ndarray | None, positions: np.ndarray, label) -> None:
+    """Refuse a lattice vector, or a molecule's extent, beyond MAX_LENGTH: the neighbour search
+    cannot handle it and no structure is that large."""
+    if cell is not None:
+        with np.errstate(over="ignore"):
+            longest = float(np.sqrt((cell * cell).sum(axis=1).max()))
+        if not longest <= MAX_LENGTH:
+            size = f"{longest:.3g} Å" if np.isfinite(longest) else f"over {float(np.abs(cell).max()):.3g} Å"
+            raise InputError(f"{label()} has a lattice vector {size} long, beyond the {MAX_LENGTH:.0f} Å "
+                             "any structure has (a unit error or a corrupt file?)")
+        return
+    extent = float((positions.max(axis=0) - positions.min(axis=0)).max())
+    if not extent <= MAX_LENGTH:
+        raise InputError(f"{label()} spreads over {extent:.3g} Å, beyond the {MAX_LENGTH:.0f} Å any molecule has "
+                         "(a unit error or a corrupt file?)")
 
 
 def _det3(m: np.ndarray) -> float:

@@ -10,23 +10,22 @@ on the same latent so that their gradients can steer generation.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
 
 import torch
+from pymatgen.core import Lattice, Molecule, Structure
 from torch import nn
 
 from motif_screen import keys
 from motif_screen.errors import InputError
+from motif_screen.graphs import collate, to_graph
 from motif_screen.model.decoder import Decoder, DecoderConfig
-from motif_screen.model.heads import EnsembleHeads, TargetScaler, ensemble_moments
+from motif_screen.model.encoder import build_encoder
+from motif_screen.model.heads import EnsembleHeads, TargetScaler, ensemble_moments, heads_nll
+from motif_screen.model.latent_prior import fit_gaussian_mixture
 
-__all__ = ["AutoencoderConfig", "StructureAutoencoder", "build_autoencoder", "save_autoencoder", "load_autoencoder", "model_identity", "to_structures"]
-
-
-# Checkpoints written before 2026-11-30 record only the decoder options their recipe named; they
-# were trained without these two (today's defaults would rebuild a different network).
-DECODER_OPTIONS_BEFORE_RECORDING = {"condition_every_layer": False, "denoise_sigma_max": 0.0}
+__all__ = ["AutoencoderConfig", "StructureAutoencoder", "build_autoencoder", "to_structures"]
 
 
 @dataclass
@@ -49,21 +48,16 @@ class AutoencoderConfig:
         return asdict(self)
 
 
-def _build_encoder(preset: str, options: dict, elements: Sequence[int]) -> nn.Module:
-    from motif_screen.model.encoder import build_encoder
-
-    return build_encoder(preset, vocabulary=list(elements), **options)
-
-
 class StructureAutoencoder(nn.Module):
     """Encoder + latent Gaussian + heads + decoder; see the module docstring."""
 
-    KIND = "autoencoder"  # checkpoint kind (motif_screen.model.checkpoint)
+    KIND = "autoencoder"  # checkpoint kind (motif_screen.model.builders)
 
     def __init__(self, config: AutoencoderConfig, encoder: nn.Module | None = None):
         super().__init__()
         self.config = config
-        self.encoder = encoder if encoder is not None else _build_encoder(config.encoder_preset, config.encoder_options, config.elements)
+        self.encoder = encoder if encoder is not None else build_encoder(
+            config.encoder_preset, vocabulary=list(config.elements), **config.encoder_options)
         # the pooled encoder latent plus the composition (element fractions): the encoder's first
         # interaction sees neighbours only, so composition reaches its latent only indirectly
         enc_dim = int(getattr(self.encoder, "latent_dim")) + len(config.elements)
@@ -78,7 +72,7 @@ class StructureAutoencoder(nn.Module):
         # checkpoints record every decoder option, so a later change of a default cannot rebuild
         # a saved model differently
         config.decoder = {k: v for k, v in decoder_config.to_dict().items() if k not in ("latent_dim", "elements", "periodic")}
-        # the encoder issue's ensemble heads, here on the VAE latent (so their gradients steer decoding)
+        # ensemble property heads on the VAE latent (so their gradients can steer decoding)
         self.heads = EnsembleHeads(config.latent_dim, len(config.properties), config.ensemble_size) if config.properties else None
         self.target_scaler = TargetScaler(max(len(config.properties), 1))
         # the latent distribution generation samples from: N(0, I) until fitted to the encoded
@@ -90,8 +84,7 @@ class StructureAutoencoder(nn.Module):
         self._set_mixture(torch.ones(config.prior_components) / config.prior_components,
                           torch.zeros(config.prior_components, config.latent_dim),
                           torch.eye(config.latent_dim).repeat(config.prior_components, 1, 1))
-        self.register_load_state_dict_pre_hook(_mixture_from_single_gaussian)
-        self.model_version: int | None = None  # set when registered / loaded
+        self.model_version: int | None = None  # the ModelVersion number, when loaded from the database
         self.model_name: str | None = None
 
     @property
@@ -100,10 +93,7 @@ class StructureAutoencoder(nn.Module):
 
     @classmethod
     def from_config(cls, config: dict) -> "StructureAutoencoder":
-        """Rebuild from a checkpoint's config; decoder options it does not name predate them and
-        take the values that reproduce the model as it was trained."""
-        config = dict(config)
-        config["decoder"] = {**DECODER_OPTIONS_BEFORE_RECORDING, **(config.get("decoder") or {})}
+        """Rebuild from the ``model_config`` a checkpoint records."""
         return cls(AutoencoderConfig(**config))
 
     @property
@@ -117,8 +107,6 @@ class StructureAutoencoder(nn.Module):
     # -- graphs ------------------------------------------------------------------------------------
     def graphs(self, structures: Sequence, names: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         """A collated batch of the encoder's graphs; unreadable structures raise InputError."""
-        from motif_screen.graphs import collate, to_graph
-
         if not structures:
             raise InputError("no structures were given to encode")
         graphs = []
@@ -196,8 +184,6 @@ class StructureAutoencoder(nn.Module):
         estimation, as for regularised autoencoders, Ghosh et al. 2020); ``"auto"`` picks the
         number by log-likelihood on a held-out fifth of the latents, then refits on all of them.
         """
-        from motif_screen.model.latent_prior import fit_gaussian_mixture
-
         latents = latents.detach().to(self.prior_mean.dtype)
         if len(latents) < 2:
             raise InputError("fitting the latent prior needs at least 2 encoded structures")
@@ -254,12 +240,7 @@ class StructureAutoencoder(nn.Module):
         out = self.decoder.losses(z, species, batch[keys.NUM_NODES], batch[keys.POSITIONS], cell, generator=generator)
         out["kl"] = (-0.5 * (1 + logvar - mean**2 - logvar.exp()).sum(-1)).mean()
         if self.heads is not None and targets is not None and torch.isfinite(targets).any():
-            y = self.target_scaler.normalise(targets)  # (B, P)
-            mu, log_var = self.heads(mean)  # (K, B, P), normalised units
-            known = torch.isfinite(y)[None].expand_as(mu)
-            y = torch.nan_to_num(y)[None].expand_as(mu)
-            nll = 0.5 * (log_var + (mu - y) ** 2 / log_var.exp())
-            out["property"] = nll[known].mean()
+            out["property"] = heads_nll(*self.heads(mean), self.target_scaler.normalise(targets))
         return out
 
     def total_loss(self, terms: dict) -> torch.Tensor:
@@ -273,7 +254,7 @@ class StructureAutoencoder(nn.Module):
 
     # -- decoding ----------------------------------------------------------------------------------
     def decode(self, latent: torch.Tensor, counts=None, steps: int | None = None, generator=None, batch_size: int = 512,
-               candidates: int | None = None, charge_balanced: bool = False) -> list:
+               candidates: int | None = None, accept: Callable[[list[int]], bool] | None = None) -> list:
         """Latents -> pymatgen Structures (crystals) or Molecules.
 
         The flow is a stochastic decoder: from different noise it lands on different structures, not
@@ -281,8 +262,9 @@ class StructureAutoencoder(nn.Module):
         ``decoder.config.candidates``) each latent is decoded K times and the structure whose own
         encoding lies closest to the latent is kept: the encoder recognises its structure
         (measured on perov-5 in benchmarks/README.md). Without ``counts`` the decoder predicts the
-        compositions; ``charge_balanced`` restricts them to ones that can be a compound (crystals:
-        SMACT charge balance; molecules: valences that pair into bonds; see ``Decoder.is_balanced``)."""
+        compositions; ``accept`` (per-element counts over the vocabulary -> bool), when given,
+        restricts them to ones it accepts (see ``Decoder.predict_counts``): generation passes its
+        chemistry rules this way."""
         latent = self.check_latent(latent)
         k = int(candidates if candidates is not None else self.decoder.config.candidates)
         if k < 1:
@@ -296,7 +278,7 @@ class StructureAutoencoder(nn.Module):
             if counts is not None:
                 sub_counts = counts[start : start + chunk]
             else:
-                sub_counts = self.decoder.predict_counts(sub, charge_balanced=charge_balanced)
+                sub_counts = self.decoder.predict_counts(sub, accept=accept)
             if k > 1:
                 sub = sub.repeat_interleave(k, 0)
                 sub_counts = [row for row in sub_counts for _ in range(k)]
@@ -310,8 +292,6 @@ class StructureAutoencoder(nn.Module):
     def latent_distance(self, structures: Sequence, latents: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
         """(B,) squared distance between each structure's latent mean and ``latents``; infinite for a
         structure the encoder refuses (overlapping atoms, no atoms, ...)."""
-        from motif_screen.graphs import collate, to_graph
-
         distance = torch.full((len(structures),), torch.inf, dtype=latents.dtype)
         readable, graphs = [], []
         for i, s in enumerate(structures):
@@ -331,19 +311,8 @@ class StructureAutoencoder(nn.Module):
 PRIOR_REG = 1e-4  # added to every covariance of the latent prior (latents have unit-order spread)
 
 
-def _mixture_from_single_gaussian(module, state_dict, prefix, *args) -> None:
-    """Checkpoints written before the mixture prior hold only prior_mean / prior_scale_tril: the
-    same prior as a one-component mixture."""
-    if prefix + "prior_mean" in state_dict and prefix + "prior_weights" not in state_dict:
-        state_dict[prefix + "prior_weights"] = torch.ones(1)
-        state_dict[prefix + "prior_means"] = state_dict[prefix + "prior_mean"][None].clone()
-        state_dict[prefix + "prior_scale_trils"] = state_dict[prefix + "prior_scale_tril"][None].clone()
-
-
 def to_structures(decoded) -> list:
     """A :class:`~motif_screen.model.decoder.DecodedBatch` as pymatgen objects."""
-    from pymatgen.core import Lattice, Molecule, Structure
-
     out = []
     ends = torch.cumsum(decoded.num_nodes, 0).tolist()
     starts = [0] + ends[:-1]
@@ -361,43 +330,3 @@ def build_autoencoder(config: AutoencoderConfig | dict, encoder: nn.Module | Non
     if isinstance(config, dict):
         config = AutoencoderConfig(**config)
     return StructureAutoencoder(config, encoder=encoder)
-
-
-def save_autoencoder(model: StructureAutoencoder, path, config: dict | None = None, metrics: dict | None = None) -> None:
-    """Write a checkpoint with the encoder issue's format (:mod:`motif_screen.model.checkpoint`):
-    plain data only, so it loads with ``torch.load(weights_only=True)``."""
-    from motif_screen.model.checkpoint import save_checkpoint
-
-    save_checkpoint(path, model, config={"name": model.model_name, **(config or {})}, metrics=metrics)
-
-
-def load_autoencoder(path) -> StructureAutoencoder:
-    """Rebuild an autoencoder from its checkpoint file; a missing, corrupt or foreign file raises ModelError."""
-    from pathlib import Path
-
-    from motif_screen.errors import ModelError
-    from motif_screen.model.checkpoint import load_checkpoint
-
-    model = load_checkpoint(path)
-    if not isinstance(model, StructureAutoencoder):
-        raise ModelError(f"checkpoint {path} holds a {type(model).__name__}, not a structure autoencoder")
-    info = getattr(model, "checkpoint_info", None) or {}
-    model.model_name = (info.get("config") or {}).get("name") or Path(path).stem
-    return model
-
-
-def model_identity(model) -> tuple[str | None, int | None]:
-    """(name, version) of a model loaded from a file (version None) or from the database."""
-    version = getattr(model, "model_version", None)
-    if isinstance(version, dict):
-        return version.get("name"), version.get("version")
-    return getattr(model, "model_name", None), version
-
-
-def _register() -> None:
-    from motif_screen.model.checkpoint import register_kind
-
-    register_kind(StructureAutoencoder.KIND, StructureAutoencoder)
-
-
-_register()

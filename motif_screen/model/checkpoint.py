@@ -1,70 +1,80 @@
-"""Checkpoints on disk and model versions in MongoDB (GridFS).
+"""Checkpoints: a model as a file (or bytes) and back.
 
 A checkpoint is a plain dict loadable with ``torch.load(weights_only=True)`` (no pickled code):
-format tag, model kind, code version, the architecture config, the training config, the element
-vocabulary, per-target normalisation, metrics, the data fingerprint and the state dict. Like
-NequIP, a code-version mismatch warns, an architecture/format mismatch refuses with a clear error.
-
-Other model kinds (e.g. the autoencoder) plug in with :func:`register_kind`: any ``nn.Module``
-with a ``model_config`` property, a ``from_config(config)`` classmethod and a ``KIND`` attribute.
+format tag and version, model kind, code version, the architecture config, the training config,
+the element vocabulary, per-target normalisation, metrics, the data fingerprint and the state
+dict. Like NequIP, a code-version mismatch warns; an unknown format, an architecture that does not
+fit the weights, or weights that are not finite refuse with a clear :class:`ModelError`. Older
+format versions are brought up to date by :mod:`motif_screen.model.migrations` on reading.
+Storing checkpoints as model versions in MongoDB is :mod:`motif_screen.training.registry`.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 import warnings
 from pathlib import Path
 
 import torch
+from torch import nn
 
-from motif_screen.errors import DatabaseError, ModelError
+from motif_screen import __version__
+from motif_screen.errors import ModelError
+from motif_screen.model.autoencoder import StructureAutoencoder
+from motif_screen.model.builders import MODEL_KINDS, build_from_config, kind_of
+from motif_screen.model.migrations import FORMAT_VERSION, migrate
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "checkpoint_dict",
+    "json_safe",
+    "load_autoencoder",
+    "load_checkpoint",
+    "model_from_checkpoint",
+    "read_checkpoint",
+    "save_autoencoder",
+    "save_checkpoint",
+]
 
 FORMAT = "motif_screen.checkpoint"
-FORMAT_VERSION = 1
-_KINDS: dict[str, type] = {}
 
 
-def register_kind(kind: str, cls: type) -> None:
-    """Let :func:`load_checkpoint` rebuild models of ``kind`` with ``cls.from_config``."""
-    _KINDS[kind] = cls
-
-
-def _kind_of(model) -> str:
-    from motif_screen.model.property_model import PropertyModel
-
-    if isinstance(model, PropertyModel):
-        return "property"
-    kind = getattr(model, "KIND", None)
-    if kind is None:
-        raise ModelError(f"cannot checkpoint a {type(model).__name__}: it declares no KIND")
-    _KINDS.setdefault(kind, type(model))
-    return kind
-
-
-def _plain(value):
-    """JSON round trip: only primitives reach the file, so weights_only loading always works."""
+def json_safe(value):
+    """JSON round trip: only primitives reach a checkpoint or a database document."""
     return json.loads(json.dumps(value, default=str)) if value is not None else None
 
 
-def checkpoint_dict(model, *, config=None, metrics=None, data_fingerprint=None) -> dict:
-    from motif_screen import __version__
+def _non_finite(state_dict: dict) -> list[str]:
+    """Names of the floating-point tensors of a state dict that hold NaN or infinite values."""
+    return [name for name, value in state_dict.items()
+            if torch.is_tensor(value) and value.is_floating_point() and not bool(torch.isfinite(value).all())]
 
+
+def _refuse_non_finite(state_dict: dict, label: str) -> None:
+    bad = _non_finite(state_dict)
+    if bad:
+        more = f" and {len(bad) - 1} other tensor(s)" if len(bad) > 1 else ""
+        raise ModelError(f"{label} holds NaN or infinite weights ({bad[0]}{more}); it cannot be used: "
+                         "retrain the model or use an earlier checkpoint")
+
+
+def checkpoint_dict(model: nn.Module, *, config=None, metrics=None, data_fingerprint=None) -> dict:
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    _refuse_non_finite(state, f"the {type(model).__name__} to be saved")
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "kind": _kind_of(model),
+        "kind": kind_of(model),
         "code_version": __version__,
         "torch_version": str(torch.__version__),
-        "model_config": _plain(model.model_config),
-        "config": _plain(config or {}),
-        "metrics": _plain(metrics or {}),
+        "model_config": json_safe(model.model_config),
+        "config": json_safe(config or {}),
+        "metrics": json_safe(metrics or {}),
         "data_fingerprint": data_fingerprint,
-        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "state_dict": state,
     }
     encoder = getattr(model, "encoder", None)
     if encoder is not None and hasattr(encoder, "vocabulary"):
@@ -78,18 +88,22 @@ def checkpoint_dict(model, *, config=None, metrics=None, data_fingerprint=None) 
     return payload
 
 
-def save_checkpoint(path, model, *, config=None, metrics=None, data_fingerprint=None) -> Path:
-    """Write ``model`` to ``path`` atomically (temporary file + rename); returns the path."""
+def save_checkpoint(path, model: nn.Module, *, config=None, metrics=None, data_fingerprint=None) -> Path:
+    """Write ``model`` to ``path`` atomically (temporary file + rename); returns the path.
+
+    A model with NaN or infinite weights is refused (ModelError) and nothing is written."""
+    payload = checkpoint_dict(model, config=config, metrics=metrics, data_fingerprint=data_fingerprint)
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(checkpoint_dict(model, config=config, metrics=metrics, data_fingerprint=data_fingerprint), tmp)
+    torch.save(payload, tmp)
     os.replace(tmp, path)
     return path
 
 
 def read_checkpoint(source, label: str | None = None) -> dict:
-    """The checkpoint dict of a path or bytes, validated; raises :class:`ModelError` when unusable."""
+    """The checkpoint dict of a path or bytes, validated and migrated to :data:`FORMAT_VERSION`;
+    raises :class:`ModelError` when it is unusable."""
     label = label or str(source)
     if isinstance(source, (bytes, bytearray)):
         handle = io.BytesIO(source)
@@ -104,12 +118,10 @@ def read_checkpoint(source, label: str | None = None) -> dict:
         raise ModelError(f"checkpoint {label} is corrupt or not a torch file ({type(exc).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelError(f"checkpoint {label} is not a motif_screen checkpoint (no '{FORMAT}' format tag)")
-    if payload.get("format_version") != FORMAT_VERSION:
-        raise ModelError(
-            f"checkpoint {label} has format version {payload.get('format_version')}, this code reads {FORMAT_VERSION}"
-        )
-    from motif_screen import __version__
-
+    payload = migrate(payload, label)
+    if not isinstance(payload.get("state_dict"), dict):
+        raise ModelError(f"checkpoint {label} holds no state dict")
+    _refuse_non_finite(payload["state_dict"], f"checkpoint {label}")
     if payload.get("code_version") != __version__:
         warnings.warn(
             f"checkpoint {label} was written by motif_screen {payload.get('code_version')}, this is {__version__}",
@@ -118,22 +130,14 @@ def read_checkpoint(source, label: str | None = None) -> dict:
     return payload
 
 
-def model_from_checkpoint(payload: dict, label: str = "checkpoint"):
-    from motif_screen.model.property_model import PropertyModel
-
-    kinds = {"property": PropertyModel, **_KINDS}
+def model_from_checkpoint(payload: dict, label: str = "checkpoint") -> nn.Module:
+    """The model a :func:`read_checkpoint` payload describes, in eval mode, with
+    ``checkpoint_info`` (config, metrics, data fingerprint, code version)."""
     kind = payload.get("kind")
-    if kind not in kinds:
-        if kind == "autoencoder":  # registered when its module is imported
-            try:
-                import motif_screen.model.autoencoder  # noqa: F401
-            except ImportError:
-                pass
-            kinds.update(_KINDS)
-        if kind not in kinds:
-            raise ModelError(f"{label} holds a model of kind {kind!r}, which this code cannot build")
+    if kind not in MODEL_KINDS:
+        raise ModelError(f"{label} holds a model of kind {kind!r}, which this code cannot build")
     try:
-        model = kinds[kind].from_config(payload["model_config"])
+        model = build_from_config(kind, payload["model_config"])
         model.load_state_dict(payload["state_dict"], strict=True)
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0][:200]
@@ -143,68 +147,25 @@ def model_from_checkpoint(payload: dict, label: str = "checkpoint"):
     return model
 
 
-def load_checkpoint(path):
-    """The model stored at ``path`` (eval mode); ``model.checkpoint_info`` holds config/metrics/fingerprint."""
-    return model_from_checkpoint(read_checkpoint(path), str(path))
-
-
-# --- model versions in MongoDB --------------------------------------------------------------
-
-def register_model_version(name: str, checkpoint_path, *, parent: int | None = None, metrics=None,
-                           data_fingerprint: str | None = None, config=None, promoted: bool = False):
-    """Store the checkpoint's bytes in GridFS as the next integer version of ``name``.
-
-    Needs a mongoengine connection (``motif_screen.db.connect``). Promoting a version un-promotes
-    the others of the same name, so "the latest promoted" is always one model.
-    """
-    from mongoengine.errors import NotUniqueError
-
-    from motif_screen import __version__
-    from motif_screen.db.documents import ModelVersion
-
-    path = Path(checkpoint_path).expanduser()
-    data = path.read_bytes() if path.is_file() else None
-    if data is None:
-        raise ModelError(f"checkpoint {path} does not exist")
-    read_checkpoint(data, str(path))  # refuse to register something we could not load back
-    try:
-        latest = ModelVersion.objects(name=name).order_by("-version").only("version").first()
-        version = (latest.version + 1) if latest else 1
-        doc = ModelVersion(name=name, version=version, parent=parent, config=_plain(config or {}),
-                           metrics=_plain(metrics or {}), data_fingerprint=data_fingerprint,
-                           code_version=__version__, promoted=bool(promoted))
-        doc.checkpoint.put(data, filename=f"{name}-v{version}.pt", content_type="application/x-pytorch")
-        doc.save()
-        if promoted:
-            ModelVersion.objects(name=name, version__ne=version, promoted=True).update(set__promoted=False)
-    except NotUniqueError:
-        raise DatabaseError(f"model version {name} v{version} was registered concurrently; retry") from None
-    except ModelError:
-        raise
-    except Exception as exc:
-        if type(exc).__name__ in {"ConnectionFailure", "ServerSelectionTimeoutError", "MongoEngineConnectionError"}:
-            raise DatabaseError(f"cannot register model {name}: no database connection ({type(exc).__name__})") from None
-        raise
-    log.info("registered model %s v%d (%s)", name, version, "promoted" if promoted else "not promoted")
-    return doc
-
-
-def load_model_version(name: str, version: int | None = None):
-    """The model ``name`` at ``version``; ``None`` means the latest promoted (else the latest) version."""
-    from motif_screen.db.documents import ModelVersion
-
-    query = ModelVersion.objects(name=name)
-    if version is not None:
-        doc = query.filter(version=int(version)).first()
-        if doc is None:
-            raise ModelError(f"model {name} has no version {version}")
-    else:
-        doc = query.filter(promoted=True).order_by("-version").first() or query.order_by("-version").first()
-        if doc is None:
-            raise ModelError(f"no model named {name} is registered in the database")
-    data = doc.checkpoint.read() if doc.checkpoint else None
-    if not data:
-        raise ModelError(f"model {name} v{doc.version} has no checkpoint bytes in GridFS")
-    model = model_from_checkpoint(read_checkpoint(data, f"model {name} v{doc.version}"), f"model {name} v{doc.version}")
-    model.model_version = {"name": name, "version": doc.version}
+def load_checkpoint(path, kind: str | None = None) -> nn.Module:
+    """The model stored at ``path`` (eval mode); ``model.checkpoint_info`` holds config/metrics/fingerprint
+    and ``model.model_name`` the name it was saved under (else the file's stem). With ``kind``, a
+    checkpoint of another kind is refused."""
+    payload = read_checkpoint(path, str(path))
+    if kind is not None and payload.get("kind") != kind:
+        raise ModelError(f"checkpoint {path} holds a model of kind {payload.get('kind')!r}, not {kind!r}")
+    model = model_from_checkpoint(payload, str(path))
+    model.model_name = (model.checkpoint_info.get("config") or {}).get("name") or Path(path).stem
     return model
+
+
+def save_autoencoder(model: StructureAutoencoder, path, config: dict | None = None, metrics: dict | None = None,
+                     data_fingerprint: str | None = None) -> Path:
+    """:func:`save_checkpoint` of an autoencoder, recording its ``model_name`` in the config."""
+    return save_checkpoint(path, model, config={"name": model.model_name, **(config or {})}, metrics=metrics,
+                           data_fingerprint=data_fingerprint)
+
+
+def load_autoencoder(path) -> StructureAutoencoder:
+    """The structure autoencoder stored at ``path``; a missing, corrupt or foreign file raises ModelError."""
+    return load_checkpoint(path, kind=StructureAutoencoder.KIND)

@@ -20,11 +20,13 @@ it is run at every integration step, so it cannot go through pymatgen.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 from e3nn import o3
+from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from motif_screen.model.blocks import Interaction, RadialEmbedding, hidden_irreps, sh_parity
@@ -175,8 +177,6 @@ def assign_noise(noise: torch.Tensor, data: torch.Tensor, species: torch.Tensor,
     regression target averages over which equivalent atom goes where (three O of a perovskite);
     with this pairing paths are short and the target is nearly unique, so training is far faster.
     """
-    from scipy.optimize import linear_sum_assignment
-
     x0, x1 = noise.detach().cpu().numpy(), data.detach().cpu().numpy()
     spec = species.cpu().numpy()
     cells = None if cell is None else cell.detach().cpu().numpy()
@@ -558,12 +558,14 @@ class Decoder(nn.Module):
 
     @torch.no_grad()
     def predict_counts(self, latent: torch.Tensor, num_atoms: list[int] | None = None, allowed: torch.Tensor | None = None,
-                       required: torch.Tensor | None = None, charge_balanced: bool = False, search: int = 32):
+                       required: torch.Tensor | None = None, accept: Callable[[list[int]], bool] | None = None,
+                       search: int = 32):
         """Number of atoms and per-element counts for each latent. ``allowed`` (E,) bool keeps the
         other elements at zero; ``required`` (E,) bool gives each of those elements at least one atom
-        (the size grows if it must). ``charge_balanced`` takes the most probable of the ``search``
-        best compositions that passes :meth:`is_balanced` (the most probable one if none does, so
-        the validity check still reports it)."""
+        (the size grows if it must). ``accept`` (counts over the vocabulary -> bool) takes the most
+        probable of the ``search`` best compositions it accepts (the most probable one if it
+        accepts none, so the validity check still reports it). The decoder knows no chemistry:
+        generation passes its rules (charge balance, valences) as ``accept``."""
         if num_atoms is None:
             logits = self.num_atoms_head(latent)
             logits[:, 0] = -torch.inf
@@ -576,27 +578,15 @@ class Decoder(nn.Module):
             num_atoms = [max(int(n), int(required.sum())) for n in num_atoms]
         num_atoms = torch.as_tensor(num_atoms)
         counts = counts_from_log_probs(log_probs, num_atoms).tolist()
-        if not charge_balanced:
+        if accept is None:
             return counts
-        redo = [i for i, row in enumerate(counts) if not self.is_balanced(row)]  # most pass already: search only these
+        redo = [i for i, row in enumerate(counts) if not accept(row)]  # most pass already: search only these
         if redo:
             options, scores = best_compositions(log_probs[redo], num_atoms[redo], search)
             for i, rows, row_scores in zip(redo, options.tolist(), scores.tolist()):
-                counts[i] = next((row for row, score in zip(rows, row_scores) if math.isfinite(score) and self.is_balanced(row)),
+                counts[i] = next((row for row, score in zip(rows, row_scores) if math.isfinite(score) and accept(row)),
                                  counts[i])
         return counts
-
-    def is_balanced(self, counts: list[int]) -> bool:
-        """Whether per-element counts over the vocabulary can be a compound: crystals pass the SMACT
-        charge-balance test, molecules can pair their valences into bonds."""
-        formula = {z: n for z, n in zip(self.config.elements, counts) if n}
-        if not self.config.periodic:
-            from motif_screen.generation.molecules import valences_can_pair
-
-            return valences_can_pair(formula)
-        from motif_screen.structures.validity import counts_pass_smact, element_symbol
-
-        return counts_pass_smact({element_symbol(z): n for z, n in formula.items()})
 
     @torch.no_grad()
     def decode(

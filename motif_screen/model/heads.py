@@ -59,6 +59,17 @@ def ensemble_moments(mean: torch.Tensor, log_var: torch.Tensor) -> tuple[torch.T
     return mu, aleatoric + epistemic
 
 
+def heads_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Gaussian negative log-likelihood (without its constant), averaged over the known labels.
+
+    ``mean`` / ``log_var`` (K, B, T) are the heads' outputs and ``target`` (B, T) the labels, both in
+    normalised units; NaN marks a missing label."""
+    target = target[None].expand_as(mean)
+    known = torch.isfinite(target)
+    nll = 0.5 * (log_var + (mean - torch.nan_to_num(target)) ** 2 / log_var.exp())
+    return nll[known].mean()
+
+
 class TargetScaler(nn.Module):
     """Per-target shift/scale (fitted on the training labels) and variance calibration factor."""
 

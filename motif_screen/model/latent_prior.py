@@ -7,6 +7,7 @@ log-likelihood, a fixed split — is one small pure function, testable without a
 from __future__ import annotations
 
 import torch
+from sklearn.mixture import GaussianMixture
 
 from motif_screen.errors import InputError
 
@@ -15,8 +16,6 @@ HELD_OUT_FRACTION = 0.2
 
 
 def _mixture(latents, k: int, reg: float, seed: int):
-    from sklearn.mixture import GaussianMixture
-
     return GaussianMixture(k, covariance_type="full", reg_covar=reg, random_state=seed, max_iter=500).fit(latents)
 
 

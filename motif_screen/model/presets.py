@@ -1,8 +1,10 @@
 """Named encoder sizes. Every size-like value (cutoff, lmax, channels, layers, latent) is set HERE, once.
 
 S is the screening model: 4 Å cutoff, lmax 1, per-channel tensor products — built for CPU
-throughput (DESIGN.md: a uvu TP + o3.Linear at 4 Å ran ~1,300 five-atom cells/s). M doubles the
-width, adds l=2 features and a layer, for when accuracy matters more than speed.
+throughput (on 2 CPU cores a per-channel "uvu" tensor product + ``o3.Linear`` at 4 Å encoded about
+1,300 five-atom cells/s, a fully connected one at 5 Å about 150/s; our encoder's figures are in
+``benchmarks/README.md``, "Throughput"). M doubles the width, adds l=2 features and a layer, for
+when accuracy matters more than speed.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from torch import nn
 
 from motif_screen import keys
 from motif_screen.graphs import DEFAULT_MAX_ATOMS, collate, to_graph
-from motif_screen.model.encoder import Encoder
+from motif_screen.model.encoder import Encoder, build_encoder
 from motif_screen.model.heads import EnsembleHeads, TargetScaler, ensemble_moments
 from motif_screen.model.presets import encoder_config
 
@@ -30,6 +30,8 @@ class PropertyModel(nn.Module):
     normalised units (what the loss uses).
     """
 
+    KIND = "property"  # checkpoint kind (motif_screen.model.builders)
+
     def __init__(self, encoder: Encoder, targets: Sequence[str], ensemble_size: int = 5, head_hidden: int = 64):
         super().__init__()
         if not targets:
@@ -41,6 +43,8 @@ class PropertyModel(nn.Module):
         self.head_hidden = int(head_hidden)
         self.irreps_in = encoder.irreps_in
         self.irreps_out = {keys.LATENT: encoder.irreps_out[keys.LATENT], MEAN: self.heads.irreps_out}
+        self.model_version: int | None = None  # the ModelVersion number, when loaded from the database
+        self.model_name: str | None = None
 
     # --- construction ------------------------------------------------------------------------
     @property
@@ -116,6 +120,4 @@ class PropertyModel(nn.Module):
 
 def build_property_model(targets: Sequence[str], preset: str = "S", ensemble_size: int = 5, head_hidden: int = 64,
                          **encoder_overrides) -> PropertyModel:
-    from motif_screen.model.encoder import build_encoder
-
     return PropertyModel(build_encoder(preset, **encoder_overrides), targets, ensemble_size, head_hidden)

@@ -1,14 +1,18 @@
 """Checkpoints shipped inside the package, and their registration as ModelVersions.
 
 Each checkpoint here was trained by ``motif-screen train`` with the recipe YAML beside it; the
-recipe names its data (the public perov-5 splits) and seed, so anyone can re-create it.
+recipe names its data (the public perov-5 splits, or QM9 from ``qm9pack``) and seed, so anyone
+can re-create it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from motif_screen.db.documents import ModelVersion
 from motif_screen.errors import ModelError
+from motif_screen.model.checkpoint import read_checkpoint
+from motif_screen.training.registry import register_model_version
 
 HERE = Path(__file__).parent
 DEFAULT_MODEL = "perov5"
@@ -27,9 +31,6 @@ def shipped_checkpoint(name: str = DEFAULT_MODEL) -> Path:
 
 def ensure_registered(name: str = DEFAULT_MODEL, checkpoint: Path | None = None):
     """Register the shipped (or given) checkpoint as version 1 of ``name`` unless ``name`` exists."""
-    from motif_screen.db.documents import ModelVersion
-    from motif_screen.model.checkpoint import read_checkpoint, register_model_version
-
     existing = ModelVersion.objects(name=name).order_by("version").first()
     if existing is not None:
         return existing, False

@@ -1,39 +1,45 @@
-"""motif_screen.training: datasets, the property-model training loop, metrics, configs.
+"""motif_screen.training: datasets, training loops, metrics, configs and the model registry.
 
-Public surface: :func:`train_property_model`, :func:`fine_tune`, :func:`evaluate`,
-:class:`TrainConfig`, :func:`load_data` (csv / files / qm9 / mongodb sources),
-:func:`data_fingerprint`, :func:`regression_metrics`, :class:`TrainingDiverged`.
-Submodules import torch; import them lazily from CLI code.
+Public surface:
+
+- property models (:mod:`.loop`): :func:`train_property_model`, :func:`evaluate`, :class:`TrainingDiverged`
+- the autoencoder (:mod:`.autoencoder`): :func:`train_autoencoder`; its property heads on oracle
+  results (:mod:`.finetune`): :func:`fine_tune_heads`
+- atom completion (:mod:`.completion`): :func:`train_completion`, :func:`evaluate_completion`
+- configs (:mod:`.config`): :class:`TrainConfig`, :class:`AutoencoderTrainConfig`, :class:`CompletionConfig`
+- data (:mod:`.datasets`): :func:`load_data`, :func:`load_csv`, :class:`Dataset`;
+  :func:`data_fingerprint` (:mod:`.fingerprint`); :func:`regression_metrics` (:mod:`.metrics`)
+- model versions in MongoDB (:mod:`.registry`): :func:`register_model_version`, :func:`load_model_version`
+
+Importing this package imports torch; CLI verbs import it only when they run.
 """
 
+from motif_screen.training.autoencoder import train_autoencoder
+from motif_screen.training.completion import evaluate_completion, train_completion
+from motif_screen.training.config import AutoencoderTrainConfig, CompletionConfig, TrainConfig
+from motif_screen.training.datasets import Dataset, load_csv, load_data
+from motif_screen.training.finetune import fine_tune_heads
+from motif_screen.training.fingerprint import data_fingerprint
+from motif_screen.training.loop import TrainingDiverged, evaluate, train_property_model
+from motif_screen.training.metrics import regression_metrics
+from motif_screen.training.registry import load_model_version, register_model_version
+
 __all__ = [
+    "AutoencoderTrainConfig",
+    "CompletionConfig",
     "Dataset",
     "TrainConfig",
     "TrainingDiverged",
     "data_fingerprint",
     "evaluate",
-    "fine_tune",
+    "evaluate_completion",
+    "fine_tune_heads",
+    "load_csv",
     "load_data",
+    "load_model_version",
     "regression_metrics",
+    "register_model_version",
+    "train_autoencoder",
+    "train_completion",
     "train_property_model",
 ]
-
-
-def __getattr__(name):  # lazy: `import motif_screen.training.qm9` must not pull in torch
-    if name in ("train_property_model", "fine_tune", "evaluate", "TrainingDiverged"):
-        from motif_screen.training import loop
-
-        return getattr(loop, name)
-    if name in ("load_data", "data_fingerprint", "Dataset"):
-        from motif_screen.training import datasets
-
-        return getattr(datasets, name)
-    if name == "TrainConfig":
-        from motif_screen.training.config import TrainConfig
-
-        return TrainConfig
-    if name == "regression_metrics":
-        from motif_screen.training.metrics import regression_metrics
-
-        return regression_metrics
-    raise AttributeError(f"module 'motif_screen.training' has no attribute {name!r}")

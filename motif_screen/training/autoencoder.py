@@ -1,10 +1,10 @@
 """Training the structure autoencoder end to end: ``train_autoencoder(config) -> (model, metrics)``.
 
-``config`` is the dict of an ``autoencoder`` recipe (YAML, see
-``motif_screen/pretrained/perov5_autoencoder.yaml``)::
+``config`` is an :class:`~motif_screen.training.config.AutoencoderTrainConfig` or the dict of an
+``autoencoder`` recipe (YAML, see ``motif_screen/pretrained/perov5_autoencoder.yaml``)::
 
     task: autoencoder
-    data: ../shared/data/perov_5/val.csv   # a CSV with a `cif` column, or "qm9"
+    data: perov_5/val.csv   # a CSV with a `cif` column (read by training.datasets.load_csv), or "qm9"
     properties: {formation_energy_per_atom: heat_ref}   # model property -> CSV column
     limit: null            # use only the first N structures (after shuffling)
     val_fraction: 0.1
@@ -17,7 +17,9 @@
     model: {encoder_preset: S, encoder_options: {}, latent_dim: 32, decoder: {}}
     output: perov5_autoencoder.pt
 
-Graphs are built once (CIF parsing is the slow part), then every epoch reshuffles them.
+Graphs are built once (CIF parsing is the slow part), then every epoch reshuffles them. Rows and
+structures that cannot be used are skipped with their reason; the run is refused, before anything
+is written, when too few remain.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,105 +35,97 @@ import torch
 
 from motif_screen import keys
 from motif_screen.errors import ConfigError, InputError
+from motif_screen.graphs import collate
+from motif_screen.model.autoencoder import AutoencoderConfig, StructureAutoencoder, build_autoencoder
+from motif_screen.model.checkpoint import load_autoencoder, save_autoencoder
+from motif_screen.model.heads import heads_nll
+from motif_screen.training.config import AutoencoderTrainConfig
+from motif_screen.training.datasets import load_csv
+from motif_screen.training.fingerprint import data_fingerprint
+from motif_screen.training.metrics import regression_metrics, std_scale_factor
+from motif_screen.training.qm9 import load_qm9
+from motif_screen.training.usable import skip_summary, usable_graphs
 
-__all__ = ["train_autoencoder", "refit_latent_prior", "refine_heads", "load_structure_csv", "DEFAULTS"]
-
-DEFAULTS = {
-    "data": "../shared/data/perov_5/val.csv",
-    "properties": {},
-    "limit": None,
-    "val_fraction": 0.1,
-    "epochs": 100,
-    "max_minutes": 30.0,
-    "batch_size": 64,
-    "lr": 2e-3,
-    "weight_decay": 0.0,
-    "seed": 0,
-    "threads": None,
-    "model": {},
-    "output": None,
-    "out_dir": None,  # set by `motif-screen train --out`: the checkpoint goes to <out_dir>/<name>.pt
-    "qm9": {"n": 5000, "max_atoms": 29},
-    "log_every": 1,
-    "head_epochs": 0,  # then refit the latent -> (size, composition, lattice, property) MLPs on frozen latents
-    "head_lr": 3e-3,
-    "prior_components": "auto",  # Gaussians in the latent prior: a number, or "auto" (held-out likelihood)
-}
+__all__ = ["RecipeData", "load_recipe_data", "refine_heads", "refit_latent_prior", "train_autoencoder"]
 
 
-def load_structure_csv(path, properties: dict | None = None, limit: int | None = None):
-    """(structures, ids, targets (N, P) with NaN for missing) from a CSV with a ``cif`` column."""
-    import pandas as pd
-    from pymatgen.core import Structure
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"training data {path} does not exist")
-    frame = pd.read_csv(path)
-    if "cif" not in frame.columns:
-        raise InputError(f"{path} has no 'cif' column; give a CSV of CIF strings (perov-5 format)")
-    properties = properties or {}
-    missing = [col for col in properties.values() if col not in frame.columns]
-    if missing:
-        raise InputError(f"{path} has no column(s) {', '.join(missing)} named in 'properties'")
-    if limit:
-        frame = frame.iloc[: int(limit)]
-    structures = [Structure.from_str(cif, fmt="cif") for cif in frame["cif"]]  # ~250 CIFs/s
-    ids = [str(x) for x in frame["material_id"]] if "material_id" in frame.columns else [str(i) for i in frame.index]
-    targets = np.stack([frame[col].to_numpy(dtype=float) for col in properties.values()], axis=1) if properties else np.zeros((len(frame), 0))
-    return structures, ids, targets
+def _recipe(config) -> AutoencoderTrainConfig:
+    return config if isinstance(config, AutoencoderTrainConfig) else AutoencoderTrainConfig.from_dict(config)
 
 
-def _load_data(cfg: dict):
-    if str(cfg["data"]).lower() == "qm9":
-        from motif_screen.training.qm9 import load_qm9
+@dataclass
+class RecipeData:
+    structures: list
+    ids: list[str]
+    targets: np.ndarray  # (N, P) in the order of the recipe's properties, NaN = missing
+    periodic: bool
 
-        options = dict(cfg.get("qm9") or {})
-        molecules, _ = load_qm9(n=options.get("n", 5000), max_atoms=options.get("max_atoms"), seed=cfg["seed"], targets=())
-        ids = [str(m.properties.get("qm9_index")) for m in molecules]
-        if cfg["properties"]:
+
+def load_recipe_data(cfg: AutoencoderTrainConfig) -> RecipeData:
+    """The structures and property labels a recipe names: a CSV of CIFs, or QM9 molecules."""
+    if cfg.data.lower() == "qm9":
+        if cfg.properties:
             raise ConfigError("property heads on QM9 are not wired into the autoencoder recipe; leave 'properties' empty")
-        return molecules, ids, np.zeros((len(molecules), 0)), False
-    structures, ids, targets = load_structure_csv(cfg["data"], cfg["properties"], None)
-    return structures, ids, targets, True
+        molecules, _ = load_qm9(n=cfg.qm9.get("n", 5000), max_atoms=cfg.qm9.get("max_atoms"), seed=cfg.seed, targets=())
+        return RecipeData(molecules, [str(m.properties.get("qm9_index")) for m in molecules], np.zeros((len(molecules), 0)), False)
+    columns = list(cfg.properties.values())
+    dataset = load_csv(cfg.data, columns)
+    targets = np.stack([dataset.targets[c] for c in columns], axis=1) if columns else np.zeros((len(dataset), 0))
+    return RecipeData(dataset.structures, dataset.names, targets, True)
 
 
-def _split(n_structures: int, cfg: dict) -> tuple[list[int], list[int], list[int]]:
-    """(used, validation, training) indices: a seeded shuffle, cut to ``limit``, validation first."""
+@dataclass
+class _Split:
+    used: list[int]  # indices into the data, in shuffled order
+    val: list[int]
+    train: list[int]
+    graphs: dict  # index -> graph
+    skipped: list[str]
+
+
+def _shuffled(n_structures: int, cfg: AutoencoderTrainConfig) -> list[int]:
+    """The indices a recipe uses: a seeded shuffle, cut to ``limit``."""
     order = list(range(n_structures))
-    random.Random(int(cfg["seed"])).shuffle(order)
-    if cfg["limit"]:
-        order = order[: int(cfg["limit"])]
-    if len(order) < 2:
-        raise InputError("the autoencoder needs at least 2 training structures")
-    n_val = max(1, int(round(len(order) * float(cfg["val_fraction"])))) if cfg["val_fraction"] else 0
-    return order, order[:n_val], order[n_val:]
+    random.Random(int(cfg.seed)).shuffle(order)
+    return order[: int(cfg.limit)] if cfg.limit else order
 
 
-def refit_latent_prior(config: dict):
+def _split(data: RecipeData, cfg: AutoencoderTrainConfig, order: list[int], cutoff: float, elements) -> _Split:
+    """``order`` without the structures that cannot be graphs, validation first and training after."""
+    usable = usable_graphs([data.structures[i] for i in order], cutoff, elements,
+                           names=[f"structure {data.ids[i]}" for i in order], what="autoencoder training")
+    used = [order[k] for k in usable.kept]
+    why = f" ({len(usable.skipped)} skipped: {skip_summary(usable.skipped)})" if usable.skipped else ""
+    if len(used) < 2:
+        raise InputError(f"the autoencoder needs at least 2 usable training structures, got {len(used)}{why}")
+    n_val = max(1, int(round(len(used) * float(cfg.val_fraction)))) if cfg.val_fraction else 0
+    if n_val >= len(used):
+        raise InputError(f"val_fraction {cfg.val_fraction} leaves no training structure of {len(used)}{why}")
+    return _Split(used, used[:n_val], used[n_val:], dict(zip(used, usable.graphs)), usable.skipped)
+
+
+def refit_latent_prior(config):
     """Refit only the latent prior of a recipe's trained checkpoint (its ``output``), on the same
     training split the recipe used, and write the checkpoint back; returns ``(model, summary)``.
 
     Minutes instead of the training run, for a prior setting (``prior_components``) changed after
     training; the network's weights are untouched, so encodings and decodings of given latents stay
     the same and only prior samples change."""
-    from motif_screen.graphs import to_graph
-    from motif_screen.model.autoencoder import load_autoencoder, save_autoencoder
-
-    cfg = {**DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
-    if not cfg["output"] or not Path(cfg["output"]).is_file():
-        raise ConfigError(f"refitting the prior needs the recipe's trained checkpoint; `output` is {cfg['output']!r}")
-    if cfg["threads"]:
-        torch.set_num_threads(int(cfg["threads"]))
-    model = load_autoencoder(cfg["output"])
-    structures, ids, _, _ = _load_data(cfg)
-    _, _, train_idx = _split(len(structures), cfg)
-    graphs = [to_graph(structures[i], model.cutoff, vocabulary=model.config.elements, name=f"structure {ids[i]}") for i in train_idx]
-    summary = model.fit_latent_prior(_latent_means(model, graphs), cfg["prior_components"], int(cfg["seed"]))
+    cfg = _recipe(config)
+    if not cfg.output or not Path(cfg.output).is_file():
+        raise ConfigError(f"refitting the prior needs the recipe's trained checkpoint; `output` is {cfg.output!r}")
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    model = load_autoencoder(cfg.output)
+    data = load_recipe_data(cfg)
+    split = _split(data, cfg, _shuffled(len(data.structures), cfg), model.cutoff, model.config.elements)
+    summary = model.fit_latent_prior(_latent_means(model, [split.graphs[i] for i in split.train]), cfg.prior_components,
+                                     int(cfg.seed))
     info = getattr(model, "checkpoint_info", None) or {}
     metrics = {**(info.get("metrics") or {}), **summary}
-    save_autoencoder(model, cfg["output"], config={**(info.get("config") or {}), "prior_components": cfg["prior_components"]},
-                     metrics=metrics)
+    recorded = {**(info.get("config") or {}), "prior_components": cfg.prior_components}
+    save_autoencoder(model, cfg.output, config=recorded, metrics=metrics, data_fingerprint=info.get("data_fingerprint"))
+    model.checkpoint_info = {**info, "config": {"name": model.model_name, **recorded}, "metrics": metrics}
     return model, summary
 
 
@@ -140,8 +135,6 @@ def _batches(indices: list[int], batch_size: int):
 
 
 def _collate(graphs, targets, idx):
-    from motif_screen.graphs import collate
-
     batch = collate([graphs[i] for i in idx])
     y = torch.as_tensor(targets[idx], dtype=torch.get_default_dtype()) if targets.shape[1] else None
     return batch, y
@@ -178,8 +171,6 @@ def refine_heads(model, graphs: list, targets=None, epochs: int = 200, lr: float
     (a few thousand steps on CPU), which is too few for a 50-way composition softmax. On cached
     latent means each epoch costs milliseconds, so they converge in seconds. Returns final losses.
     """
-    from motif_screen.graphs import collate
-
     model.eval()
     with torch.no_grad():
         chunks = [collate(graphs[i : i + batch_size]) for i in range(0, len(graphs), batch_size)]
@@ -212,11 +203,7 @@ def refine_heads(model, graphs: list, targets=None, epochs: int = 200, lr: float
             if dec.lattice_head is not None:
                 terms["lattice"] = torch.nn.functional.mse_loss(dec.lattice_head(z), lattice_target[idx])
             if y is not None:
-                mu, log_var = model.heads(z)
-                target = y[idx][None].expand_as(mu)
-                known = torch.isfinite(target)
-                nll = 0.5 * (log_var + (mu - torch.nan_to_num(target)) ** 2 / log_var.exp())
-                terms["property"] = nll[known].mean()
+                terms["property"] = heads_nll(*model.heads(z), y[idx])
             loss = sum(model.config.loss_weights.get(k, 1.0) * v for k, v in terms.items())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -227,18 +214,14 @@ def refine_heads(model, graphs: list, targets=None, epochs: int = 200, lr: float
 
 
 def _latent_means(model, graphs: list, batch_size: int = 256) -> torch.Tensor:
-    from motif_screen.graphs import collate
-
     with torch.no_grad():
         return torch.cat([model.encode_batch(collate(graphs[i : i + batch_size]))[0] for i in range(0, len(graphs), batch_size)])
 
 
 def _calibrate_heads(model, graphs, targets, val_idx) -> dict:
-    """Scale each property's σ so that it is calibrated on the validation split (the encoder
-    issue's post-hoc variance scaling): the heads, refit on frozen training latents, are
-    otherwise overconfident, and UCB screening reads σ. Returns validation MAE, σ factor, coverage."""
-    from motif_screen.training.metrics import regression_metrics, std_scale_factor
-
+    """Scale each property's σ so that it is calibrated on the validation split (post-hoc variance
+    scaling, as for property models): the heads, refit on frozen training latents, are otherwise
+    overconfident, and UCB screening reads σ. Returns validation MAE, σ factor, coverage."""
     batch, y = _collate(graphs, targets, val_idx)
     model.target_scaler.std_factor.fill_(1.0)
     with torch.no_grad():
@@ -255,57 +238,58 @@ def _calibrate_heads(model, graphs, targets, val_idx) -> dict:
     return out
 
 
-def train_autoencoder(config: dict):
-    """Train (or fine-tune) the autoencoder described by ``config``; returns ``(model, metrics)``.
+def train_autoencoder(config):
+    """Train the autoencoder a recipe describes; returns ``(model, metrics)``.
 
     ``metrics`` is flat: sizes, epochs run, minutes, final train/validation loss terms, and for
-    property heads the validation MAE of the latent heads.
+    property heads the validation MAE of the latent heads. ``model.checkpoint_info`` holds the
+    recipe, the metrics and the data fingerprint; the checkpoint goes to ``output`` (or
+    ``<out_dir>/<name>.pt``) when one is named.
     """
-    from motif_screen.graphs import to_graph
-    from motif_screen.model.autoencoder import AutoencoderConfig, build_autoencoder, save_autoencoder
-
-    unknown = sorted(set(config) - set(DEFAULTS) - {"task", "name"})
-    if unknown:
-        raise ConfigError(f"unknown autoencoder recipe key(s): {', '.join(unknown)}; known: {', '.join(sorted(DEFAULTS))}")
-    cfg = {**DEFAULTS, **{k: v for k, v in config.items() if v is not None or k in ("limit",)}}
-    seed = int(cfg["seed"])
+    cfg = _recipe(config)
+    seed = int(cfg.seed)
     torch.manual_seed(seed)
     random.seed(seed)
-    if cfg["threads"]:
-        torch.set_num_threads(int(cfg["threads"]))
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
 
-    structures, ids, targets, periodic = _load_data(cfg)
-    order, val_idx, train_idx = _split(len(structures), cfg)
+    data = load_recipe_data(cfg)
+    structures, targets = data.structures, data.targets
+    order = _shuffled(len(structures), cfg)
     elements = sorted({site.specie.Z for i in order for site in structures[i]})
-    model_options = dict(cfg["model"])
-    model_options.setdefault("decoder", {})
-    model_options["decoder"].setdefault("max_atoms", max(len(structures[i]) for i in order) + 2)
-    ae_config = AutoencoderConfig(elements=elements, periodic=periodic, properties=list(cfg["properties"]), **model_options)
+    model_options = dict(cfg.model)
+    model_options["decoder"] = {"max_atoms": max(len(structures[i]) for i in order) + 2, **(model_options.get("decoder") or {})}
+    ae_config = AutoencoderConfig(elements=elements, periodic=data.periodic, properties=list(cfg.properties), **model_options)
     model = build_autoencoder(ae_config)
 
-    graphs = {i: to_graph(structures[i], model.cutoff, vocabulary=elements, name=f"structure {ids[i]}") for i in order}
+    split = _split(data, cfg, order, model.cutoff, elements)
+    graphs, val_idx, train_idx = split.graphs, split.val, split.train
+    unlabelled = [name for p, name in enumerate(cfg.properties) if not np.isfinite(targets[train_idx, p]).any()]
+    if unlabelled:
+        raise InputError(f"property {', '.join(unlabelled)} has no numeric value among the {len(train_idx)} training "
+                         "structures: nothing to train its head on")
 
     # statistics the model standardises with: lattice parameters, property labels
     train_batch, _ = _collate(graphs, targets, train_idx)
-    if periodic:
+    if data.periodic:
         model.decoder.fit_lattice_scaler(train_batch[keys.CELL], train_batch[keys.NUM_NODES])
     if targets.shape[1]:
         model.target_scaler.fit(torch.as_tensor(targets[train_idx], dtype=torch.get_default_dtype()))
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
-    epochs = int(cfg["epochs"])
-    steps_per_epoch = math.ceil(len(train_idx) / int(cfg["batch_size"]))
-    base_lr = float(cfg["lr"])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=float(cfg.lr), weight_decay=float(cfg.weight_decay))
+    epochs = int(cfg.epochs)
+    steps_per_epoch = math.ceil(len(train_idx) / int(cfg.batch_size))
+    base_lr = float(cfg.lr)
     generator = torch.Generator().manual_seed(seed)
     start = time.time()
-    deadline = start + 60.0 * float(cfg["max_minutes"])
+    deadline = start + 60.0 * float(cfg.max_minutes)
     history, epoch, stopped_early, step = [], 0, False, 0
     for epoch in range(1, epochs + 1):
         model.train()
         shuffled = list(train_idx)
         random.Random(seed + epoch).shuffle(shuffled)
         sums, count = {}, 0
-        for idx in _batches(shuffled, int(cfg["batch_size"])):
+        for idx in _batches(shuffled, int(cfg.batch_size)):
             batch, y = _collate(graphs, targets, idx)
             terms = model.losses(batch, y, generator=generator)
             loss = model.total_loss(terms)
@@ -321,17 +305,17 @@ def train_autoencoder(config: dict):
             count += len(idx)
         train_terms = {k: v / count for k, v in sums.items()}
         history.append(train_terms)
-        if cfg["log_every"] and epoch % int(cfg["log_every"]) == 0:
+        if cfg.log_every and epoch % int(cfg.log_every) == 0:
             shown = " ".join(f"{k}={v:.4f}" for k, v in train_terms.items())
             print(f"epoch {epoch}/{epochs} {time.time() - start:.0f}s {shown}", flush=True)
         if time.time() > deadline - 0.5 * (time.time() - start) / epoch and epoch < epochs:
             stopped_early = True
             break
     model.eval()
-    prior = model.fit_latent_prior(_latent_means(model, [graphs[i] for i in train_idx]), cfg["prior_components"], seed)
-    if int(cfg["head_epochs"]):
-        head_terms = refine_heads(model, [graphs[i] for i in train_idx], targets[train_idx], int(cfg["head_epochs"]),
-                                  float(cfg["head_lr"]), seed=seed)
+    prior = model.fit_latent_prior(_latent_means(model, [graphs[i] for i in train_idx]), cfg.prior_components, seed)
+    if int(cfg.head_epochs):
+        head_terms = refine_heads(model, [graphs[i] for i in train_idx], targets[train_idx], int(cfg.head_epochs),
+                                  float(cfg.head_lr), seed=seed)
         print("refined latent heads: " + " ".join(f"{k}={v:.4f}" for k, v in head_terms.items()), flush=True)
 
     metrics = {
@@ -348,11 +332,13 @@ def train_autoencoder(config: dict):
         metrics.update({f"val_{k}": v for k, v in _evaluate(model, graphs, targets, val_idx, 256, generator).items()})
         if targets.shape[1]:
             metrics.update(_calibrate_heads(model, graphs, targets, val_idx))
-    model.model_name = str(config.get("name") or (Path(cfg["output"]).stem if cfg["output"] else "autoencoder"))
-    if not cfg["output"] and cfg["out_dir"]:
-        cfg["output"] = str(Path(cfg["out_dir"]) / f"{model.model_name}.pt")
-    if cfg["output"]:
-        output = Path(cfg["output"])
-        output.parent.mkdir(parents=True, exist_ok=True)
-        save_autoencoder(model, output, config=dict(cfg), metrics=metrics)
+    metrics["skipped_structures"] = len(split.skipped)
+    fingerprint = data_fingerprint([structures[i] for i in split.used],
+                                   {name: targets[split.used, p].tolist() for p, name in enumerate(cfg.properties)})
+    model.model_name = str(cfg.name or (Path(cfg.output).stem if cfg.output else "autoencoder"))
+    output = cfg.output or (str(Path(cfg.out_dir) / f"{model.model_name}.pt") if cfg.out_dir else None)
+    recorded = {**cfg.to_dict(), "name": model.model_name, "output": output}
+    model.checkpoint_info = {"config": recorded, "metrics": metrics, "data_fingerprint": fingerprint}
+    if output:
+        save_autoencoder(model, output, config=recorded, metrics=metrics, data_fingerprint=fingerprint)
     return model, metrics

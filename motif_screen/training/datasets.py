@@ -1,31 +1,45 @@
-"""Training data sources -> (structures, {target: values}), and the data fingerprint.
+"""Training data sources -> :class:`Dataset` (structures, {target: values}, names).
 
 Sources (``load_data(spec)`` dispatches on ``spec["source"]``):
 
-- ``csv``: a CDVAE-style CSV (``cif`` column + property columns), e.g. perov-5's ``val.csv``;
+- ``csv``: a CDVAE-style CSV (``cif`` column + property columns), e.g. perov-5's ``val.csv``,
+  read by :func:`load_csv` — the one reader of such files for every training task;
 - ``files``: a folder, glob or list of CIF / POSCAR / extxyz files, labels from a CSV
   (column ``file`` or ``name`` + property columns) or, for extxyz, from each frame's info;
 - ``qm9``: QM9 from ``qm9pack`` via :func:`motif_screen.training.qm9.load_qm9`;
 - ``mongodb``: successful :class:`~motif_screen.db.documents.OracleResult` documents (DFT only
   unless ``sources`` says otherwise: ML-potential labels never leak into a DFT training set).
+
+Rows are numbered as a spreadsheet shows them: the header is row 1, the first data row is row 2.
 """
 
 from __future__ import annotations
 
+import codecs
 import glob
-import hashlib
 import logging
+import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+from ase.io import read as ase_read
+from pymatgen.core import Molecule, Structure
 
 from motif_screen import keys
+from motif_screen.db.documents import OracleResult
 from motif_screen.errors import ConfigError, InputError
+from motif_screen.training.qm9 import load_qm9
+from motif_screen.training.usable import skip_summary
+
+__all__ = ["Dataset", "load_csv", "load_data", "load_files", "load_oracle_results", "load_qm9_dataset", "read_table"]
 
 log = logging.getLogger(__name__)
 
 STRUCTURE_SUFFIXES = (".cif", ".vasp", ".poscar", ".extxyz", ".xyz", ".json")
+FIRST_DATA_ROW = 2  # the header is row 1
 
 
 @dataclass
@@ -34,50 +48,132 @@ class Dataset:
     targets: dict[str, list]  # target -> list of float (NaN = missing)
     names: list[str] = field(default_factory=list)
     description: str = ""
+    skipped: list[str] = field(default_factory=list)  # "<row>: <reason>" of each input left out
 
     def __len__(self) -> int:
         return len(self.structures)
 
 
-def _float_or_nan(value) -> float:
+# --- reading a CSV file ---------------------------------------------------------------------------
+def _encoding(path: Path) -> str:
+    """The text encoding a byte-order mark announces (UTF-8 when there is none)."""
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" in head:
+        raise InputError(f"{path} holds NUL bytes: UTF-16 text without a byte-order mark, or not text at all; "
+                         "save it as a UTF-8 CSV")
+    return "utf-8"
+
+
+def read_table(path) -> pd.DataFrame:
+    """A CSV file as a DataFrame: UTF-8 (with or without a byte-order mark) or UTF-16 with one;
+    InputError for a missing, empty, non-text or malformed file."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise InputError(f"data file {path} does not exist")
     try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return float("nan")
-    return out if np.isfinite(out) else float("nan")
+        return pd.read_csv(path, encoding=_encoding(path))
+    except pd.errors.EmptyDataError:
+        raise InputError(f"data file {path} is empty") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"data file {path} is not UTF-8 text (byte {exc.start} cannot be decoded); "
+                         "save it as a UTF-8 CSV") from None
+    except pd.errors.ParserError as exc:
+        raise InputError(f"data file {path} is not a readable CSV: {str(exc).strip().splitlines()[0]}") from None
 
 
-def _require_columns(frame, columns, label):
+def _require_columns(frame: pd.DataFrame, columns, label) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise InputError(f"{label} has no column(s) {', '.join(missing)}; it has {', '.join(map(str, frame.columns))}")
 
 
-def load_csv(path, targets, cif_column: str = "cif", id_column: str | None = "material_id", limit: int | None = None) -> Dataset:
-    """CDVAE-style CSV: one CIF string per row plus property columns."""
-    import pandas as pd
-    from pymatgen.core import Structure
+def _as_number(value) -> float | None:
+    """The number a cell holds (NaN for an empty cell), or None for text that is not a number."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return math.nan
+    if isinstance(value, str) and not value.strip():
+        return math.nan
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else math.nan
 
+
+def numeric_column(frame: pd.DataFrame, column: str, label) -> list[float]:
+    """A label column as floats, NaN where a cell is empty. A column without any number, or with
+    cells that hold text other than a number, is refused with the rows at fault."""
+    values, bad = [], []
+    for row, value in enumerate(frame[column].tolist(), start=FIRST_DATA_ROW):
+        number = _as_number(value)
+        if number is None:
+            bad.append(f"row {row} ({str(value)[:20]!r})")
+            number = math.nan
+        values.append(number)
+    if not any(math.isfinite(v) for v in values):
+        raise InputError(f"column {column} of {label} has no numeric value: nothing to train on")
+    if bad:
+        raise InputError(f"column {column} of {label} holds non-numeric values in {skip_summary(bad, sep=', ')}; "
+                         "correct them or leave those cells empty (an empty cell is a missing label)")
+    return values
+
+
+def _cif_structure(cell) -> Structure:
+    """The structure a ``cif`` cell holds; ValueError saying what is wrong with the cell."""
+    text = cell.strip() if isinstance(cell, str) else ""
+    if not text and (cell is None or isinstance(cell, str) or (isinstance(cell, float) and math.isnan(cell))):
+        raise ValueError("the cif cell is empty")
+    if "data_" not in text:
+        raise ValueError(f"the cif cell is not a CIF ({str(cell).strip()[:20]!r} has no data_ block)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pymatgen warns about each CIF it has to repair
+            return Structure.from_str(text, fmt="cif")
+    except Exception as exc:  # pymatgen raises many types for bad CIFs
+        detail = str(exc).strip().splitlines()[0][:100] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"the cif cell holds a CIF pymatgen cannot read ({detail})") from None
+
+
+def load_csv(path, targets, cif_column: str = "cif", id_column: str | None = "material_id", limit: int | None = None) -> Dataset:
+    """A CDVAE-style CSV: one CIF per row in ``cif_column`` plus label columns ``targets``.
+
+    Rows whose CIF cannot be read are skipped, each with its reason (logged, and kept in
+    ``Dataset.skipped``); when none is readable the error names the first few and why. Label
+    columns are checked by :func:`numeric_column`."""
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise InputError(f"data file {path} does not exist")
-    frame = pd.read_csv(path)
+    frame = read_table(path)
     _require_columns(frame, [cif_column, *targets], str(path))
     if limit is not None:
         frame = frame.iloc[: int(limit)]
-    structures, names = [], []
-    for row_number, row in enumerate(frame.itertuples(index=False)):
-        record = row._asdict()
-        name = str(record.get(id_column)) if id_column and id_column in record else f"{path.name}:{row_number}"
+    values = {t: numeric_column(frame, t, path) for t in targets}
+    has_id = bool(id_column) and id_column in frame.columns
+    ids = frame[id_column].tolist() if has_id else [None] * len(frame)
+    structures, names, kept, skipped = [], [], [], []
+    for i, (ident, cell) in enumerate(zip(ids, frame[cif_column].tolist())):
+        name = str(ident) if has_id else f"{path.name}:{i}"
         try:
-            structures.append(Structure.from_str(record[cif_column], fmt="cif"))
-        except Exception as exc:  # pymatgen raises many types for bad CIFs
-            raise InputError(f"row {row_number} ({name}) of {path} holds an unreadable CIF: {type(exc).__name__}") from None
+            structures.append(_cif_structure(cell))
+        except ValueError as exc:
+            skipped.append(f"row {i + FIRST_DATA_ROW}{f' ({ident})' if has_id else ''}: {exc}")
+            continue
         names.append(name)
-    values = {t: [_float_or_nan(v) for v in frame[t].tolist()] for t in targets}
-    return Dataset(structures, values, names, f"csv {path} ({len(structures)} structures)")
+        kept.append(i)
+    if not structures:
+        raise InputError(f"no usable structures in {path}: all {len(frame)} rows failed: {skip_summary(skipped)}"
+                         if skipped else f"no usable structures in {path}: it has no data rows")
+    if skipped:
+        log.warning("%s: skipped %d of %d rows: %s", path, len(skipped), len(frame), skip_summary(skipped))
+    values = {t: [column[i] for i in kept] for t, column in values.items()}
+    description = f"csv {path} ({len(structures)} structures{f', {len(skipped)} rows skipped' if skipped else ''})"
+    return Dataset(structures, values, names, description, skipped)
 
 
+# --- structure files ------------------------------------------------------------------------------
 def _expand_paths(paths) -> list[Path]:
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -103,32 +199,27 @@ def _read_file(path: Path):
     suffix = path.suffix.lower()
     try:
         if suffix in (".extxyz", ".xyz"):
-            from ase.io import read
-
-            frames = read(str(path), index=":")
+            frames = ase_read(str(path), index=":")
             return [(f"{path.name}:{i}" if len(frames) > 1 else path.name, atoms, dict(atoms.info)) for i, atoms in enumerate(frames)]
-        from pymatgen.core import Structure
-
         return [(path.name, Structure.from_file(str(path)), {})]
-    except InputError:
-        raise
-    except Exception as exc:
+    except Exception as exc:  # pymatgen and ASE raise many types for broken files
         raise InputError(f"cannot read structure file {path}: {type(exc).__name__}: {str(exc)[:120]}") from None
+
+
+def _float_or_nan(value) -> float:
+    number = _as_number(value)
+    return math.nan if number is None else number
 
 
 def load_files(paths, targets, labels_csv=None) -> Dataset:
     """CIF/POSCAR/extxyz files; labels from ``labels_csv`` (``file``/``name`` column) or extxyz info."""
     labels = None
     if labels_csv is not None:
-        import pandas as pd
-
-        labels_path = Path(labels_csv).expanduser()
-        if not labels_path.is_file():
-            raise InputError(f"labels file {labels_path} does not exist")
-        frame = pd.read_csv(labels_path)
+        frame = read_table(labels_csv)
         key = "file" if "file" in frame.columns else "name"
-        _require_columns(frame, [key, *targets], str(labels_path))
-        labels = {str(r[key]): r for r in frame.to_dict("records")}
+        _require_columns(frame, [key, *targets], str(labels_csv))
+        columns = {t: numeric_column(frame, t, labels_csv) for t in targets}
+        labels = {str(name): {t: columns[t][row] for t in targets} for row, name in enumerate(frame[key].tolist())}
     structures, names, values = [], [], {t: [] for t in targets}
     for path in _expand_paths(paths):
         for name, structure, info in _read_file(path):
@@ -146,9 +237,8 @@ def load_files(paths, targets, labels_csv=None) -> Dataset:
     return Dataset(structures, values, names, f"files {paths} ({len(structures)} structures)")
 
 
+# --- QM9 and oracle results -----------------------------------------------------------------------
 def load_qm9_dataset(targets, n: int | None = None, seed: int = 0, **filters) -> Dataset:
-    from motif_screen.training.qm9 import load_qm9
-
     molecules, values = load_qm9(n=n, seed=seed, targets=tuple(targets), **filters)
     names = [f"qm9:{m.properties.get('qm9_index')}" for m in molecules]
     return Dataset(molecules, {t: [float(v) for v in values[t]] for t in targets}, names, f"QM9 ({len(molecules)} molecules)")
@@ -160,10 +250,6 @@ ORACLE_FIELDS = {keys.FORMATION_ENERGY: "formation_energy_per_atom", keys.ENERGY
 
 def load_oracle_results(targets, campaign: str | None = None, sources=keys.DFT_SOURCES) -> Dataset:
     """Successful oracle results (relaxed structure when stored) as a training set; needs db.connect()."""
-    from pymatgen.core import Molecule, Structure
-
-    from motif_screen.db.documents import OracleResult
-
     unknown = [t for t in targets if t not in ORACLE_FIELDS]
     if unknown:
         raise InputError(f"oracle results carry {', '.join(ORACLE_FIELDS)}, not {', '.join(unknown)}")
@@ -209,20 +295,3 @@ def load_data(spec: dict, targets, base_dir=None) -> Dataset:
     except (KeyError, TypeError) as exc:
         raise ConfigError(f"data source {source!r}: missing or unknown setting ({exc})") from None
     raise ConfigError(f"data source must be one of csv, files, qm9, mongodb; got {source!r}")
-
-
-def data_fingerprint(structures, targets: dict[str, list]) -> str:
-    """sha256 over the structures' canonical fingerprints and the labels (order-sensitive, 16 hex)."""
-    from motif_screen.structures.fingerprint import fingerprint
-
-    h = hashlib.sha256()
-    for s in structures:
-        if hasattr(s, "get_positions") and not hasattr(s, "cart_coords"):  # ASE Atoms
-            from pymatgen.io.ase import AseAtomsAdaptor
-
-            s = AseAtomsAdaptor.get_structure(s) if any(s.get_pbc()) else AseAtomsAdaptor.get_molecule(s)
-        h.update(fingerprint(s).encode())
-    for name in sorted(targets):
-        h.update(name.encode())
-        h.update(np.round(np.asarray(targets[name], dtype=float), 6).tobytes())
-    return h.hexdigest()[:16]

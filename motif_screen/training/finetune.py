@@ -1,8 +1,9 @@
-"""Fine-tuning the property heads of a trained model on a few oracle results (the retraining loop).
+"""Fine-tuning the property heads of a trained autoencoder on a few oracle results (the retraining loop).
 
 Only the heads move: with tens of labels, updating the encoder or decoder would forget the
 structure map they learned from thousands. Latents are computed once; the loss is the heads'
 Gaussian negative log-likelihood, so the ensemble's uncertainty is re-fitted along with the mean.
+The normalisation of the targets is kept, so predictions stay comparable across retraining rounds.
 """
 
 from __future__ import annotations
@@ -11,41 +12,48 @@ import numpy as np
 import torch
 
 from motif_screen.errors import InputError
+from motif_screen.model.autoencoder import StructureAutoencoder
+from motif_screen.model.heads import heads_nll
+
+__all__ = ["fine_tune_heads"]
 
 
-def fine_tune_heads(model, structures: list, targets: dict[str, np.ndarray], *, epochs: int = 30, lr: float = 3e-3,
-                    seed: int = 0) -> dict:
-    """Train ``model.heads`` on (structures, targets); properties not given stay unlabelled (NaN)."""
+def fine_tune_heads(model: StructureAutoencoder, structures: list, targets: dict[str, np.ndarray], *, epochs: int = 30,
+                    lr: float = 3e-3, seed: int = 0) -> dict:
+    """Train ``model.heads`` in place on (structures, targets); properties not given stay unlabelled.
+
+    Returns ``{"task": "fine_tune_heads", "epochs", "first_loss", "last_loss"}``. Unknown
+    properties, no structures, no finite label or a non-finite loss raise InputError with the heads
+    unchanged."""
     properties = list(model.config.properties)
     unknown = set(targets) - set(properties)
     if unknown:
-        raise InputError(f"the model has no head for {', '.join(sorted(unknown))}; it predicts {', '.join(properties)}")
+        raise InputError(f"the model has no head for {', '.join(sorted(unknown))}, so it cannot be fine-tuned on it; "
+                         f"it predicts {', '.join(properties) or 'nothing'}")
     if model.heads is None or not structures:
         raise InputError("nothing to fine-tune: the model has no property heads or no structures were given")
     torch.manual_seed(seed)
-    with torch.no_grad():
-        latent = model.encode(list(structures))
+    latent = model.encode(list(structures))
     y = torch.full((len(structures), len(properties)), float("nan"), dtype=latent.dtype)
     for name, values in targets.items():
         y[:, properties.index(name)] = torch.as_tensor(np.asarray(values, dtype=float), dtype=latent.dtype)
     if not torch.isfinite(y).any():
         raise InputError("no finite target values to fine-tune on")
     y_norm = model.target_scaler.normalise(y)
-    known = torch.isfinite(y_norm)
-    y_norm = torch.nan_to_num(y_norm)
+    before = {k: v.detach().clone() for k, v in model.heads.state_dict().items()}
     optimizer = torch.optim.Adam(model.heads.parameters(), lr=lr)
     model.heads.train()
     history = []
     for _ in range(max(0, int(epochs))):
         optimizer.zero_grad()
-        mu, log_var = model.heads(latent)  # (K, B, P)
-        nll = 0.5 * (log_var + (mu - y_norm[None]) ** 2 / log_var.exp())
-        loss = nll[known[None].expand_as(nll)].mean()
+        loss = heads_nll(*model.heads(latent), y_norm)
         if not torch.isfinite(loss):
-            raise InputError("fine-tuning diverged (non-finite loss); the model was not changed in the database")
+            model.heads.load_state_dict(before)
+            model.heads.eval()
+            raise InputError("fine-tuning diverged (non-finite loss); the heads were left as they were")
         loss.backward()
         optimizer.step()
-        history.append(float(loss))
+        history.append(float(loss.detach()))
     model.heads.eval()
-    return {"epochs": len(history), "first_loss": history[0] if history else None,
+    return {"task": "fine_tune_heads", "epochs": len(history), "first_loss": history[0] if history else None,
             "last_loss": history[-1] if history else None}

@@ -1,4 +1,4 @@
-"""Training, fine-tuning and evaluation of a :class:`~motif_screen.model.PropertyModel`.
+"""Training and evaluation of a :class:`~motif_screen.model.PropertyModel`.
 
 Graphs are built once (parsing and neighbour lists cost more than a training step on small
 cells), then each epoch shuffles, collates and steps. Early stopping watches the validation MAE
@@ -10,22 +10,24 @@ After training the ensemble's variance is recalibrated on the validation split.
 from __future__ import annotations
 
 import copy
-import logging
 import math
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from motif_screen.errors import InputError, ModelError
 from motif_screen.graphs import collate, to_graph
+from motif_screen.model.checkpoint import save_checkpoint
 from motif_screen.model.property_model import MEAN, STD, PropertyModel, build_property_model
 from motif_screen.training.config import TrainConfig
-from motif_screen.training.datasets import data_fingerprint
+from motif_screen.training.fingerprint import data_fingerprint
 from motif_screen.training.metrics import regression_metrics, std_scale_factor
+from motif_screen.training.usable import usable_graphs
 
-log = logging.getLogger(__name__)
+__all__ = ["TrainingDiverged", "evaluate", "train_property_model"]
 
 
 class TrainingDiverged(ModelError):
@@ -53,41 +55,6 @@ def _label_matrix(targets: dict, names: list[str], n: int) -> torch.Tensor:
     matrix = np.stack(columns, axis=1) if columns else np.zeros((n, 0))
     matrix[~np.isfinite(matrix)] = np.nan
     return torch.tensor(matrix, dtype=torch.get_default_dtype())
-
-
-def build_graphs(structures, cutoff: float, vocabulary, max_atoms: int, skip_invalid: bool = True):
-    """(graphs, kept indices, [skip messages]); pre-built graphs (dicts) pass through."""
-    graphs, kept, skipped = [], [], []
-    for i, s in enumerate(structures):
-        if isinstance(s, dict):
-            graphs.append(s)
-            kept.append(i)
-            continue
-        try:
-            graphs.append(to_graph(s, cutoff, vocabulary, max_atoms))
-            kept.append(i)
-        except InputError as exc:
-            if not skip_invalid:
-                raise
-            skipped.append(f"#{i}: {exc}")
-    if skipped:
-        log.warning("skipped %d structure(s) that cannot be graphs, e.g. %s", len(skipped), skipped[0])
-    return graphs, kept, skipped
-
-
-def _fingerprint(structures, targets) -> str:
-    if structures and isinstance(structures[0], dict):
-        import hashlib
-
-        h = hashlib.sha256()
-        for g in structures:
-            h.update(g["atomic_numbers"].numpy().tobytes())
-            h.update(np.round(g["pos"].double().numpy(), 4).tobytes())
-        for name in sorted(targets):
-            h.update(name.encode())
-            h.update(np.round(np.asarray(targets[name], dtype=float), 6).tobytes())
-        return h.hexdigest()[:16]
-    return data_fingerprint(structures, targets)
 
 
 def _loss(out, y, weights, nll_weight: float):
@@ -134,22 +101,17 @@ def _calibrate(model, graphs, labels) -> list[float]:
     return factors
 
 
-def _fit(model: PropertyModel, graphs, labels: torch.Tensor, config: TrainConfig, lr: float, fit_scaler: bool) -> dict:
-    from tqdm.auto import tqdm
-
+def _fit(model: PropertyModel, graphs, labels: torch.Tensor, config: TrainConfig) -> dict:
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     n = len(graphs)
-    if n == 0:
-        raise InputError("no usable structures to train on")
     order = rng.permutation(n)
     n_val = int(round(n * config.val_fraction)) if n >= 10 else 0
     val_idx, train_idx = order[:n_val], order[n_val:]
-    if fit_scaler:
-        model.scaler.fit(labels[train_idx])
-        model.scaler.std_factor.fill_(1.0)
+    model.scaler.fit(labels[train_idx])
+    model.scaler.std_factor.fill_(1.0)
     y_norm = model.scaler.normalise(labels)
     k = model.heads.ensemble_size
     weights = torch.tensor(rng.poisson(1.0, size=(n, k)) if (config.bootstrap and k > 1) else np.ones((n, k)),
@@ -157,7 +119,7 @@ def _fit(model: PropertyModel, graphs, labels: torch.Tensor, config: TrainConfig
     val_graphs, val_labels = [graphs[i] for i in val_idx], labels[val_idx]
     monitor_graphs, monitor_labels = (val_graphs, val_labels) if n_val else ([graphs[i] for i in train_idx], labels[train_idx])
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=max(2, config.patience // 3))
     out_dir = Path(config.out_dir).expanduser() if config.out_dir else None
     best_score, best_epoch, bad_epochs = math.inf, 0, 0
@@ -177,14 +139,12 @@ def _fit(model: PropertyModel, graphs, labels: torch.Tensor, config: TrainConfig
                 model.load_state_dict(best_state)
                 saved = None
                 if out_dir is not None:
-                    from motif_screen.model.checkpoint import save_checkpoint
-
                     saved = save_checkpoint(out_dir / "last_good.pt", model, config=config.to_dict(),
                                             metrics={"best_epoch": best_epoch, "diverged_epoch": epoch})
                 where = f"saved to {saved}" if saved else "kept in memory"
                 raise TrainingDiverged(
                     f"training diverged at epoch {epoch} (loss became {loss.item()}); the last good model "
-                    f"(epoch {best_epoch}) was {where}; try a lower lr than {lr:g}",
+                    f"(epoch {best_epoch}) was {where}; try a lower lr than {config.lr:g}",
                     model=model, checkpoint=saved, metrics={"best_epoch": best_epoch, "diverged_epoch": epoch},
                 )
             optimizer.zero_grad(set_to_none=True)
@@ -201,8 +161,6 @@ def _fit(model: PropertyModel, graphs, labels: torch.Tensor, config: TrainConfig
             best_score, best_epoch, bad_epochs = score, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
             if out_dir is not None:
-                from motif_screen.model.checkpoint import save_checkpoint
-
                 save_checkpoint(out_dir / "best.pt", model, config=config.to_dict(), metrics={"best_epoch": epoch, "val_mae_normalised": score})
         else:
             bad_epochs += 1
@@ -233,7 +191,7 @@ def _fit(model: PropertyModel, graphs, labels: torch.Tensor, config: TrainConfig
     }
 
 
-def _finish(model, config, graphs, labels, fit_info, fingerprint, skipped, kind):
+def _finish(model, config, graphs, labels, fit_info, fingerprint, skipped):
     metrics = {k: v for k, v in fit_info.items() if k != "val_split"}
     val_idx = fit_info["val_split"]
     if val_idx:
@@ -241,59 +199,48 @@ def _finish(model, config, graphs, labels, fit_info, fingerprint, skipped, kind)
         metrics.update(evaluate(model, vg, {t: labels[val_idx, j].tolist() for j, t in enumerate(model.targets)}, prefix="val_"))
     metrics["skipped_structures"] = len(skipped)
     metrics["data_fingerprint"] = fingerprint
-    metrics["task"] = kind
+    metrics["task"] = "train"
     model.checkpoint_info = {"config": config.to_dict(), "metrics": metrics, "data_fingerprint": fingerprint}
     if config.out_dir:
-        from motif_screen.model.checkpoint import save_checkpoint
-
         path = save_checkpoint(Path(config.out_dir).expanduser() / "model.pt", model, config=config.to_dict(),
                                metrics=metrics, data_fingerprint=fingerprint)
         metrics["checkpoint"] = str(path)
     return model, metrics
 
 
-def train_property_model(structures, targets: dict, config) -> tuple[PropertyModel, dict]:
+def _check_labels(labels: torch.Tensor, names: list[str], n_usable: int) -> None:
+    """Refuse a target with no label among the usable structures: it would train on nothing."""
+    for j, name in enumerate(names):
+        if not bool(torch.isfinite(labels[:, j]).any()):
+            raise InputError(f"target {name} has no numeric value among the {n_usable} usable structures: nothing to train on")
+
+
+def train_property_model(structures, targets: dict, config, names=None) -> tuple[PropertyModel, dict]:
     """Train a new PropertyModel on ``structures`` (pymatgen/ASE objects or pre-built graphs).
 
-    ``targets``: {name: [value or None per structure]}; missing labels are masked. ``config``:
-    a :class:`TrainConfig` or a dict of its fields. Returns the best model (eval mode, calibrated)
-    and a metrics dict (validation MAE/RMSE/calibration per target, history, data fingerprint).
+    ``targets``: {name: [value or None per structure]}; missing labels are masked, a target with
+    no label at all is refused. ``names`` (one per structure) name the structures that are skipped
+    because they cannot be graphs. ``config``: a :class:`TrainConfig` or a dict of its fields.
+    Returns the best model (eval mode, calibrated) and a metrics dict (validation
+    MAE/RMSE/calibration per target, history, data fingerprint). Nothing is written when training
+    is refused.
     """
     config = _as_config(config)
     structures = list(structures)
-    names = list(config.targets or targets.keys())
-    missing = [t for t in names if t not in targets]
+    target_names = list(config.targets or targets.keys())
+    missing = [t for t in target_names if t not in targets]
     if missing:
         raise InputError(f"no labels given for target(s) {', '.join(missing)}")
     torch.manual_seed(config.seed)
-    model = build_property_model(names, config.preset, config.ensemble_size, config.head_hidden, **config.encoder)
-    labels = _label_matrix(targets, names, len(structures))
-    graphs, kept, skipped = build_graphs(structures, model.cutoff, model.vocabulary, config.max_atoms)
-    labels = labels[kept]
-    fingerprint = _fingerprint([structures[i] for i in kept], {t: labels[:, j].tolist() for j, t in enumerate(names)})
-    info = _fit(model, graphs, labels, config, config.lr, fit_scaler=True)
-    return _finish(model, config, graphs, labels, info, fingerprint, skipped, "train")
-
-
-def fine_tune(model: PropertyModel, structures, targets: dict, config) -> tuple[PropertyModel, dict]:
-    """Continue training ``model`` (a copy; the original is untouched) on new data, e.g. oracle results.
-
-    Keeps the model's normalisation so predictions stay comparable across retraining rounds;
-    uses ``config.fine_tune_lr`` (default ``lr / 5``) and recalibrates the variance.
-    """
-    config = _as_config(config)
-    unknown = [t for t in targets if t not in model.targets]
-    if unknown:
-        raise InputError(f"the model predicts {', '.join(model.targets)}; it cannot be fine-tuned on {', '.join(unknown)}")
-    model = copy.deepcopy(model)
-    structures = list(structures)
-    labels = _label_matrix(targets, model.targets, len(structures))
-    graphs, kept, skipped = build_graphs(structures, model.cutoff, model.vocabulary, config.max_atoms)
-    labels = labels[kept]
-    fingerprint = _fingerprint([structures[i] for i in kept], {t: labels[:, j].tolist() for j, t in enumerate(model.targets)})
-    lr = config.fine_tune_lr or config.lr / 5
-    info = _fit(model, graphs, labels, config, lr, fit_scaler=False)
-    return _finish(model, config, graphs, labels, info, fingerprint, skipped, "fine_tune")
+    model = build_property_model(target_names, config.preset, config.ensemble_size, config.head_hidden, **config.encoder)
+    labels = _label_matrix(targets, target_names, len(structures))
+    usable = usable_graphs(structures, model.cutoff, model.vocabulary, config.max_atoms, names)
+    labels = labels[usable.kept]
+    _check_labels(labels, target_names, len(usable.kept))
+    fingerprint = data_fingerprint([structures[i] for i in usable.kept],
+                                   {t: labels[:, j].tolist() for j, t in enumerate(target_names)})
+    info = _fit(model, usable.graphs, labels, config)
+    return _finish(model, config, usable.graphs, labels, info, fingerprint, usable.skipped)
 
 
 def evaluate(model: PropertyModel, structures, targets: dict, batch_size: int = 256, prefix: str = "") -> dict:

@@ -1,18 +1,13 @@
-"""Regression and calibration metrics for mean ± std predictions (pure numpy)."""
+"""Regression and calibration metrics for mean ± std predictions (numpy and scipy)."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+from scipy.special import ndtri
 
 _LEVELS = np.linspace(0.01, 0.99, 99)
-
-
-def _normal_quantile(p: np.ndarray) -> np.ndarray:
-    from scipy.special import ndtri
-
-    return ndtri(p)
 
 
 def coverage(y, mean, std, k: float) -> float:
@@ -31,7 +26,7 @@ def miscalibration_area(y, mean, std) -> float:
     if not y.size:
         return float("nan")
     z = np.abs(y - mean) / np.maximum(std, 1e-12)
-    half_widths = _normal_quantile(0.5 + _LEVELS / 2)
+    half_widths = ndtri(0.5 + _LEVELS / 2)
     observed = (z[None, :] <= half_widths[:, None]).mean(axis=1)
     return float(np.mean(np.abs(observed - _LEVELS)))
 

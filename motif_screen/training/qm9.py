@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+import pandas as pd
+from pymatgen.core import Molecule
 
 from motif_screen.errors import ConfigError, InputError
 
@@ -90,8 +92,6 @@ def _parse_number_lists(cells: Iterable[str]) -> np.ndarray:
 
 
 def _parse_csvs(data_dir: Path) -> dict[str, np.ndarray]:
-    import pandas as pd
-
     columns = ["Index", "N_atoms", "Elements", "XYZ_Ang"] + [t.column for t in QM9_TARGETS.values()]
     frames = [pd.read_csv(data_dir / part, usecols=columns) for part in CSV_PARTS]
     frame = pd.concat(frames, ignore_index=True)
@@ -179,8 +179,6 @@ def load_qm9(
 
     Returns ``(molecules, {target: np.ndarray})`` in QM9 order.
     """
-    from pymatgen.core import Molecule
-
     unknown = [t for t in targets if t not in QM9_TARGETS]
     if unknown:
         raise InputError(f"Unknown QM9 target(s) {unknown}; choose from {sorted(QM9_TARGETS)}.")

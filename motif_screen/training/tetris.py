@@ -1,6 +1,6 @@
 """The eight 3D Tetris shapes of tensor field networks (Thomas et al. 2018, Fig. 2) as Molecules.
 
-A classifier trained on these shapes in ONE orientation and tested on randomly rotated copies is
+A classifier (:mod:`motif_screen.model.tetris`) trained on these shapes in ONE orientation and tested on randomly rotated copies is
 the simplest demonstration that a network is rotation-equivariant: a plain network fails, an
 equivariant one is perfect by construction. Two of the shapes are mirror images of each other, so
 a network that is equivariant under inversion (O(3), e3nn's parity) can only tell them apart
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from e3nn import o3
-from torch import nn
+from pymatgen.core import Molecule
 
-from motif_screen import keys
+from motif_screen.graphs import collate, to_graph
+from motif_screen.model.tetris import build_tetris_classifier
 
 # Unit-cube coordinates, four blocks each; names as in the TFN paper / e3nn's tetris example.
 TETRIS_SHAPES: dict[str, tuple[tuple[int, int, int], ...]] = {
@@ -58,8 +58,6 @@ def tetris_molecules(scale: float = 1.5, element: str = "C", rotation: np.ndarra
     ``rotation`` (3, 3) or (8, 3, 3) rotates each shape about its centroid; the default is the
     canonical (training) orientation. ``scale`` is the block spacing in Å.
     """
-    from pymatgen.core import Molecule
-
     positions = tetris_positions(scale)
     if rotation is not None:
         rotation = np.broadcast_to(np.asarray(rotation, dtype=np.float64), (len(positions), 3, 3))
@@ -83,50 +81,7 @@ def rotated_tetris(n_copies: int, seed: int, scale: float = 1.5, element: str = 
     return molecules, np.array(labels)
 
 
-# --- a classifier on the shared encoder ---------------------------------------------------------------
-def build_tetris_classifier(preset: str = "S", **encoder_overrides):
-    """A :class:`TetrisClassifier` on a fresh encoder (vocabulary: carbon only, the shapes' element)."""
-    from motif_screen.model.encoder import build_encoder
-
-    encoder_overrides.setdefault("vocabulary", [6])
-    return TetrisClassifier(build_encoder(preset, **encoder_overrides))
-
-
-class TetrisClassifier(nn.Module):
-    """Encoder node features -> 7 scalars + 1 pseudoscalar per atom -> mean -> 8 class logits.
-
-    The encoder's features have natural parity only (0e, 1o, 2e...), which cannot tell a shape
-    from its mirror image. A triple product (v₁ × v₂) · v₃ of the atoms' vector features is a
-    pseudoscalar (0o) that can: the mirror pair gets logits ``s ± p``, which swap under
-    inversion exactly as the two shapes do. irreps_out: ``7x0e + 1x0o`` (before the logits).
-    """
-
-    def __init__(self, encoder: nn.Module, cross_channels: int = 8):
-        super().__init__()
-        self.encoder = encoder
-        irreps_node = o3.Irreps(encoder.irreps_out[keys.NODE_FEATURES])
-        self.irreps_in = {keys.POSITIONS: o3.Irreps("1o"), keys.CELL: o3.Irreps("3x1o")}
-        self.irreps_out = o3.Irreps("7x0e + 1x0o")
-        self.cross = o3.FullyConnectedTensorProduct(irreps_node, irreps_node, f"{cross_channels}x1e")
-        self.triple = o3.FullyConnectedTensorProduct(f"{cross_channels}x1e", irreps_node, "1x0o")
-        self.scalars = o3.Linear(irreps_node, "7x0e")
-
-    def features(self, batch):
-        x = self.encoder(batch)[keys.NODE_FEATURES]
-        per_atom = torch.cat([self.scalars(x), self.triple(self.cross(x, x), x)], dim=1)
-        num_graphs = int(batch[keys.NUM_NODES].shape[0])
-        total = torch.zeros(num_graphs, 8, dtype=x.dtype, device=x.device).index_add(0, batch[keys.BATCH], per_atom)
-        return total / batch[keys.NUM_NODES].to(x.dtype).unsqueeze(1)
-
-    def forward(self, batch):
-        f = self.features(batch)
-        chiral, pseudo = f[:, 6:7], f[:, 7:8]
-        return torch.cat([chiral + pseudo, chiral - pseudo, f[:, :6]], dim=1)  # CHIRAL_PAIR = (0, 1)
-
-
 def _graphs(molecules, cutoff):
-    from motif_screen.graphs import collate, to_graph
-
     return collate([to_graph(m, cutoff) for m in molecules])
 
 

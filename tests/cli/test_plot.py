@@ -12,7 +12,8 @@ from motif_screen import keys
 from motif_screen.cli.main import main
 from motif_screen.cli.plot import dominant_motif, pca_2d
 from motif_screen.errors import InputError
-from motif_screen.model.autoencoder import AutoencoderConfig, build_autoencoder, save_autoencoder
+from motif_screen.model.autoencoder import AutoencoderConfig, build_autoencoder
+from motif_screen.model.checkpoint import save_autoencoder
 
 TINY = dict(latent_dim=8, encoder_options=dict(channels=8, layers=1, latent_dim=8, latent_vectors=2),
             decoder=dict(channels=8, num_layers=1, max_atoms=8, flow_steps=2))

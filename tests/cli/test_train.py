@@ -37,12 +37,12 @@ def test_train_writes_checkpoint_and_registers_model_version(config_dir, capsys)
 
     from motif_screen.db import connect
     from motif_screen.db import embedded
-    from motif_screen.model import load_model_version
+    from motif_screen.training.registry import load_model_version
 
     embedded.close_all()
     connect(config_dir / "db.json", readonly=True)
     model = load_model_version("tiny")
-    assert model.targets == ["volume"] and model.model_version["version"] == 1
+    assert model.targets == ["volume"] and (model.model_name, model.model_version) == ("tiny", 1)
 
 
 def test_bad_configs_exit_2_with_one_line(tmp_path, capsys):
@@ -63,3 +63,96 @@ def test_refit_prior_needs_an_autoencoder_recipe_and_its_checkpoint(tmp_path, ca
     recipe.write_text(yaml.safe_dump({"task": "autoencoder", "data": "d.csv", "output": str(tmp_path / "none.pt")}))
     assert main(["train", "--config", str(recipe), "--refit-prior"]) == 2
     assert "needs the recipe's trained checkpoint" in capsys.readouterr().err
+
+
+# --- bad training data: one clear line on stderr, exit status 2, nothing written ------------------
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "Traceback" not in err and len(lines) == 1, err
+    assert lines[0].startswith("motif-screen train: error: ")
+    return lines[0]
+
+
+def _huge_cell_cif(structure) -> str:
+    """A CIF of ``structure`` whose a axis is 1e300 Å long."""
+    text = str(CifWriter(structure))
+    head, _, tail = text.partition("_cell_length_a")
+    return head + "_cell_length_a   1e300\n" + tail.split("\n", 1)[1]
+
+
+def test_a_label_column_without_numbers_is_refused_before_training(tmp_path, capsys):
+    cfg = _write_config(tmp_path)
+    frame = pd.read_csv(tmp_path / "d.csv")
+    frame["volume"] = "n/a"
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    line = _one_error_line(capsys)
+    assert "column volume of" in line and line.endswith("has no numeric value: nothing to train on")
+    assert not (tmp_path / "out").exists()
+
+
+def test_no_usable_structures_says_which_failed_and_why(tmp_path, capsys):
+    structures, _ = perovskites(4)
+    for s in structures:  # Ti on top of Sr: every structure has overlapping atoms
+        s.replace(1, "Ti", [0.01, 0.0, 0.0])
+    cfg = _write_config(tmp_path)
+    pd.DataFrame({"cif": [str(CifWriter(s)) for s in structures], "volume": [1.0, 2.0, 3.0, 4.0]}).to_csv(tmp_path / "d.csv")
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    line = _one_error_line(capsys)
+    assert "no usable structures for training: all 4 were refused: " in line and "overlapping atoms" in line
+    assert line.endswith("and 1 more") and not (tmp_path / "out").exists()
+
+
+def test_a_1e300_angstrom_lattice_is_skipped_with_its_reason(tmp_path, capsys, caplog):
+    structures, targets = perovskites(12)
+    cifs = [str(CifWriter(s)) for s in structures]
+    cifs[3] = _huge_cell_cif(structures[3])
+    cfg = _write_config(tmp_path)
+    pd.DataFrame({"material_id": [f"p{i}" for i in range(12)], "cif": cifs, "volume": targets["volume"]}).to_csv(tmp_path / "d.csv")
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert "1 structure(s) could not be used" in capsys.readouterr().out
+    assert "p3 has a lattice vector over 1e+300 Å long" in caplog.text
+    pd.DataFrame({"cif": [_huge_cell_cif(s) for s in structures[:2]], "volume": [1.0, 2.0]}).to_csv(tmp_path / "d.csv")
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "out2"), "--quiet"]) == 2
+    assert "has a lattice vector over 1e+300 Å long" in _one_error_line(capsys)
+    assert not (tmp_path / "out2").exists()
+
+
+def test_autoencoder_recipe_on_non_numeric_or_unusable_data_exits_2(tmp_path, capsys):
+    structures, targets = perovskites(6)
+    csv = tmp_path / "ae.csv"
+    pd.DataFrame({"cif": [str(CifWriter(s)) for s in structures], "heat": ["high", "low", "1", "2", "3", "4"]}).to_csv(csv)
+    recipe = tmp_path / "ae.yaml"
+    recipe.write_text(yaml.safe_dump({"task": "autoencoder", "data": str(csv), "epochs": 1, "output": str(tmp_path / "ae.pt"),
+                                      "properties": {"formation_energy_per_atom": "heat"}}))
+    assert main(["train", "--config", str(recipe)]) == 2
+    line = _one_error_line(capsys)
+    assert "column heat of" in line and "non-numeric values in row 2 ('high'), row 3 ('low')" in line
+    pd.DataFrame({"cif": ["42", "7"], "heat": [1.0, 2.0]}).to_csv(csv)
+    assert main(["train", "--config", str(recipe)]) == 2
+    assert "the cif cell is not a CIF ('42'" in _one_error_line(capsys)
+    pd.DataFrame({"cif": [_huge_cell_cif(s) for s in structures], "heat": [1.0] * 6}).to_csv(csv)
+    assert main(["train", "--config", str(recipe)]) == 2
+    assert "no usable structures for autoencoder training" in _one_error_line(capsys)
+    assert not (tmp_path / "ae.pt").exists()
+
+
+def test_a_checkpoint_with_nan_weights_is_refused_not_used(tmp_path, capsys):
+    import torch
+
+    from motif_screen.model.autoencoder import AutoencoderConfig, build_autoencoder
+    from motif_screen.model.checkpoint import save_autoencoder
+
+    model = build_autoencoder(AutoencoderConfig(elements=[8, 22, 38], latent_dim=4,
+                                                encoder_options=dict(channels=8, layers=1, latent_dim=8, latent_vectors=2),
+                                                decoder=dict(channels=8, num_layers=1, max_atoms=6)))
+    path = save_autoencoder(model, tmp_path / "ae.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["state_dict"]["to_mean.weight"][0, 0] = float("nan")
+    torch.save(payload, path)
+    recipe = tmp_path / "ae.yaml"
+    recipe.write_text(yaml.safe_dump({"task": "autoencoder", "data": "unused.csv", "output": str(path)}))
+    assert main(["train", "--config", str(recipe), "--refit-prior"]) == 2
+    line = _one_error_line(capsys)
+    assert f"checkpoint {path} holds NaN or infinite weights (to_mean.weight)" in line

@@ -80,6 +80,10 @@ def test_edge_vectors_are_differentiable_in_positions_and_cell():
         (lambda: Molecule(["H", "H"], [[0, 0, 0], [0, 0, 0.3]]), "overlapping atoms"),
         (lambda: Structure(Lattice.cubic(4), [{"Na": 0.5, "K": 0.5}, "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]), "disordered"),
         (lambda: "SrTiO3", "cannot build a graph from a str"),
+        (lambda: Structure(Lattice([[1e300, 0, 0], [0, 4, 0], [0, 0, 4]]), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
+         r"NaCl \(2 atoms\) has a lattice vector over 1e\+300 Å long"),
+        (lambda: Structure(Lattice.cubic(2e4), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]), "lattice vector 2e\\+04 Å long"),
+        (lambda: Molecule(["H", "H"], [[0, 0, 0], [0, 0, 3e4]]), "spreads over 3e\\+04 Å"),
     ],
 )
 def test_bad_structures_raise_input_error_naming_the_structure(make, message):

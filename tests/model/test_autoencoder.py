@@ -9,7 +9,8 @@ from pymatgen.core import Lattice, Molecule, Structure
 
 from motif_screen import keys
 from motif_screen.errors import ConfigError, InputError, ModelError
-from motif_screen.model.autoencoder import AutoencoderConfig, build_autoencoder, load_autoencoder, save_autoencoder
+from motif_screen.model.autoencoder import AutoencoderConfig, build_autoencoder
+from motif_screen.model.checkpoint import load_autoencoder, save_autoencoder
 
 TINY = dict(latent_dim=8, encoder_options=dict(channels=8, layers=2, latent_dim=8, latent_vectors=2),
             decoder=dict(channels=8, num_layers=2, max_atoms=8, flow_steps=4))
@@ -114,6 +115,7 @@ def test_old_checkpoints_rebuild_the_decoder_they_were_trained_with(tmp_path):
     payload = torch.load(path, weights_only=True)
     for option in ("condition_every_layer", "denoise_sigma_max", "snap_steps", "candidates"):
         payload["model_config"]["decoder"].pop(option)
+    payload["format_version"] = 1  # the format of checkpoints written before every option was recorded
     torch.save(payload, path)
     loaded = load_autoencoder(path)
     assert loaded.decoder.snap_sigmas() == [] and len(loaded.decoder.velocity.conditioning) == 0

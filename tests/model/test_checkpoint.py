@@ -1,19 +1,16 @@
-"""Checkpoints (weights_only round trip, clear errors) and ModelVersion registration in GridFS."""
+"""Checkpoints: weights_only round trip, clear errors, refusal of non-finite weights."""
 
 from __future__ import annotations
 
 import warnings
 
-import mongoengine
-import mongomock
-import mongomock.gridfs
 import numpy as np
 import pytest
 import torch
 from pymatgen.core import Lattice, Structure
 
 from motif_screen.errors import ModelError
-from motif_screen.model import build_property_model, load_checkpoint, load_model_version, register_model_version, save_checkpoint
+from motif_screen.model import build_property_model, load_checkpoint, save_checkpoint
 
 
 def _structure():
@@ -54,6 +51,19 @@ def test_missing_corrupt_and_foreign_files_raise_model_error(tmp_path, model):
         load_checkpoint(tmp_path / "foreign.pt")
 
 
+def test_a_checkpoint_of_another_kind_is_refused_by_name(tmp_path, model):
+    from motif_screen.model.checkpoint import load_autoencoder
+
+    path = save_checkpoint(tmp_path / "m.pt", model)
+    with pytest.raises(ModelError, match="holds a model of kind 'property', not 'autoencoder'"):
+        load_autoencoder(path)
+    raw = torch.load(path, weights_only=True)
+    raw["kind"] = "crystal_graph_gan"
+    torch.save(raw, path)
+    with pytest.raises(ModelError, match="kind 'crystal_graph_gan', which this code cannot build"):
+        load_checkpoint(path)
+
+
 def test_incompatible_architecture_is_a_clear_error(tmp_path, model):
     path = save_checkpoint(tmp_path / "m.pt", model)
     raw = torch.load(path, weights_only=True)
@@ -74,30 +84,20 @@ def test_code_version_mismatch_warns(tmp_path, model):
     assert any("0.0.1" in str(w.message) for w in caught)
 
 
-@pytest.fixture
-def memory_db():
-    mongomock.gridfs.enable_gridfs_integration()
-    mongoengine.disconnect_all()
-    mongoengine.connect(db="t", mongo_client_class=mongomock.MongoClient, host="localhost", uuidRepresentation="standard")
-    yield
-    mongoengine.disconnect_all()
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_checkpoint_with_non_finite_weights_is_refused(tmp_path, model, bad):
+    path = save_checkpoint(tmp_path / "m.pt", model)
+    raw = torch.load(path, weights_only=True)
+    name = next(k for k in raw["state_dict"] if k.startswith("heads."))
+    raw["state_dict"][name].view(-1)[0] = bad
+    torch.save(raw, path)
+    with pytest.raises(ModelError, match=f"checkpoint {path} holds NaN or infinite weights \\({name}\\)"):
+        load_checkpoint(path)
 
 
-def test_model_versions_in_gridfs(tmp_path, model, memory_db):
-    path = save_checkpoint(tmp_path / "m.pt", model, metrics={"mae": 0.2})
-    v1 = register_model_version("perov", path, metrics={"mae": 0.2}, data_fingerprint="f1", config={"a": 1}, promoted=True)
-    v2 = register_model_version("perov", path, parent=v1.version, metrics={"mae": 0.3}, data_fingerprint="f2", config={})
-    assert (v1.version, v2.version) == (1, 2) and v2.parent == 1
-    assert load_model_version("perov").model_version == {"name": "perov", "version": 1}  # latest promoted
-    assert load_model_version("perov", 2).model_version["version"] == 2
-    v3 = register_model_version("perov", path, metrics={}, data_fingerprint="f3", config={}, promoted=True)
-    from motif_screen.db.documents import ModelVersion
-
-    assert [d.version for d in ModelVersion.objects(name="perov", promoted=True)] == [v3.version]
-    with pytest.raises(ModelError, match="no version 9"):
-        load_model_version("perov", 9)
-    with pytest.raises(ModelError, match="no model named"):
-        load_model_version("other")
-    (tmp_path / "junk.pt").write_bytes(b"junk")
-    with pytest.raises(ModelError):
-        register_model_version("perov", tmp_path / "junk.pt", metrics={}, data_fingerprint="x", config={})
+def test_a_model_with_non_finite_weights_is_not_saved(tmp_path, model):
+    with torch.no_grad():
+        model.heads.w1.view(-1)[0] = float("nan")
+    with pytest.raises(ModelError, match="NaN or infinite weights \\(heads.w1\\)"):
+        save_checkpoint(tmp_path / "m.pt", model)
+    assert not list(tmp_path.iterdir())  # nothing written, not even a temporary file

@@ -11,20 +11,18 @@ from pymatgen.core import Molecule
 
 from motif_screen import keys
 from motif_screen.errors import InputError, ModelError
-from motif_screen.graphs import collate, to_graph
+from motif_screen.graphs import collate, remove_atom, to_graph
 from motif_screen.model import completion
 from motif_screen.model.completion import (
     ELEMENT_LOGITS,
     POSITION,
-    CompletionConfig,
     CompletionHead,
     build_completion_model,
     complete,
-    evaluate_completion,
-    remove_atom,
-    train_completion,
     vote,
 )
+from motif_screen.training.completion import evaluate_completion, train_completion
+from motif_screen.training.config import CompletionConfig
 
 QM9_ELEMENTS = (1, 6, 7, 8, 9)
 SMALL = dict(channels=8, layers=2, cutoff=4.0)  # a tiny encoder: equivariance does not need size

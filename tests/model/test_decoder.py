@@ -292,16 +292,21 @@ def test_denoising_examples_and_the_snap_steps_that_end_decoding():
     assert len(out.trajectory) == 4 + len(sigmas)
 
 
-def test_charge_balanced_counts_take_the_best_composition_that_passes_smact():
-    """SrO4 is the most probable composition here but fails the SMACT charge-balance test;
-    asked for a charge-balanced one, the decoder takes the next best that passes (SrTiO3)."""
-    dec = small_decoder()  # vocabulary O, Ti, Sr
+def peaked_log_probs(dec):
+    """Composition scores over (O, Ti, Sr) whose best 5-atom composition is SrO4, then SrTiO3."""
     log_probs = torch.full((1, 3, dec.config.max_atoms + 1), -10.0)
     log_probs[0, 0, 4], log_probs[0, 0, 3] = 0.0, -1.0  # O: 4, else 3
     log_probs[0, 1, 0], log_probs[0, 1, 1] = 0.0, -1.5  # Ti: 0, else 1
     log_probs[0, 2, 1] = 0.0  # Sr: 1
-    dec.composition_log_probs = lambda latent: log_probs.log_softmax(-1).expand(len(latent), -1, -1)
+    return lambda latent: log_probs.log_softmax(-1).expand(len(latent), -1, -1)
+
+
+def test_counts_take_the_most_probable_composition_a_rule_accepts():
+    """The decoder knows no chemistry: given a rule (here "some Ti"), it takes the most probable
+    composition the rule accepts, and the most probable one when the rule accepts none."""
+    dec = small_decoder()  # vocabulary O, Ti, Sr
+    dec.composition_log_probs = peaked_log_probs(dec)
     z = torch.zeros(1, 6)
     assert dec.predict_counts(z, num_atoms=[5]) == [[4, 0, 1]]
-    assert not dec.is_balanced([4, 0, 1])
-    assert dec.predict_counts(z, num_atoms=[5], charge_balanced=True) == [[3, 1, 1]]
+    assert dec.predict_counts(z, num_atoms=[5], accept=lambda row: row[1] > 0) == [[3, 1, 1]]
+    assert dec.predict_counts(z, num_atoms=[5], accept=lambda row: False) == [[4, 0, 1]]

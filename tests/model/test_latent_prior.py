@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from motif_screen.errors import ConfigError, InputError
-from motif_screen.model.autoencoder import load_autoencoder, save_autoencoder
+from motif_screen.model.checkpoint import load_autoencoder, save_autoencoder
 from motif_screen.model.latent_prior import fit_gaussian_mixture
 
 from tests.model.test_autoencoder import DATA, TINY, _write_csv, tiny_model
@@ -82,6 +82,7 @@ def test_checkpoints_with_one_gaussian_prior_load_and_sample_as_before(tmp_path)
     for key in ("prior_weights", "prior_means", "prior_scale_trils"):
         payload["state_dict"].pop(key)
     payload["model_config"].pop("prior_components")
+    payload["format_version"] = 1  # the format of checkpoints written before the mixture prior
     torch.save(payload, path)
     loaded = load_autoencoder(path)
     eps = torch.randn((7, 8), generator=torch.Generator().manual_seed(3))

@@ -1,17 +1,16 @@
-"""Training lowers the loss; missing labels, fine-tuning, evaluation, divergence guard, data sources."""
+"""Training lowers the loss; missing labels, evaluation, divergence guard, data sources."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
 
 from motif_screen.errors import InputError
-from motif_screen.training import TrainingDiverged, evaluate, fine_tune, load_data, train_property_model
-from motif_screen.training.datasets import data_fingerprint
+from motif_screen.training import TrainingDiverged, evaluate, load_data, train_property_model
+from motif_screen.training.fingerprint import data_fingerprint
 
 TINY = {"channels": 8, "layers": 1, "latent_dim": 8, "radial_hidden": 8}
 
@@ -46,7 +45,7 @@ def test_training_lowers_loss_and_beats_the_mean(tmp_path):
     assert result["volume_mae"] < np.mean(np.abs(y - np.mean(targets["volume"])))
     assert 0.0 <= result["volume_coverage_1sigma"] <= 1.0 and "gap_mae" in result
     assert (tmp_path / "model.pt").exists() and (tmp_path / "best.pt").exists()
-    assert len(metrics["data_fingerprint"]) == 16
+    assert metrics["data_fingerprint"] == data_fingerprint(structures, targets)
     mean, std = model.predict(test_structures[:3])["volume"]
     assert mean.shape == (3,) and (std > 0).all()
 
@@ -58,17 +57,25 @@ def test_training_is_seeded():
     np.testing.assert_allclose(a.predict(structures[:2])["volume"][0], b.predict(structures[:2])["volume"][0])
 
 
-def test_fine_tune_keeps_normalisation_and_original(tmp_path):
-    structures, targets = perovskites(24)
-    model, _ = train_property_model(structures, targets, config(epochs=3))
-    before = model.predict(structures[:2])["volume"][0].copy()
-    new_structures, new_targets = perovskites(12, seed=5)
-    tuned, metrics = fine_tune(model, new_structures, {"volume": new_targets["volume"]}, config(epochs=2))
-    np.testing.assert_allclose(model.predict(structures[:2])["volume"][0], before)  # original untouched
-    assert torch.equal(tuned.scaler.shift, model.scaler.shift)
-    assert metrics["task"] == "fine_tune"
-    with pytest.raises(InputError, match="cannot be fine-tuned on"):
-        fine_tune(model, new_structures, {"band_gap": [1.0] * 12}, config(epochs=1))
+def test_a_target_without_any_label_is_refused_and_nothing_is_written(tmp_path):
+    structures, targets = perovskites(12)
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="target gap has no numeric value among the 12 usable structures"):
+        train_property_model(structures, {"volume": targets["volume"], "gap": [None] * 12}, config(out_dir=str(out)))
+    assert not out.exists()
+
+
+def test_structures_that_cannot_be_graphs_are_skipped_by_name():
+    structures, targets = perovskites(12)
+    broken = structures[5].copy()
+    broken.replace(1, "Ti", [0.01, 0.0, 0.0])
+    structures[5] = broken
+    _, metrics = train_property_model(structures, targets, config(epochs=1), names=[f"s{i}" for i in range(12)])
+    assert metrics["skipped_structures"] == 1 and metrics["n_train"] + metrics["n_val"] == 11
+    with pytest.raises(InputError, match=r"no usable structures for training: all 2 were refused: s0 has overlapping atoms.*; s1 has"):
+        train_property_model([broken, broken], {"volume": [1.0, 2.0]}, config(epochs=1), names=["s0", "s1"])
+    with pytest.raises(InputError, match=r"all 2 were refused: #0: \w+O3 \(5 atoms\) has overlapping atoms"):
+        train_property_model([broken, broken], {"volume": [1.0, 2.0]}, config(epochs=1))  # unnamed: index and formula
 
 
 def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(tmp_path):
@@ -113,12 +120,13 @@ def test_csv_files_and_extxyz_sources(tmp_path):
         load_data({"source": "csv", "path": "data.csv"}, ["heat_ref"], base_dir=tmp_path)
 
 
-def test_data_fingerprint_depends_on_structures_and_labels():
+def test_data_fingerprint_depends_on_structures_and_labels_not_their_order():
     structures, targets = perovskites(4)
     a = data_fingerprint(structures, {"volume": targets["volume"]})
-    assert a == data_fingerprint(structures, {"volume": targets["volume"]})
+    assert a.startswith("v2:") and a == data_fingerprint(structures, {"volume": targets["volume"]})
     assert a != data_fingerprint(structures, {"volume": [v + 0.01 for v in targets["volume"]]})
-    assert a != data_fingerprint(structures[::-1], {"volume": targets["volume"][::-1]}) or len(set(map(str, structures))) == 1
+    assert a == data_fingerprint(structures[::-1], {"volume": targets["volume"][::-1]})  # same pairs, other order
+    assert a != data_fingerprint(structures, {"volume": targets["volume"][::-1]})  # other pairs
 
 
 def test_oracle_results_from_mongodb_become_a_dft_only_training_set():

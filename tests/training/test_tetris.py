@@ -9,6 +9,7 @@ from e3nn.util.test import assert_equivariant
 
 from motif_screen import keys
 from motif_screen.graphs import collate, to_graph
+from motif_screen.model.tetris import build_tetris_classifier
 from motif_screen.training import tetris
 
 
@@ -50,7 +51,7 @@ def test_classifier_features_are_o3_equivariant(dtype):
     torch.set_default_dtype(dtype)
     try:
         torch.manual_seed(0)
-        model = tetris.build_tetris_classifier(channels=8, layers=2)
+        model = build_tetris_classifier(channels=8, layers=2)
         batch = collate([to_graph(m, model.encoder.cutoff) for m in tetris.tetris_molecules()])
 
         def features(positions):
