@@ -12,11 +12,15 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from pymatgen.core import Composition
+from pymatgen.core.periodic_table import Element
+
 from motif_screen import keys
+from motif_screen.db.documents import Candidate, OracleResult
+from motif_screen.structures.motifs import parse_motif_filter
 from motif_screen.errors import InputError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-MOTIF_RE = re.compile(r"^[A-Z][a-z]?:[a-z_]+:[A-Z][a-z]?(\+[A-Z][a-z]?)*$")
 
 # CLI option name -> stored property name
 PROPERTY_OPTIONS = {
@@ -74,25 +78,17 @@ def validate_name(value: str, what: str) -> str:
 
 
 def validate_element(symbol: str) -> str:
-    from pymatgen.core.periodic_table import Element
-
     if not isinstance(symbol, str) or not Element.is_valid_symbol(symbol.strip()):
         raise InputError(f"{symbol!r} is not an element symbol")
     return symbol.strip()
 
 
 def validate_motif(label: str) -> str:
-    """Canonical motif label, e.g. ``Ti:octahedral:O`` (checked by the motif module when present)."""
-    try:
-        from motif_screen.structures.motifs import parse_motif_filter
-    except ImportError:  # pragma: no cover - the motif module ships with the package
-        parse_motif_filter = None
-    if parse_motif_filter is not None:
-        parsed = parse_motif_filter(label)
-        return getattr(parsed, "label", None) or str(parsed)
-    if not isinstance(label, str) or not MOTIF_RE.match(label):
+    """Canonical motif label, e.g. ``Ti:octahedral:O``."""
+    if not isinstance(label, str):
         raise InputError(f"motif {label!r} is not of the form ELEMENT:ENVIRONMENT:LIGAND, e.g. Ti:octahedral:O")
-    return label
+    parsed = parse_motif_filter(label)
+    return getattr(parsed, "label", None) or str(parsed)
 
 
 @dataclass
@@ -125,8 +121,6 @@ class CandidateQuery:
             raise InputError(f"--on must be 'predicted' or 'oracle', not {self.on!r}")
         self.elements = [validate_element(e) for e in self.elements]
         if self.formula is not None:
-            from pymatgen.core import Composition
-
             try:
                 self.formula = Composition(self.formula).reduced_formula
             except Exception:
@@ -168,16 +162,12 @@ class CandidateQuery:
 
 def find_candidates(query: CandidateQuery):
     """Matching Candidate documents, sorted and limited."""
-    from motif_screen.db.documents import Candidate
-
     flt = query.to_filter()
     return list(Candidate.objects(__raw__=flt).order_by(*[("-" if d < 0 else "+") + f for f, d in query.sort_spec()]).limit(int(query.limit)))
 
 
 def funnel_counts(campaign: str | None = None) -> dict[str, dict]:
     """``{campaign: {"total": {status: n}, "rounds": {round: {status: n}}}}``."""
-    from motif_screen.db.documents import Candidate
-
     match = {"campaign": validate_name(campaign, "campaign")} if campaign else {}
     pipeline = [
         {"$match": match},
@@ -220,3 +210,11 @@ def candidate_row(doc) -> dict:
     row["fw_id"] = doc.fw_id
     row["task_ids"] = " ".join(doc.task_ids or [])
     return row
+
+
+def successful_results(sources, campaign: str | None = None) -> list:
+    """Successful oracle results of the given sources (and campaign), e.g. as a training set."""
+    flt = {"run_status": "successful", "source__in": list(sources)}
+    if campaign is not None:
+        flt["campaign"] = validate_name(campaign, "campaign")
+    return list(OracleResult.objects(**flt))

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from mongoengine.errors import NotUniqueError
 
 from motif_screen import keys
-from motif_screen.db import queries, records
+from motif_screen.db import model_versions, queries, records
 from motif_screen.db.connection import Connection
 from motif_screen.db.documents import (
     Campaign,
@@ -27,7 +27,7 @@ from motif_screen.db.documents import (
     RoundRecord,
     utcnow,
 )
-from motif_screen.errors import DatabaseError, InputError
+from motif_screen.errors import InputError
 
 SENT_STATUSES = (keys.STATUS_SUBMITTED, keys.STATUS_COMPUTED, keys.STATUS_FAILED)
 
@@ -150,10 +150,7 @@ class Repository:
         return OracleResult.objects(candidate=records.get_candidate(candidate_id).id, source=source).first()
 
     def successful_results(self, campaign: str | None, source: str) -> list[OracleResult]:
-        flt = {"source": source, "run_status": "successful"}
-        if campaign is not None:
-            flt["campaign"] = campaign
-        return list(OracleResult.objects(**flt))
+        return queries.successful_results([source], campaign)
 
     def results_of_systems(self, source: str, functional: str, input_set: str,
                            elements: Iterable[str]) -> list[OracleResult]:
@@ -210,48 +207,13 @@ class Repository:
 
     def model_version(self, name: str, version: int | None = None) -> ModelVersion:
         """``version`` of ``name``; None: the latest promoted version (else the latest)."""
-        query = ModelVersion.objects(name=name)
-        if version is not None:
-            doc = query.filter(version=int(version)).first()
-            if doc is None:
-                raise InputError(f"model {name} has no version {version} in the database")
-            return doc
-        doc = query.filter(promoted=True).order_by("-version").first() or query.order_by("-version").first()
-        if doc is None:
-            raise InputError(f"no model named {name} is registered: `motif-screen run` registers the shipped one")
-        return doc
-
-    def model_versions(self, name: str | None = None) -> list[ModelVersion]:
-        query = ModelVersion.objects(name=name) if name else ModelVersion.objects
-        return list(query.order_by("name", "version"))
-
-    def has_model(self, name: str) -> bool:
-        return ModelVersion.objects(name=name).count() > 0
+        return model_versions.find(name, version)
 
     def model_of_round(self, name: str, campaign: str, round_index: int) -> ModelVersion | None:
-        """The version a campaign round registered when it retrained (None: it has not)."""
-        return ModelVersion.objects(name=name, config__campaign=campaign, config__round=int(round_index)).first()
+        return model_versions.of_round(name, campaign, round_index)
 
     def add_model_version(self, name: str, checkpoint: bytes, **fields) -> ModelVersion:
-        """Store ``checkpoint`` in GridFS as the next version of ``name``; promoting one un-promotes the rest."""
-        latest = ModelVersion.objects(name=name).order_by("-version").only("version").first()
-        version = (latest.version + 1) if latest else 1
-        doc = ModelVersion(name=name, version=version, **fields)
-        try:
-            doc.checkpoint.put(checkpoint, filename=f"{name}-v{version}.pt", content_type="application/x-pytorch")
-            doc.save()
-        except NotUniqueError:
-            raise DatabaseError(f"model version {name} v{version} was registered concurrently; retry") from None
-        if doc.promoted:
-            ModelVersion.objects(name=name, version__ne=version, promoted=True).update(set__promoted=False)
-        return doc
-
-    @staticmethod
-    def checkpoint_bytes(doc: ModelVersion) -> bytes:
-        data = doc.checkpoint.read() if doc.checkpoint else None
-        if not data:
-            raise InputError(f"model {doc.name} v{doc.version} has no checkpoint bytes in GridFS")
-        return data
+        return model_versions.add(name, checkpoint, **fields)
 
     # --- reference entries (elemental references and competing phases) -----------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from motif_screen.db.documents import ModelVersion
+from motif_screen.db import model_versions
 from motif_screen.errors import ModelError
 from motif_screen.model.checkpoint import read_checkpoint
 from motif_screen.training.registry import register_model_version
@@ -31,7 +31,7 @@ def shipped_checkpoint(name: str = DEFAULT_MODEL) -> Path:
 
 def ensure_registered(name: str = DEFAULT_MODEL, checkpoint: Path | None = None):
     """Register the shipped (or given) checkpoint as version 1 of ``name`` unless ``name`` exists."""
-    existing = ModelVersion.objects(name=name).order_by("version").first()
+    existing = model_versions.first(name)
     if existing is not None:
         return existing, False
     path = Path(checkpoint) if checkpoint else shipped_checkpoint(name)

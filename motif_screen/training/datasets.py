@@ -29,7 +29,7 @@ from ase.io import read as ase_read
 from pymatgen.core import Molecule, Structure
 
 from motif_screen import keys
-from motif_screen.db.documents import OracleResult
+from motif_screen.db import queries
 from motif_screen.errors import ConfigError, InputError
 from motif_screen.training.qm9 import load_qm9
 from motif_screen.training.usable import skip_summary
@@ -253,11 +253,8 @@ def load_oracle_results(targets, campaign: str | None = None, sources=keys.DFT_S
     unknown = [t for t in targets if t not in ORACLE_FIELDS]
     if unknown:
         raise InputError(f"oracle results carry {', '.join(ORACLE_FIELDS)}, not {', '.join(unknown)}")
-    query = OracleResult.objects(run_status="successful", source__in=list(sources))
-    if campaign:
-        query = query.filter(campaign=campaign)
     structures, names, values = [], [], {t: [] for t in targets}
-    for result in query:
+    for result in queries.successful_results(sources, campaign):
         data = result.final_structure or result.candidate.structure
         structures.append((Structure if "lattice" in data else Molecule).from_dict(data))
         names.append(f"{result.campaign}:{result.candidate.pk}:{result.source}")

@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from mongoengine.errors import NotUniqueError
 from torch import nn
 
 from motif_screen import __version__
+from motif_screen.db import model_versions
 from motif_screen.db.documents import ModelVersion
 from motif_screen.errors import DatabaseError, ModelError
 from motif_screen.model.checkpoint import json_safe, model_from_checkpoint, read_checkpoint
@@ -36,44 +36,24 @@ def register_model_version(name: str, checkpoint_path, *, parent: int | None = N
         raise ModelError(f"checkpoint {path} does not exist")
     data = path.read_bytes()
     read_checkpoint(data, str(path))  # refuse to register something that could not be loaded back
-    version = None
     try:
-        latest = ModelVersion.objects(name=name).order_by("-version").only("version").first()
-        version = (latest.version + 1) if latest else 1
-        doc = ModelVersion(name=name, version=version, parent=parent, config=json_safe(config or {}),
-                           metrics=json_safe(metrics or {}), data_fingerprint=data_fingerprint,
-                           code_version=__version__, promoted=bool(promoted))
-        doc.checkpoint.put(data, filename=f"{name}-v{version}.pt", content_type="application/x-pytorch")
-        doc.save()
-        if promoted:
-            ModelVersion.objects(name=name, version__ne=version, promoted=True).update(set__promoted=False)
-    except NotUniqueError:
-        raise DatabaseError(f"model version {name} v{version} was registered concurrently; retry") from None
+        doc = model_versions.add(name, data, parent=parent, config=json_safe(config or {}),
+                                 metrics=json_safe(metrics or {}), data_fingerprint=data_fingerprint,
+                                 code_version=__version__, promoted=promoted)
     except Exception as exc:
         if type(exc).__name__ in _CONNECTION_ERRORS:
             raise DatabaseError(f"cannot register model {name}: no database connection ({type(exc).__name__})") from None
         raise
-    log.info("registered model %s v%d (%s)", name, version, "promoted" if promoted else "not promoted")
+    log.info("registered model %s v%d (%s)", name, doc.version, "promoted" if promoted else "not promoted")
     return doc
 
 
 def load_model_version(name: str, version: int | None = None) -> nn.Module:
     """The model ``name`` at ``version``; ``None`` means the latest promoted (else the latest) version.
     The model's ``model_name`` and ``model_version`` (int) say which one it is."""
-    query = ModelVersion.objects(name=name)
-    if version is not None:
-        doc = query.filter(version=int(version)).first()
-        if doc is None:
-            raise ModelError(f"model {name} has no version {version}")
-    else:
-        doc = query.filter(promoted=True).order_by("-version").first() or query.order_by("-version").first()
-        if doc is None:
-            raise ModelError(f"no model named {name} is registered in the database")
-    data = doc.checkpoint.read() if doc.checkpoint else None
+    doc = model_versions.find(name, version)
     label = f"model {name} v{doc.version}"
-    if not data:
-        raise ModelError(f"{label} has no checkpoint bytes in GridFS")
-    model = model_from_checkpoint(read_checkpoint(data, label), label)
+    model = model_from_checkpoint(read_checkpoint(model_versions.checkpoint_bytes(doc), label), label)
     model.model_name, model.model_version = name, int(doc.version)
     return model
 
@@ -82,10 +62,4 @@ def migrate_stored_fingerprints() -> int:
     """Tag every stored ``ModelVersion.data_fingerprint`` written before the v2 scheme with its
     scheme (see :func:`motif_screen.training.fingerprint.migrate_fingerprint`); returns how many
     documents changed. Idempotent: a second run changes nothing."""
-    changed = 0
-    for doc in ModelVersion.objects(data_fingerprint__ne=None).only("data_fingerprint"):
-        new = migrate_fingerprint(doc.data_fingerprint)
-        if new != doc.data_fingerprint:
-            ModelVersion.objects(pk=doc.pk).update_one(set__data_fingerprint=new)
-            changed += 1
-    return changed
+    return model_versions.rewrite_fingerprints(migrate_fingerprint)
