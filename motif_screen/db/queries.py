@@ -174,6 +174,7 @@ def funnel_counts(campaign: str | None = None) -> dict[str, dict]:
         {"$group": {"_id": {"c": "$campaign", "r": "$origin.round", "s": "$status"}, "n": {"$sum": 1}}},
     ]
     out: dict[str, dict] = {}
+    # mongoengine's documented way to its pymongo collection (an atomic upsert / aggregation)
     for row in Candidate._get_collection().aggregate(pipeline):
         c, r, s = row["_id"]["c"], row["_id"].get("r"), row["_id"]["s"]
         entry = out.setdefault(c, {"total": {st: 0 for st in keys.CANDIDATE_STATUSES}, "rounds": {}})

@@ -54,6 +54,7 @@ def upsert_candidate(
     now = utcnow()
     origin_doc = Origin(**origin)
     origin_doc.validate()
+    # mongoengine's documented way to its pymongo collection (an atomic upsert / aggregation)
     collection = Candidate._get_collection()
     on_insert = {
         **fields,

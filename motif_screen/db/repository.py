@@ -219,6 +219,7 @@ class Repository:
 
     def add_reference(self, key: str, **fields) -> tuple[ReferenceEntry, bool]:
         """Insert or update the entry keyed ``key``; returns (doc, created)."""
+        # mongoengine's documented way to its pymongo collection (an atomic upsert / aggregation)
         result = ReferenceEntry._get_collection().update_one(
             {"key": key},
             {"$set": {k: v for k, v in ReferenceEntry(key=key, **fields).to_mongo().to_dict().items() if k != "_id"}},

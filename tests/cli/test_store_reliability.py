@@ -64,10 +64,10 @@ def test_fireworks_tools_during_a_campaign_are_refused_and_the_campaign_keeps_ev
     (tmp_path / "wf.yaml").write_text(WORKFLOW)
     proc = subprocess.Popen([str(BIN / "motif-screen"), "run", *SMALL], cwd=tmp_path, env=env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lock = tmp_path / "embedded_store.json.lock"
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not (lock.exists() and "motif-screen" in lock.read_text()):
-        time.sleep(0.2)
+    while time.monotonic() < deadline and not list(tmp_path.glob("launches/launcher_*")):
+        time.sleep(0.2)  # a rocket has launched: the run holds the store
+    assert proc.poll() is None, "the campaign ended before the probes could run"
     refused = []
     for argv in ([str(BIN / "lpad"), "get_wflows", "-d", "count"], [str(BIN / "lpad"), "add", "wf.yaml"],
                  [sys.executable, "-c", STALE_CLIENT, "0"]):

@@ -193,6 +193,7 @@ def test_fireworks_own_mongomock_switch_is_refused(config_dir, clean_db_state, m
 
 def test_mongomock_persistence_cannot_overwrite_the_new_format(config_dir, clean_db_state):
     """A stale FireWorks configured the old way fails to load the file instead of rewriting it."""
+    pytest.importorskip("mongomock_persistence", reason="only a machine with fireworks[mongomock] installed has it")
     store = config_dir / "embedded_store.json"
     before = store.read_bytes()
     code = "import mongomock_persistence\nmongomock_persistence.MongoClient()\n"
@@ -214,3 +215,18 @@ def test_real_mongodb_round_trip(clean_db_state, tmp_path, perovskites):
         assert not again
     finally:
         conn.client.drop_database("motif_screen_test")
+
+
+def test_the_embedded_store_runs_on_the_mongomock_release_it_is_pinned_to():
+    """pyproject pins mongomock to the release these tests exercise; a different one fails here first."""
+    import importlib.metadata
+    import tomllib
+    from pathlib import Path
+
+    import mongomock
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    pin = next(d for d in pyproject["project"]["dependencies"] if d.startswith("mongomock"))
+    assert pin.startswith("mongomock==4.3.")
+    assert importlib.metadata.version("mongomock").startswith("4.3.") and mongomock.__version__.startswith("4.3.")
+    assert not any(d.startswith("fireworks[mongomock]") for d in pyproject["project"]["dependencies"])
