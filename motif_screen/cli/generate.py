@@ -27,10 +27,12 @@ validity and the reason when invalid, head predictions and the latent vector. A 
 holds an earlier run's output is refused unless --overwrite (which removes that output first).
 The model is a checkpoint file (default: the shipped perov-5 autoencoder, motif_screen/pretrained/).
 
-Limits (motif_screen/limits.py): --n 1-100,000; --candidates 1-64; --n × --candidates at most
-1,000,000; --steps 1-1,000; --temperature above 0, at most 10; --scale 0-10; seed structures
-of at most 2,000 atoms.
-"""
+Limits (motif_screen/limits.py): --n up to {n:,}; --candidates up to {k}; --n × --candidates up
+to {decoded:,}; --steps up to {steps:,}; --temperature above 0, up to {t:g}; --scale up to {scale:g};
+seed structures of up to {atoms:,} atoms.
+""".format(n=limits.STRUCTURES_PER_CALL.high, k=limits.DECODE_CANDIDATES.high, decoded=limits.MAX_DECODED_PER_CALL,
+           steps=limits.FLOW_STEPS.high, t=limits.TEMPERATURE.high, scale=limits.PERTURB_SCALE.high,
+           atoms=limits.MAX_ATOMS_PER_STRUCTURE)
 
 MODES = ("prior", "perturb", "interpolate", "guided", "constrained")
 CSV_NAME = "generated.csv"
@@ -92,12 +94,7 @@ def check_request(args) -> None:
 def _read_seeds(paths) -> list[tuple[str, object]]:
     from motif_screen.structures.io import read_structures
 
-    if not paths:
-        raise InputError("this mode needs --seeds (structure files or folders)")
-    pairs = read_structures(list(paths))
-    if not pairs:
-        raise InputError(f"no structures found in {' '.join(map(str, paths))}")
-    return pairs
+    return read_structures(list(paths))  # every failure names its file
 
 
 def generate(args, model, seeds=None):

@@ -36,6 +36,7 @@ from motif_screen.messages import shorten
 from motif_screen.safe_paths import MAX_NAME_BYTES, OutputFolder, file_name, kind_of
 
 __all__ = [
+    "cif_text",
     "read_structures",
     "read_text",
     "read_table",

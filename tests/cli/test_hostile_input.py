@@ -111,10 +111,10 @@ STRUCTURE_FILES = {
 
 def _read_structures(path, tmp_path, checkpoint) -> tuple[int, str]:
     try:
-        read_structures(path)
+        pairs = read_structures(path)
     except InputError as exc:
         return 2, f"error: {exc}\n"
-    return 0, ""
+    return (0, "") if len(pairs) == 2 else (1, f"read {len(pairs)} structures, not the 2 in the file")
 
 
 def _generate_seeds(path, tmp_path, checkpoint) -> int:
