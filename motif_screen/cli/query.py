@@ -122,10 +122,9 @@ def export_cifs(docs, rows, out: Path) -> list[Path]:
     file is written, so a broken document leaves no partial export."""
     structures = [structure_from_any(doc.structure, f"candidate {doc.id} ({shorten(doc.formula, 40)})") for doc in docs]
     names = [file_name(doc.formula, doc.id) for doc in docs]
-    index = _csv([{**row, "file": f"{name}.cif"} for row, name in zip(rows, names)])
     with OutputFolder(out) as folder:
         written = write_cifs(list(zip(names, structures)), folder)
-        folder.write(INDEX_NAME, index)
+        folder.write(INDEX_NAME, _csv([{**row, "file": path.name} for row, path in zip(rows, written)]))
     return written
 
 
