@@ -9,6 +9,7 @@ hits.csv, hits/ the hits with predictions and oracle values, one CIF each
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,8 @@ from motif_screen import keys
 from motif_screen.db.queries import candidate_row
 from motif_screen.db.repository import Repository
 from motif_screen.plotting import draw_map, pca_2d
+from motif_screen.safe_paths import OutputFolder, file_name, replaced_file
+from motif_screen.structures.io import structure_from_any, write_cifs
 
 FUNNEL_STAGES = ("generated", "valid", "unique", "novel", "screened", "submitted", "computed", "hits")
 
@@ -46,7 +49,8 @@ def plot_funnel(repo: Repository, spec, path: Path) -> Path:
     ax.set_title(f"{spec.name}: the funnel per round")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with replaced_file(path, "plot") as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
     return path
 
@@ -79,7 +83,8 @@ def plot_parity(repo: Repository, spec, path: Path) -> Path:
     ax.set_title("predicted vs oracle" if docs else "no computed candidates yet")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with replaced_file(path, "plot") as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
     return path
 
@@ -92,8 +97,10 @@ def plot_latent_map(repo: Repository, spec, path: Path) -> Path:
     xy, explained = pca_2d([d.latent for d in docs])
     values = [d.predictions[prop].mean if prop in (d.predictions or {}) else float("nan") for d in docs]
     sent = [d.status in (keys.STATUS_COMPUTED, keys.STATUS_FAILED) for d in docs]
-    return draw_map(xy, values, path, f"predicted {prop}", f"{spec.name}: the candidates' latent space",
-                    explained, highlight=sent, highlight_label="sent to the oracle")
+    with replaced_file(path, "plot") as tmp:
+        draw_map(xy, values, tmp, f"predicted {prop}", f"{spec.name}: the candidates' latent space",
+                 explained, highlight=sent, highlight_label="sent to the oracle")
+    return path
 
 
 def _empty_plot(path: Path, message: str) -> Path:
@@ -101,28 +108,28 @@ def _empty_plot(path: Path, message: str) -> Path:
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.text(0.5, 0.5, message, ha="center", va="center")
     ax.set_axis_off()
-    fig.savefig(path, dpi=100)
+    with replaced_file(path, "plot") as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
     return path
 
 
 def write_hits(repo: Repository, spec, folder: Path) -> list[Path]:
+    """hits.csv and one CIF per hit in hits/, written only inside ``folder`` (names made safe from the
+    stored formula and id, no link followed), and only once every structure has been read."""
     prop = spec.target.property
     hits = [d for d in repo.computed(spec.name) if spec.target.is_hit((d.oracle or {}).get(prop))]
-    cif_dir = folder / "hits"
-    cif_dir.mkdir(exist_ok=True)
-    rows = []
-    for d in hits:
-        name = f"{d.formula}_{d.id}.cif"
-        d.to_structure().to(filename=str(cif_dir / name), fmt="cif")
-        rows.append({**candidate_row(d), "cif": f"hits/{name}"})
-    csv_path = folder / "hits.csv"
-    with open(csv_path, "w", newline="", encoding="utf-8") as fh:
-        fields = list(rows[0]) if rows else ["id", "formula", f"oracle_{prop}", "cif"]
-        writer = csv.DictWriter(fh, fieldnames=fields)
+    structures = [structure_from_any(d.structure, f"candidate {d.id}") for d in hits]
+    with OutputFolder(folder, "report folder") as out:
+        written = write_cifs([(file_name(d.formula, d.id), s) for d, s in zip(hits, structures)],
+                             out.subfolder("hits"))
+        rows = [{**candidate_row(d), "cif": f"hits/{path.name}"} for d, path in zip(hits, written)]
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]) if rows else ["id", "formula", f"oracle_{prop}", "cif"])
         writer.writeheader()
         writer.writerows(rows)
-    return [csv_path, cif_dir]
+        csv_path = out.write("hits.csv", text.getvalue())
+    return [csv_path, folder / "hits"]
 
 
 def write_report(repo: Repository, spec, folder: Path) -> list[Path]:

@@ -11,13 +11,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from motif_screen import keys
+from motif_screen import keys, limits
 from motif_screen.errors import InputError
 from motif_screen.screening.targets import TargetSpec
 from motif_screen.structures.motifs import parse_motif_filter
 
 MAX_ROUNDS = 100  # every round's Fireworks are in the campaign workflow from the start
-MAX_SEED = 2**32 - 1  # numpy's seed range
+MAX_SEED = int(limits.SEED.high)  # numpy's seed range
 
 
 class GenerationSpec(BaseModel):
@@ -61,7 +61,7 @@ class CampaignSpec(BaseModel):
     target: TargetSpec
     budget: int = Field(ge=1, le=1_000_000, description="oracle calculations in total, controls included")
     rounds: int = Field(ge=1, le=MAX_ROUNDS)
-    candidates_per_round: int = Field(default=1000, ge=1, le=100_000)
+    candidates_per_round: int = Field(default=1000, ge=1, le=int(limits.STRUCTURES_PER_CALL.high))
     control_fraction: float = Field(default=0.2, ge=0.0, le=0.5,
                                     description="share of each round's budget spent on random picks, to measure acceleration")
     acquisition: Literal["ucb", "ei", "prob_hit"] = "ucb"

@@ -2,6 +2,10 @@
 
 Each verb module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``
 and imports heavy libraries (torch, atomate) only inside ``run`` so that ``--help`` stays fast.
+
+Every error a user can cause is one line on stderr and exit status 2: usage errors (argparse,
+without the usage block) and :class:`~motif_screen.errors.MotifScreenError` from any verb, with
+long quoted input shortened (:func:`motif_screen.messages.one_line`).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import importlib
 import sys
 
 from motif_screen.errors import MotifScreenError
+from motif_screen.messages import one_line
 
 VERBS = ("init", "run", "status", "collect", "query", "references", "train", "generate", "plot", "workflow")
 
@@ -19,6 +24,13 @@ Propose, pre-screen and hand off hypothetical structures with an e3nn equivarian
 on FireWorks + MongoDB. Start with `motif-screen init` (embedded store, no server needed), then
 `motif-screen run` for a whole demo campaign; `motif-screen query` and `status` read the results.
 """
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line (the usage block is what ``--help`` is for)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
 
 def _load_verbs() -> dict:
@@ -33,7 +45,7 @@ def _load_verbs() -> dict:
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict]:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="motif-screen", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     from motif_screen import __version__
@@ -64,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(modules[args.verb].run(args) or 0)
     except MotifScreenError as exc:
-        print(f"motif-screen {args.verb}: error: {exc}", file=sys.stderr)
+        print(f"motif-screen {args.verb}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"motif-screen {args.verb}: interrupted", file=sys.stderr)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from motif_screen.errors import InputError
-
 from motif_screen.plotting import draw_map, pca_2d
+from motif_screen.safe_paths import replaced_file
 
 HELP = "plot the latent space (a 2D PCA map coloured by a property or by motif)"
 DESCRIPTION = """\
@@ -29,7 +30,7 @@ def add_arguments(parser) -> None:
     from motif_screen.cli.common import add_db_options
 
     parser.add_argument("what", choices=("latent",), help="what to plot")
-    parser.add_argument("-o", "--out", type=Path, required=True, help="PNG file to write")
+    parser.add_argument("-o", "--out", type=Path, required=True, help="PNG file to write (.png is added when the name has no suffix)")
     parser.add_argument("--model", type=Path, default=None, help="autoencoder checkpoint (default: the shipped perov-5 model)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", nargs="+", default=None, help="CSV (cif column) or structure files/folders")
@@ -59,15 +60,12 @@ def _structures_and_columns(paths, limit: int):
     """(ids, structures, {column: values}) from CSVs or structure files."""
     import pandas as pd
 
-    from motif_screen.structures.io import read_structures
+    from motif_screen.structures.io import read_structures, read_table
 
-    for p in paths:
-        if not Path(p).exists():
-            raise InputError(f"{p} does not exist")
     pairs = read_structures(list(paths))[:limit]
     columns = {}
     if len(paths) == 1 and str(paths[0]).endswith(".csv"):
-        frame = pd.read_csv(paths[0]).iloc[: len(pairs)]
+        frame = read_table(paths[0]).iloc[: len(pairs)]
         columns = {c: frame[c].tolist() for c in frame.columns if c not in ("cif",) and pd.api.types.is_numeric_dtype(frame[c])}
     return [i for i, _ in pairs], [s for _, s in pairs], columns
 
@@ -92,10 +90,10 @@ def _campaign_points(args, color_by: str):
     import numpy as np
 
     from motif_screen.cli.common import connect_from_args
-    from motif_screen.db.documents import Candidate
+    from motif_screen.db.repository import Repository
 
-    connect_from_args(args, readonly=True)
-    docs = list(Candidate.objects(campaign=args.campaign).limit(args.limit))
+    conn, _ = connect_from_args(args, readonly=True)
+    docs = Repository(conn).candidates(args.campaign, limit=args.limit)
     docs = [d for d in docs if d.latent]
     if not docs:
         raise InputError(f"campaign {args.campaign!r} has no candidates with stored latents")
@@ -118,13 +116,31 @@ def _campaign_points(args, color_by: str):
     return latents, values
 
 
+def output_path(out: Path) -> Path:
+    """The file the plot goes to: ``out`` itself, or ``out.png`` for a new name without a suffix
+    (matplotlib would add it silently). A folder is refused, not written beside."""
+    if out.is_dir():
+        raise InputError(f"-o {out} is a folder; give the PNG file to write, e.g. {out / 'latent_map.png'}")
+    if out.suffix or os.path.lexists(out):  # an existing path is the one asked for (a device is refused later)
+        return out
+    return out.with_name(out.name + ".png")
+
+
 def run(args) -> int:
+    if args.limit < 2 or args.limit > MAX_POINTS:
+        raise InputError(f"--limit must be between 2 and {MAX_POINTS:,}")
+    out = output_path(args.out)
+    with replaced_file(out, "plot file") as tmp:  # checked before the model loads; renamed into place at the end
+        count, explained = _plot(args, tmp)
+    print(f"wrote {out} ({count} points, PCA explains {100 * explained.sum():.0f}% of the latent variance)")
+    return 0
+
+
+def _plot(args, path: Path):
     import torch
 
     from motif_screen.cli.generate import default_model_path
 
-    if args.limit < 2 or args.limit > MAX_POINTS:
-        raise InputError(f"--limit must be between 2 and {MAX_POINTS:,}")
     if args.campaign:
         latents, values = _campaign_points(args, args.color_by)
         title = args.title or f"latent map of campaign {args.campaign}"
@@ -140,6 +156,5 @@ def run(args) -> int:
         latents = z.numpy()
         title = args.title or f"latent map: {len(structures)} structures, model {model.model_name}"
     xy, explained = pca_2d(latents)
-    draw_map(xy, values, args.out, args.color_by, title, explained)
-    print(f"wrote {args.out} ({len(values)} points, PCA explains {100 * explained.sum():.0f}% of the latent variance)")
-    return 0
+    draw_map(xy, values, path, args.color_by, title, explained)
+    return len(values), explained

@@ -11,6 +11,11 @@ from pathlib import Path
 from motif_screen import keys
 from motif_screen.cli.common import add_db_options, connect_from_args
 from motif_screen.db.queries import PROPERTY_OPTIONS, SORT_FIELDS, CandidateQuery, candidate_row, parse_range
+from motif_screen.messages import shorten
+from motif_screen.safe_paths import OutputFolder, file_name
+from motif_screen.structures.io import structure_from_any, write_cifs
+
+INDEX_NAME = "index.csv"
 
 HELP = "find candidates by campaign, status, property ranges, elements, motif, model version"
 DESCRIPTION = """\
@@ -42,7 +47,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--ascending", action="store_true", help="sort ascending (default: descending)")
     parser.add_argument("--limit", type=int, default=50, help="at most this many rows (default: 50)")
     parser.add_argument("--format", choices=("table", "json", "csv", "cif"), default="table")
-    parser.add_argument("--out", type=Path, help="with --format cif: folder for the CIF files (and index.csv)")
+    parser.add_argument("--out", type=Path, help="with --format cif: folder for the CIF files <formula>_<id>.cif "
+                        "(made safe from the stored formula) and index.csv")
     add_db_options(parser)
 
 
@@ -83,21 +89,17 @@ def _csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def write_cifs(docs, rows, out: Path) -> int:
-    from motif_screen.errors import InputError
-
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        for doc in docs:
-            structure = doc.to_structure()
-            name = f"{doc.formula}_{doc.id}.cif"
-            tmp = out / f".{name}.tmp"
-            structure.to(filename=str(tmp), fmt="cif")
-            tmp.replace(out / name)
-        (out / "index.csv").write_text(_csv(rows), encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot write CIF files into {out}: {exc.strerror}") from exc
-    return len(docs)
+def export_cifs(docs, rows, out: Path) -> list[Path]:
+    """One CIF per candidate, ``<formula>_<id>.cif``, and ``index.csv`` (the rows, with the file
+    of each) inside ``out`` and nowhere else: names are made safe from the stored formula,
+    nothing in ``out`` is followed, and every candidate's structure is read before the first
+    file is written, so a broken document leaves no partial export."""
+    structures = [structure_from_any(doc.structure, f"candidate {doc.id} ({shorten(doc.formula, 40)})") for doc in docs]
+    names = [file_name(doc.formula, doc.id) for doc in docs]
+    with OutputFolder(out) as folder:
+        written = write_cifs(list(zip(names, structures)), folder)
+        folder.write(INDEX_NAME, _csv([{**row, "file": path.name} for row, path in zip(rows, written)]))
+    return written
 
 
 def run(args) -> int:
@@ -116,7 +118,7 @@ def run(args) -> int:
     elif args.format == "csv":
         sys.stdout.write(_csv(rows))
     elif args.format == "cif":
-        print(f"wrote {write_cifs(docs, rows, args.out)} CIF files and index.csv to {args.out}")
+        print(f"wrote {len(export_cifs(docs, rows, args.out))} CIF files and {INDEX_NAME} to {args.out}")
     else:
         print(_table(rows))
     return 0

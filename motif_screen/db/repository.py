@@ -111,9 +111,10 @@ class Repository:
     def computed(self, campaign: str) -> list[Candidate]:
         return list(Candidate.objects(campaign=campaign, status=keys.STATUS_COMPUTED))
 
-    def candidates(self, campaign: str, *fields: str) -> list[Candidate]:
-        query = Candidate.objects(campaign=campaign)
-        return list(query.only(*fields) if fields else query)
+    def candidates(self, campaign: str, *fields: str, limit: int | None = None) -> list[Candidate]:
+        query = Candidate.objects(campaign=queries.validate_name(campaign, "campaign"))
+        query = query.only(*fields) if fields else query
+        return list(query.limit(int(limit)) if limit else query)
 
     def sent_structures(self) -> list:
         """Everything already sent to an oracle, in any campaign: never submit the same material twice."""

@@ -19,10 +19,11 @@ from typing import Sequence
 import torch
 from pymatgen.core import Composition, Element
 
+from motif_screen import limits
 from motif_screen.errors import InputError
 from motif_screen.generation.compositions import compound_rule
 from motif_screen.generation.results import GeneratedStructure, GenerationReport, assess, check_count
-from motif_screen.structures.validity import composition_is_valid
+from motif_screen.structures.validity import check_composition_text, composition_is_valid
 
 __all__ = ["sample_prior", "perturb", "interpolate", "guided", "constrained", "decode_latents", "parse_composition"]
 
@@ -95,8 +96,7 @@ def sample_prior(model, n: int, seed: int = 0, temperature: float = 1.0, steps: 
     """``n`` structures decoded from latents drawn from the model's latent prior (a Gaussian mixture
     fitted to the encoded training set), each component's spread scaled by ``temperature``."""
     n = check_count(n)
-    if not temperature > 0:
-        raise InputError(f"temperature must be positive, got {temperature}")
+    limits.TEMPERATURE.check(temperature, "temperature")
     z = model.sample_latents(n, _generator(seed), temperature)
     return decode_latents(model, z, "prior", seed=seed + 1, steps=steps, candidates=candidates, charge_balanced=charge_balanced)
 
@@ -120,8 +120,7 @@ def perturb(
     n = check_count(n)
     if not seeds:
         raise InputError("perturb needs at least one seed structure")
-    if not scale >= 0:
-        raise InputError(f"perturbation scale must be >= 0, got {scale}")
+    limits.PERTURB_SCALE.check(scale, "perturbation scale")
     labels = [_name(s, i, names) for i, s in enumerate(seeds)]
     centres = model.encode(list(seeds), names=labels)
     which = torch.arange(n) % len(seeds)
@@ -220,7 +219,7 @@ def parse_composition(text: str, vocabulary: Sequence[int]) -> tuple[list[int], 
     Unknown symbols, elements outside the model's vocabulary and compositions that cannot be
     charge balanced raise InputError.
     """
-    text = str(text).strip()
+    text = check_composition_text(str(text)).strip()
     if not text:
         raise InputError("give a chemical system (Ba-Ti-O) or a formula (BaTiO3)")
     if "-" in text:

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from motif_screen import limits
 from motif_screen.errors import InputError
 from motif_screen.structures.validity import check_validity
 
 __all__ = ["GeneratedStructure", "GenerationReport", "MAX_REQUEST", "check_count", "assess"]
 
-MAX_REQUEST = 100_000  # one call; more is a mistake (a million CIFs) rather than a plan
+MAX_REQUEST = limits.STRUCTURES_PER_CALL.high  # one call; more is a mistake (a million CIFs) rather than a plan
 
 
 @dataclass
@@ -84,13 +85,7 @@ class GenerationReport:
 
 def check_count(n, what: str = "structures") -> int:
     """A request size between 1 and MAX_REQUEST, else InputError."""
-    try:
-        value = int(n)
-    except (TypeError, ValueError):
-        raise InputError(f"the number of {what} must be an integer, got {n!r}") from None
-    if value != n or value < 1 or value > MAX_REQUEST:
-        raise InputError(f"the number of {what} must be between 1 and {MAX_REQUEST:,}, got {n!r}")
-    return value
+    return int(limits.STRUCTURES_PER_CALL.check(n, f"the number of {what}"))
 
 
 def assess(structure, check_charge: bool = True) -> tuple[bool, str, dict]:

@@ -18,6 +18,7 @@ from pymatgen.core import Lattice, Molecule, Structure
 from torch import nn
 
 from motif_screen import keys
+from motif_screen import limits
 from motif_screen.errors import InputError
 from motif_screen.graphs import collate, to_graph
 from motif_screen.model.decoder import Decoder, DecoderConfig
@@ -266,9 +267,8 @@ class StructureAutoencoder(nn.Module):
         restricts them to ones it accepts (see ``Decoder.predict_counts``): generation passes its
         chemistry rules this way."""
         latent = self.check_latent(latent)
-        k = int(candidates if candidates is not None else self.decoder.config.candidates)
-        if k < 1:
-            raise InputError(f"candidates must be at least 1, got {k}")
+        k = int(limits.DECODE_CANDIDATES.check(candidates if candidates is not None else self.decoder.config.candidates,
+                                               "candidates"))
         if counts is not None:
             self.check_counts(counts, len(latent))
         chunk = max(batch_size // k, 1)

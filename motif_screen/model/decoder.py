@@ -29,6 +29,7 @@ from e3nn import o3
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
+from motif_screen import limits
 from motif_screen.model.blocks import Interaction, RadialEmbedding, hidden_irreps, sh_parity
 
 __all__ = [
@@ -601,7 +602,7 @@ class Decoder(nn.Module):
         """Decode latents (B, D) into structures; ``counts`` fixes the composition per latent and
         ``cell`` (B, 3, 3) the lattice (crystal structure prediction for a known cell)."""
         c = self.config
-        steps = steps or c.flow_steps
+        steps = c.flow_steps if steps is None else int(limits.FLOW_STEPS.check(steps, "flow steps"))
         if counts is None:
             counts = self.predict_counts(latent)
         species = torch.cat(

@@ -13,7 +13,15 @@ from motif_screen.structures.dedup import (
     unique_indices,
 )
 from motif_screen.structures.fingerprint import fingerprint, formula_key
-from motif_screen.structures.io import read_structures, structure_from_any, write_cifs
+from motif_screen.structures.io import (
+    cif_text,
+    read_structures,
+    read_table,
+    read_text,
+    structure_from_any,
+    structures_from_cif,
+    write_cifs,
+)
 from motif_screen.structures.motifs import (
     ENVIRONMENT_NAMES,
     MotifFilter,
@@ -26,6 +34,7 @@ from motif_screen.structures.motifs import (
 from motif_screen.structures.validity import (
     CheckResult,
     ValidityReport,
+    check_composition_text,
     check_validity,
     composition_is_valid,
     min_interatomic_distance,
@@ -40,7 +49,9 @@ __all__ = [
     "ReferenceSet",
     "SiteMotif",
     "ValidityReport",
+    "check_composition_text",
     "check_validity",
+    "cif_text",
     "composition_is_valid",
     "default_matcher",
     "duplicate_of",
@@ -52,9 +63,12 @@ __all__ = [
     "novel_mask",
     "parse_motif_filter",
     "read_structures",
+    "read_table",
+    "read_text",
     "reference_matches",
     "site_motifs",
     "structure_from_any",
+    "structures_from_cif",
     "symmetrize",
     "unique_indices",
     "write_cifs",

@@ -14,6 +14,9 @@ import hashlib
 
 import numpy as np
 
+from motif_screen.errors import InputError
+from motif_screen.limits import geometry_problem
+
 SYMPREC = 0.1  # Å, spglib tolerance used throughout (same as the validity checks)
 VOLUME_GRID = 0.5  # Å³ per atom
 
@@ -47,7 +50,12 @@ def molecule_fingerprint(molecule) -> str:
 
 
 def fingerprint(structure) -> str:
-    """Canonical fingerprint of a pymatgen ``Structure`` or ``Molecule``."""
+    """Canonical fingerprint of a pymatgen ``Structure`` or ``Molecule``; InputError for a
+    structure outside :mod:`motif_screen.limits` (no atoms, a 1e300 Å lattice, NaN positions),
+    whose symmetry and volume would be meaningless or overflow."""
+    problem = "it has no atoms" if len(structure) == 0 else geometry_problem(structure)
+    if problem:
+        raise InputError(f"cannot fingerprint {structure.composition.reduced_formula or 'a structure'}: {problem}.")
     return crystal_fingerprint(structure) if hasattr(structure, "lattice") else molecule_fingerprint(structure)
 
 

@@ -20,12 +20,15 @@ from functools import lru_cache
 import numpy as np
 
 from motif_screen.errors import InputError
+from motif_screen.limits import MAX_ATOMS_PER_STRUCTURE, MAX_NEIGHBOUR_SEARCH_IMAGES, geometry_problem
+from motif_screen.messages import quoted
 
 __all__ = [
     "CheckResult",
     "ValidityReport",
     "check_validity",
     "composition_is_valid",
+    "check_composition_text",
     "counts_pass_smact",
     "smact_assignment",
     "reduced_counts",
@@ -87,9 +90,27 @@ def min_interatomic_distance(structure, probe: float = DISTANCE_PROBE) -> float:
     return float(d[np.triu_indices(len(coords), 1)].min())
 
 
+def _search_images(structure, radius: float) -> int:
+    """Atom images a periodic neighbour search within ``radius`` visits: atoms × the cells
+    within reach along each axis (cell heights are volume / face area)."""
+    matrix = np.asarray(structure.lattice.matrix)
+    volume = abs(np.linalg.det(matrix))
+    faces = np.linalg.norm(np.cross(matrix[[1, 2, 0]], matrix[[2, 0, 1]]), axis=1)
+    reach = np.ceil(radius * faces / volume)
+    return int(len(structure) * np.prod(2 * reach + 1))
+
+
 def _distance_check(structure, min_distance: float) -> CheckResult:
-    dmin = min_interatomic_distance(structure, probe=max(min_distance, DISTANCE_PROBE))
-    shown = f"{dmin:.3f} Å" if np.isfinite(dmin) else f"> {max(min_distance, DISTANCE_PROBE):.1f} Å"
+    probe = max(min_distance, DISTANCE_PROBE)
+    if hasattr(structure, "lattice") and _search_images(structure, probe) > MAX_NEIGHBOUR_SEARCH_IMAGES:
+        # so thin a cell that the search would visit millions of images: no atom can keep
+        # min_distance from all of them (the densest packing needs min_distance³/√2 per atom)
+        vpa = float(structure.volume) / len(structure)
+        if vpa < min_distance**3 / np.sqrt(2):
+            return CheckResult(False, f"volume per atom {vpa:.3g} Å³ is too small for atoms {min_distance} Å apart")
+        return CheckResult(False, "the cell is too thin to search for neighbours (reduce it, e.g. get_reduced_structure())")
+    dmin = min_interatomic_distance(structure, probe=probe)
+    shown = f"{dmin:.3f} Å" if np.isfinite(dmin) else f"> {probe:.1f} Å"
     ok = dmin >= min_distance
     return CheckResult(ok, f"shortest interatomic distance {shown} ({'>=' if ok else '<'} {min_distance} Å)")
 
@@ -102,13 +123,12 @@ def _volume_check(structure, volume_per_atom: tuple[float, float]) -> CheckResul
 
 
 def _finite_check(structure) -> CheckResult:
-    arrays = [np.asarray(structure.cart_coords)]
-    if hasattr(structure, "lattice"):
-        arrays.append(np.asarray(structure.lattice.matrix))
-    ok = all(np.isfinite(a).all() for a in arrays)
-    if ok and hasattr(structure, "lattice") and abs(np.linalg.det(structure.lattice.matrix)) < 1e-6:
-        return CheckResult(False, "lattice vectors are linearly dependent (zero cell volume)")
-    return CheckResult(ok, "coordinates and lattice are finite" if ok else "NaN or infinite coordinates or lattice")
+    """Finite numbers inside motif_screen.limits (lattice lengths, fractional coordinates, a cell
+    with volume, atom count): garbage such as a 1e300 Å lattice is invalid, named here."""
+    problem = geometry_problem(structure)
+    if problem:
+        return CheckResult(False, problem)
+    return CheckResult(True, "coordinates and lattice are finite and inside the limits")
 
 
 @lru_cache(maxsize=256)
@@ -230,12 +250,55 @@ def composition_is_valid(composition, method: str = "smact") -> tuple[bool, str]
     if hasattr(composition, "composition"):
         composition = composition.composition
     comp = Composition(composition)
+    too_many = _atoms_problem(comp)
+    if too_many:
+        return False, too_many
     key = reduced_counts(comp)
     if key is None:
         return False, f"non-integer composition {comp.formula}"
     if method == "pymatgen":
         return _pymatgen_rule(comp.reduced_formula)
     return _smact_rule(*key)
+
+
+def _atoms_problem(comp) -> str:
+    """Why a composition cannot be one structure's (NaN or more atoms than the limit), or ``""``."""
+    total = comp.num_atoms
+    if not math.isfinite(total) or total > MAX_ATOMS_PER_STRUCTURE:
+        return f"{total:g} atoms, more than the {MAX_ATOMS_PER_STRUCTURE:,} a structure may have"
+    return ""
+
+
+def check_composition_text(text) -> str:
+    """A chemical system (``"Ba-Ti-O"``) or formula (``"BaTiO3"``) as the user typed it, checked:
+    known element symbols, positive amounts, at most ``MAX_ATOMS_PER_STRUCTURE`` atoms; returns
+    the stripped text, or raises one InputError naming what is wrong."""
+    from pymatgen.core import Composition, Element
+
+    stripped = str(text).strip()
+    hint = "give a chemical system (Ba-Ti-O) or a formula (BaTiO3)"
+    if not stripped:
+        raise InputError(f"the composition is empty; {hint}.")
+    if len(stripped) > 200:
+        raise InputError(f"the composition {quoted(stripped, 60)} is too long for a formula; {hint}.")
+    if "-" in stripped:
+        symbols = [s.strip() for s in stripped.split("-") if s.strip()]
+        if not symbols:
+            raise InputError(f"{quoted(stripped)} names no element; {hint}.")
+        for symbol in symbols:
+            if not Element.is_valid_symbol(symbol):
+                raise InputError(f"{quoted(symbol)} in {quoted(stripped)} is not a chemical element; {hint}.")
+        return stripped
+    try:
+        comp = Composition(stripped)
+    except Exception:  # pymatgen raises ValueError, KeyError... for what it cannot read
+        raise InputError(f"{quoted(stripped)} is not a formula pymatgen can read; {hint}.") from None
+    if not len(comp):
+        raise InputError(f"{quoted(stripped)} has no atoms; {hint}.")
+    problem = _atoms_problem(comp)
+    if problem:
+        raise InputError(f"{quoted(stripped)} asks for {problem}.")
+    return stripped
 
 
 def check_validity(
@@ -247,8 +310,9 @@ def check_validity(
 ) -> ValidityReport:
     """Run the validity checks on one structure; molecules get the distance check only.
 
-    Checks run in order ``finite``, ``distance``, ``volume``, ``charge``; later checks are
-    skipped (absent) once the geometry is unusable, so ``report.reason`` names the root cause.
+    Checks run in order ``finite`` (finite numbers inside :mod:`motif_screen.limits`),
+    ``distance``, ``volume``, ``charge``; later checks are skipped (absent) once the geometry is
+    unusable, so ``report.reason`` names the root cause.
     """
     checks: dict[str, CheckResult] = {}
     if len(structure) == 0:

@@ -15,7 +15,6 @@ Rows are numbered as a spreadsheet shows them: the header is row 1, the first da
 
 from __future__ import annotations
 
-import codecs
 import glob
 import logging
 import math
@@ -31,6 +30,7 @@ from pymatgen.core import Molecule, Structure
 from motif_screen import keys
 from motif_screen.db import queries
 from motif_screen.errors import ConfigError, InputError
+from motif_screen.structures import io
 from motif_screen.training.qm9 import load_qm9
 from motif_screen.training.usable import skip_summary
 
@@ -55,35 +55,13 @@ class Dataset:
 
 
 # --- reading a CSV file ---------------------------------------------------------------------------
-def _encoding(path: Path) -> str:
-    """The text encoding a byte-order mark announces (UTF-8 when there is none)."""
-    with path.open("rb") as handle:
-        head = handle.read(4096)
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    if b"\x00" in head:
-        raise InputError(f"{path} holds NUL bytes: UTF-16 text without a byte-order mark, or not text at all; "
-                         "save it as a UTF-8 CSV")
-    return "utf-8"
-
-
 def read_table(path) -> pd.DataFrame:
-    """A CSV file as a DataFrame: UTF-8 (with or without a byte-order mark) or UTF-16 with one;
-    InputError for a missing, empty, non-text or malformed file."""
+    """A CSV file as a DataFrame, read by the project's one checked reader
+    (:func:`motif_screen.structures.io.read_table`: encodings, size limit, special files)."""
     path = Path(path).expanduser()
-    if not path.is_file():
+    if not path.is_file() and not path.exists():
         raise InputError(f"data file {path} does not exist")
-    try:
-        return pd.read_csv(path, encoding=_encoding(path))
-    except pd.errors.EmptyDataError:
-        raise InputError(f"data file {path} is empty") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"data file {path} is not UTF-8 text (byte {exc.start} cannot be decoded); "
-                         "save it as a UTF-8 CSV") from None
-    except pd.errors.ParserError as exc:
-        raise InputError(f"data file {path} is not a readable CSV: {str(exc).strip().splitlines()[0]}") from None
+    return io.read_table(path)
 
 
 def _require_columns(frame: pd.DataFrame, columns, label) -> None:
@@ -131,12 +109,10 @@ def _cif_structure(cell) -> Structure:
     if "data_" not in text:
         raise ValueError(f"the cif cell is not a CIF ({str(cell).strip()[:20]!r} has no data_ block)")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pymatgen warns about each CIF it has to repair
-            return Structure.from_str(text, fmt="cif")
-    except Exception as exc:  # pymatgen raises many types for bad CIFs
-        detail = str(exc).strip().splitlines()[0][:100] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"the cif cell holds a CIF pymatgen cannot read ({detail})") from None
+        blocks = io.structures_from_cif(text, "the cif cell")
+    except InputError as exc:  # the row is skipped with the reason
+        raise ValueError(str(exc).removeprefix("the cif cell ").rstrip(".")) from None
+    return blocks[0][1]
 
 
 def load_csv(path, targets, cif_column: str = "cif", id_column: str | None = "material_id", limit: int | None = None) -> Dataset:

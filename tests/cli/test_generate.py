@@ -4,39 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-import torch
-from pymatgen.core import Lattice, Structure
 
 from motif_screen import keys
 from motif_screen.cli.main import main
-from motif_screen.model.autoencoder import AutoencoderConfig, build_autoencoder
-from motif_screen.model.checkpoint import save_autoencoder
-
-TINY = dict(latent_dim=8, encoder_options=dict(channels=8, layers=1, latent_dim=8, latent_vectors=2),
-            decoder=dict(channels=8, num_layers=1, max_atoms=8, flow_steps=2))
-ELEMENTS = [8, 19, 22, 38, 41]
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    model = build_autoencoder(AutoencoderConfig(elements=ELEMENTS, properties=[keys.FORMATION_ENERGY], **TINY))
-    model.decoder.lattice_mean.copy_(torch.tensor([2.3, 2.3, 2.3, 90.0, 90.0, 90.0]))
-    model.decoder.lattice_std.copy_(torch.tensor([0.1, 0.1, 0.1, 1.0, 1.0, 1.0]))
-    model.model_name = "tiny"
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_autoencoder(model, path)
-    return path
-
-
-@pytest.fixture
-def seeds(tmp_path):
-    paths = []
-    for name, (a, b, x) in {"SrTiO3": ("Sr", "Ti", "O"), "KNbO3": ("K", "Nb", "O")}.items():
-        s = Structure(Lattice.cubic(4.0), [a, b, x, x, x], [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-        paths.append(tmp_path / f"{name}.cif")
-        s.to(filename=str(paths[-1]))
-    return paths
 
 
 def _table(out):
@@ -57,12 +27,12 @@ def test_prior_writes_cifs_and_provenance(checkpoint, tmp_path, capsys):
     assert "of 5 valid" in capsys.readouterr().out
 
 
-def test_perturb_and_interpolate_record_their_parents(checkpoint, seeds, tmp_path):
+def test_perturb_and_interpolate_record_their_parents(checkpoint, seed_files, tmp_path):
     out = tmp_path / "perturb"
-    assert main(["generate", "perturb", "--model", str(checkpoint), "--seeds", *map(str, seeds), "--n", "4", "-o", str(out)]) == 0
+    assert main(["generate", "perturb", "--model", str(checkpoint), "--seeds", *map(str, seed_files), "--n", "4", "-o", str(out)]) == 0
     assert set(_table(out)["parents"]) == {"SrTiO3", "KNbO3"}
     out = tmp_path / "interp"
-    assert main(["generate", "interpolate", "--model", str(checkpoint), "--seeds", *map(str, seeds), "--n", "3", "-o", str(out)]) == 0
+    assert main(["generate", "interpolate", "--model", str(checkpoint), "--seeds", *map(str, seed_files), "--n", "3", "-o", str(out)]) == 0
     assert set(_table(out)["parents"]) == {"SrTiO3;KNbO3"}
 
 
@@ -95,3 +65,43 @@ def test_bad_input_is_one_clear_line(checkpoint, tmp_path, capsys, extra, messag
 def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
     assert main(["generate", "prior", "--model", str(tmp_path / "none.pt"), "-o", str(tmp_path / "x")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def _prior(checkpoint, out, n, *extra) -> int:
+    return main(["generate", "prior", "--model", str(checkpoint), "--n", str(n), "-o", str(out), *extra])
+
+
+def test_a_second_run_into_one_folder_is_refused_or_replaces_the_first(checkpoint, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _prior(checkpoint, out, 3) == 0
+    (out / "notes.txt").write_text("mine")
+    first = sorted(p.name for p in out.rglob("*.cif"))
+    assert _prior(checkpoint, out, 2) == 2
+    err = capsys.readouterr().err
+    assert "already holds the output of an earlier run (3 structure file(s) and generated.csv)" in err
+    assert "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in out.rglob("*.cif")) == first  # refused: nothing touched
+    assert _prior(checkpoint, out, 2, "--overwrite") == 0
+    frame = _table(out)
+    assert len(frame) == 2
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.cif")) == sorted(frame["file"])  # no stale CIF
+    assert (out / "notes.txt").read_text() == "mine"  # files generate did not write are never removed
+
+
+def test_planted_links_in_the_output_folder(checkpoint, tmp_path, capsys):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "prior-000000.cif").symlink_to(victim)
+    assert _prior(checkpoint, out, 1) == 0
+    assert victim.read_text() == "precious" and not (out / "prior-000000.cif").is_symlink()
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "invalid").symlink_to(outside)
+    assert _prior(checkpoint, other, 1) == 2
+    assert "invalid is a symbolic link, not a folder" in capsys.readouterr().err
+    assert list(outside.iterdir()) == []

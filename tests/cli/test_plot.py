@@ -62,3 +62,15 @@ def test_pca_projects_on_the_leading_axes():
 
 def test_motif_signature_of_a_perovskite():
     assert dominant_motif(perovskite("Sr", "Ti", 3.9)) == "cuboctahedral+octahedral"
+
+
+def test_output_names_what_is_written(setup, capsys):
+    argv = ["plot", "latent", "--model", str(setup / "tiny.pt"), "--data", str(setup / "data.csv"), "-o"]
+    folder = setup / "maps"
+    folder.mkdir()
+    assert main([*argv, str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "is a folder; give the PNG file to write" in err and list(folder.iterdir()) == []
+    assert main([*argv, str(setup / "no_suffix")]) == 0
+    assert f"wrote {setup / 'no_suffix.png'} " in capsys.readouterr().out
+    assert (setup / "no_suffix.png").read_bytes()[:4] == b"\x89PNG" and not (setup / "no_suffix").exists()

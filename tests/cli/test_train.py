@@ -111,11 +111,11 @@ def test_a_1e300_angstrom_lattice_is_skipped_with_its_reason(tmp_path, capsys, c
     cfg = _write_config(tmp_path)
     pd.DataFrame({"material_id": [f"p{i}" for i in range(12)], "cif": cifs, "volume": targets["volume"]}).to_csv(tmp_path / "d.csv")
     assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "out"), "--quiet"]) == 0
-    assert "1 structure(s) could not be used" in capsys.readouterr().out
-    assert "p3 has a lattice vector over 1e+300 Å long" in caplog.text
+    assert "(11 structures, 1 rows skipped)" in capsys.readouterr().out  # refused when read, with its reason
+    assert "row 5 (p3): (block BaZrO3): _cell_length_a is 1e300; cell lengths must be above 0" in caplog.text
     pd.DataFrame({"cif": [_huge_cell_cif(s) for s in structures[:2]], "volume": [1.0, 2.0]}).to_csv(tmp_path / "d.csv")
     assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "out2"), "--quiet"]) == 2
-    assert "has a lattice vector over 1e+300 Å long" in _one_error_line(capsys)
+    assert "_cell_length_a is 1e300; cell lengths must be above 0 and at most 1,000" in _one_error_line(capsys)
     assert not (tmp_path / "out2").exists()
 
 
@@ -134,7 +134,8 @@ def test_autoencoder_recipe_on_non_numeric_or_unusable_data_exits_2(tmp_path, ca
     assert "the cif cell is not a CIF ('42'" in _one_error_line(capsys)
     pd.DataFrame({"cif": [_huge_cell_cif(s) for s in structures], "heat": [1.0] * 6}).to_csv(csv)
     assert main(["train", "--config", str(recipe)]) == 2
-    assert "no usable structures for autoencoder training" in _one_error_line(capsys)
+    line = _one_error_line(capsys)
+    assert "no usable structures in" in line and "cell lengths must be above 0 and at most 1,000" in line
     assert not (tmp_path / "ae.pt").exists()
 
 

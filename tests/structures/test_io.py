@@ -99,3 +99,28 @@ def test_structure_from_any(crystals):
         structure_from_any(42)
     with pytest.raises(InputError, match="not a valid pymatgen structure dict"):
         structure_from_any({"lattice": "nonsense"})
+
+
+def test_write_cifs_keeps_names_from_data_inside_the_folder(tmp_path, crystals):
+    out = tmp_path / "a" / "out"
+    written = write_cifs([("/../../../../x", crystals["NaCl"]), ("../.hidden", crystals["Si"])], out)
+    assert [p.name for p in written] == ["x.cif", "hidden.cif"]
+    assert sorted(p.name for p in out.iterdir()) == ["hidden.cif", "x.cif"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"] and sorted(p.name for p in (tmp_path / "a").iterdir()) == ["out"]
+
+
+def test_nothing_is_written_when_one_structure_cannot_be(tmp_path, crystals):
+    from pymatgen.core import Molecule
+
+    with pytest.raises(InputError, match="is a molecule"):
+        write_cifs([("ok", crystals["NaCl"]), ("h2", Molecule(["H", "H"], [[0, 0, 0], [0.7, 0, 0]]))], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_pymatgen_dicts_outside_the_limits_are_refused(crystals):
+    big = crystals["NaCl"].as_dict()
+    big["sites"] = big["sites"] * 300  # 2,400 sites: refused before pymatgen builds them
+    with pytest.raises(InputError, match="declares 2,400 atoms"):
+        structure_from_any(big, "doc")
+    with pytest.raises(InputError, match="doc has no structure"):
+        structure_from_any({}, "doc")

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -100,3 +102,49 @@ def test_counts_pass_smact_agrees_with_composition_is_valid():
                    {"K": 1, "Nb": 1, "O": 2, "N": 1}, {"Cs": 1, "O": 1}, {"O": 2}):
         assert counts_pass_smact(counts) == composition_is_valid(Composition(counts))[0], counts
     assert not counts_pass_smact({}) and not counts_pass_smact({"O": 0})
+
+
+def _with_lattice(matrix, frac=((0, 0, 0), (0.5, 0.5, 0.5))):
+    from pymatgen.core import Lattice, Structure
+
+    return Structure(Lattice(matrix), ["Na", "Cl"], list(frac))
+
+
+@pytest.mark.parametrize(
+    "structure, detail",
+    [
+        (_with_lattice([[1e300, 0, 0], [0, 5, 0], [0, 0, 5]]), "lattice vector a is 1e+300 Å long, more than 1,000 Å"),
+        (_with_lattice([[5, 0, 0], [0, 5, 0], [0, 0, 5]], [(1e20, 0, 0), (0.5, 0.5, 0.5)]), "fractional coordinate 1e+20"),
+        (_with_lattice([[5, 0, 0], [0, 5, 0], [0, 0, 5]], [(0, -2e3, 0), (0.5, 0.5, 0.5)]), "fractional coordinate -2e+03"),
+    ],
+)
+def test_garbage_geometry_is_invalid_with_the_reason(structure, detail):
+    report = check_validity(structure)
+    assert not report.ok and report.reason == "invalid:finite"
+    assert detail in report.checks["finite"].detail
+
+
+def test_a_cell_too_thin_to_search_is_invalid_without_the_search():
+    flat = _with_lattice([[4, 0, 0], [0, 4, 0], [0, 0, 1e-6]])
+    report = check_validity(flat)
+    assert report.reason == "invalid:distance" and "too small for atoms 0.5 Å apart" in report.checks["distance"].detail
+
+
+def test_absurd_compositions_are_invalid_or_refused():
+    from motif_screen.structures.validity import check_composition_text
+
+    ok, detail = composition_is_valid("Ba1e30TiO3")
+    assert not ok and "1e+30 atoms, more than the 2,000" in detail
+    assert check_composition_text(" BaTiO3 ") == "BaTiO3" and check_composition_text("Ba-Ti-O") == "Ba-Ti-O"
+    for text, message in [("-", "names no element"), ("Ba1e30TiO3", "asks for 1e+30 atoms"), ("Xq-O", "not a chemical element"),
+                          ("(", "not a formula"), ("", "is empty"), ("Ba" * 50_000, "characters in all")]:
+        with pytest.raises(InputError, match=re.escape(message)):
+            check_composition_text(text)
+
+
+def test_fingerprint_refuses_geometry_outside_the_limits(crystals):
+    from motif_screen.structures.fingerprint import fingerprint
+
+    assert fingerprint(crystals["NaCl"]).startswith("NaCl-225-")
+    with pytest.raises(InputError, match="cannot fingerprint NaCl: lattice vector a is 1e\\+300 Å long"):
+        fingerprint(_with_lattice([[1e300, 0, 0], [0, 5, 0], [0, 0, 5]]))
