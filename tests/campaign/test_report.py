@@ -22,9 +22,10 @@ def test_a_hostile_stored_formula_and_a_planted_link_stay_inside_the_report(db, 
     record_oracle_result(cand.id, keys.SOURCE_CHGNET, run_status="successful", energy=-40.0, energy_per_atom=-8.0,
                          formation_energy_per_atom=-3.0)
     Candidate.objects(id=cand.id).update_one(set__formula="/../../../../escaped")  # anyone with write access can
-    report = tmp_path / "deep" / "report"
+    area = tmp_path / "area"  # everything the report may touch, and a victim beside it
+    report = area / "deep" / "report"
     report.mkdir(parents=True)
-    victim = tmp_path / "victim.csv"
+    victim = area / "victim.csv"
     victim.write_text("keep me")
     os.symlink(victim, report / "hits.csv")  # a planted link where the report writes its table
 
@@ -32,7 +33,7 @@ def test_a_hostile_stored_formula_and_a_planted_link_stay_inside_the_report(db, 
     assert victim.read_text() == "keep me" and not (report / "hits.csv").is_symlink()
     written = sorted(p.relative_to(report).as_posix() for p in report.rglob("*") if p.is_file())
     assert "hits.csv" in written and any(w.startswith("hits/") and w.endswith(".cif") for w in written)
-    outside = [p for p in tmp_path.rglob("*") if p.is_file() and p != victim
+    outside = [p for p in area.rglob("*") if p.is_file() and p != victim
                and not p.resolve().is_relative_to(report.resolve())]
     assert outside == []
     assert {f.name for f in files} >= {"funnel.png", "parity.png", "latent_map.png", "hits.csv"}
