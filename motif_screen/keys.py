@@ -69,8 +69,12 @@ ENERGY_ABOVE_HULL = "energy_above_hull"  # eV/atom, distance to the convex hull 
 BAND_GAP = "band_gap"  # eV
 KNOWN_PROPERTIES = (FORMATION_ENERGY, ENERGY_ABOVE_HULL, ENERGY_PER_ATOM, BAND_GAP)
 # the property a model head learns for each target (stability is predicted from formation energies)
-LEARNED_PROPERTY = {FORMATION_ENERGY: FORMATION_ENERGY, ENERGY_ABOVE_HULL: FORMATION_ENERGY,
-                    ENERGY_PER_ATOM: ENERGY_PER_ATOM, BAND_GAP: BAND_GAP}
+LEARNED_PROPERTY = {
+    FORMATION_ENERGY: FORMATION_ENERGY,
+    ENERGY_ABOVE_HULL: FORMATION_ENERGY,
+    ENERGY_PER_ATOM: ENERGY_PER_ATOM,
+    BAND_GAP: BAND_GAP,
+}
 
 # --- names written into atomate task documents by our powerups -----------------------------
 TASKDOC_CANDIDATE_ID = "motif_screen_candidate_id"

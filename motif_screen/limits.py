@@ -159,8 +159,10 @@ def geometry_problem(structure) -> str | None:
         return f"{count:,} atoms, more than the {MAX_ATOMS_PER_STRUCTURE:,} a structure may have"
     with np.errstate(all="ignore"):
         if hasattr(structure, "lattice"):
-            return _cell_problem(np.asarray(structure.lattice.matrix, dtype=float),
-                                 np.asarray(structure.frac_coords, dtype=float).reshape(-1, 3))
+            return _cell_problem(
+                np.asarray(structure.lattice.matrix, dtype=float),
+                np.asarray(structure.frac_coords, dtype=float).reshape(-1, 3),
+            )
         coords = np.asarray(structure.cart_coords, dtype=float).reshape(-1, 3)
         if not np.isfinite(coords).all():
             return "NaN or infinite coordinates"
@@ -182,8 +184,10 @@ def _cell_problem(matrix: np.ndarray, frac: np.ndarray) -> str | None:
         return "lattice vectors are linearly dependent (zero cell volume)"
     if len(frac) and np.abs(frac).max() > MAX_ABS_FRACTIONAL_COORDINATE:
         site, axis = np.unravel_index(int(np.abs(frac).argmax()), frac.shape)
-        return (f"fractional coordinate {frac[site, axis]:.3g} of site {site} is outside "
-                f"±{MAX_ABS_FRACTIONAL_COORDINATE:,.0f}")
+        return (
+            f"fractional coordinate {frac[site, axis]:.3g} of site {site} is outside "
+            f"±{MAX_ABS_FRACTIONAL_COORDINATE:,.0f}"
+        )
     return None
 
 

@@ -27,8 +27,9 @@ def pca_2d(latents):
     return x @ vt[:2].T, explained[:2]
 
 
-def draw_map(xy, values, out: Path, color_label: str, title: str, explained, highlight=None,
-             highlight_label: str = "") -> Path:
+def draw_map(
+    xy, values, out: Path, color_label: str, title: str, explained, highlight=None, highlight_label: str = ""
+) -> Path:
     """Scatter plot: numeric values get a colour bar, labels a legend (top 10 + 'other');
     ``highlight`` (a boolean mask) rings the points it marks, e.g. those sent to the oracle."""
     fig = Figure(figsize=(7.5, 6), dpi=130)
@@ -40,7 +41,9 @@ def draw_map(xy, values, out: Path, color_label: str, title: str, explained, hig
         if (~finite).any():
             ax.scatter(xy[~finite, 0], xy[~finite, 1], s=6, c="lightgrey", label="no value", linewidths=0)
         lo, hi = np.percentile(vals[finite], [2, 98]) if finite.any() else (0, 1)
-        sc = ax.scatter(xy[finite, 0], xy[finite, 1], s=8, c=vals[finite], cmap="viridis", vmin=lo, vmax=hi, linewidths=0)
+        sc = ax.scatter(
+            xy[finite, 0], xy[finite, 1], s=8, c=vals[finite], cmap="viridis", vmin=lo, vmax=hi, linewidths=0
+        )
         fig.colorbar(sc, ax=ax, label=color_label)
     else:
         labels = [str(v) for v in values]

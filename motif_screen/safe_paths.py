@@ -25,7 +25,16 @@ from pathlib import Path
 from motif_screen.errors import InputError
 from motif_screen.messages import quoted
 
-__all__ = ["MAX_SLUG_CHARS", "MAX_NAME_BYTES", "slug", "file_name", "check_name", "kind_of", "OutputFolder", "replaced_file"]
+__all__ = [
+    "MAX_SLUG_CHARS",
+    "MAX_NAME_BYTES",
+    "slug",
+    "file_name",
+    "check_name",
+    "kind_of",
+    "OutputFolder",
+    "replaced_file",
+]
 
 MAX_SLUG_CHARS = 64  # one part of a name (a formula); ids are kept whole up to the same length
 MAX_NAME_BYTES = 200  # below the usual 255-byte limit, leaving room for the temporary-name affixes
@@ -66,7 +75,9 @@ def check_name(name: str) -> str:
     elif len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
         problem = f"is longer than {MAX_NAME_BYTES} bytes"
     if problem:
-        raise InputError(f"file name {quoted(name)} {problem}; names written inside a folder must be one plain path component.")
+        raise InputError(
+            f"file name {quoted(name)} {problem}; names written inside a folder must be one plain path component."
+        )
     return name
 
 
@@ -216,7 +227,9 @@ def replaced_file(path, what: str = "output file"):
     except OSError as exc:
         raise _error(f"use the {what}", path, exc) from None
     if mode is not None and stat.S_ISDIR(mode):
-        raise InputError(f"the {what} {path} is a folder; give a file name inside it, e.g. {path / ('plot' + (path.suffix or '.png'))}.")
+        raise InputError(
+            f"the {what} {path} is a folder; give a file name inside it, e.g. {path / ('plot' + (path.suffix or '.png'))}."
+        )
     if mode is not None and not stat.S_ISREG(mode):
         raise InputError(f"the {what} {path} is {kind_of(mode)}, not a regular file.")
     with OutputFolder(path.parent if str(path.parent) else ".", what=f"folder of the {what}") as folder:

@@ -50,9 +50,7 @@ class Settings(BaseSettings):
         default_factory=Path.cwd,
         description="Folder holding my_launchpad.yaml, my_fworker.yaml, db.json and FW_config.yaml.",
     )
-    db_file: Path | None = Field(
-        default=None, description="atomate-style db.json; defaults to <config_dir>/db.json."
-    )
+    db_file: Path | None = Field(default=None, description="atomate-style db.json; defaults to <config_dir>/db.json.")
     connect_timeout_ms: int = Field(
         default=5000, ge=100, description="How long to wait for a MongoDB server before failing."
     )
@@ -117,8 +115,6 @@ def resolve_placeholder(value: Any, fw_spec: dict, default: Any = None) -> Any:
         if key not in env:
             if default is not None:
                 return default
-            raise KeyError(
-                f"{value} is not set on this worker: add `{key}` under `env:` in my_fworker.yaml"
-            )
+            raise KeyError(f"{value} is not set on this worker: add `{key}` under `env:` in my_fworker.yaml")
         return env[key]
     return value

@@ -70,8 +70,9 @@ class FireworksView:
 
     def lost_fw_ids(self, expiration_secs: int) -> set[int]:
         """Fireworks whose launch stopped reporting (FireWorks' ``detect_lostruns``, read-only)."""
-        _, lost_fw_ids, _ = self.launchpad.detect_lostruns(expiration_secs=expiration_secs, fizzle=False, rerun=False,
-                                                          refresh=False)
+        _, lost_fw_ids, _ = self.launchpad.detect_lostruns(
+            expiration_secs=expiration_secs, fizzle=False, rerun=False, refresh=False
+        )
         return set(lost_fw_ids)
 
 

@@ -46,7 +46,8 @@ def check_model(repo, spec) -> int:
         raise InputError(
             f"model {spec.model.name} v{version} predicts {', '.join(predicted) or 'no property'}, not {learned}, "
             f"which a {spec.target.property} campaign ranks by: train a model with a {learned} head "
-            "(`motif-screen train`) and name it with --model")
+            "(`motif-screen train`) and name it with --model"
+        )
     return version
 
 
@@ -71,17 +72,33 @@ def propose(model, spec, round_index: int, seeds: list) -> tuple[list[Proposal],
     target, gen = spec.target, spec.generation
     decoding = {"steps": gen.flow_steps, "candidates": gen.decode_candidates}
     if seeds and gen.mode == "family":
-        out = families.substitute_around(model, [s for _, s in seeds], n=n, scale=gen.scale, seed=seed,
-                                         names=[pid for pid, _ in seeds], **decoding)
+        out = families.substitute_around(
+            model, [s for _, s in seeds], n=n, scale=gen.scale, seed=seed, names=[pid for pid, _ in seeds], **decoding
+        )
     elif seeds:
-        out = generation.perturb(model, [s for _, s in seeds], n=n, scale=gen.scale, seed=seed,
-                                 names=[pid for pid, _ in seeds], charge_balanced=gen.charge_balanced, **decoding)
+        out = generation.perturb(
+            model,
+            [s for _, s in seeds],
+            n=n,
+            scale=gen.scale,
+            seed=seed,
+            names=[pid for pid, _ in seeds],
+            charge_balanced=gen.charge_balanced,
+            **decoding,
+        )
     elif gen.mode == "family":
         out = families.sample_family(model, n=n, seed=seed, **decoding)
     elif gen.mode == "guided":
         goal = target.goal if target.goal != "range" else (target.lower + target.upper) / 2
-        out = generation.guided(model, n=n, target=target.learned_property, goal=goal, seed=seed, charge_balanced=gen.charge_balanced,
-                                **decoding)
+        out = generation.guided(
+            model,
+            n=n,
+            target=target.learned_property,
+            goal=goal,
+            seed=seed,
+            charge_balanced=gen.charge_balanced,
+            **decoding,
+        )
     elif gen.mode == "constrained":
         out = generation.constrained(model, n=n, composition=target.composition, seed=seed, **decoding)
     else:
@@ -127,20 +144,49 @@ def retrain_and_register(model, version: int, spec, structures: list, values: np
     val_s, val_y = [structures[i] for i in val], values[val]
     parent_mae = _mae(model, val_s, val_y, prop)
     new = copy.deepcopy(model)
-    fine_tune_heads(new, [structures[i] for i in train], {prop: values[train]}, epochs=spec.retrain_epochs,
-                    seed=spec.seed + round_index)
+    fine_tune_heads(
+        new,
+        [structures[i] for i in train],
+        {prop: values[train]},
+        epochs=spec.retrain_epochs,
+        seed=spec.seed + round_index,
+    )
     new.eval()
     new_mae = _mae(new, val_s, val_y, prop)
     promoted = new_mae < parent_mae
-    metrics = {f"{prop}_val_mae": new_mae, f"{prop}_parent_val_mae": parent_mae, "n_train": int(len(train)),
-               "n_val": int(n_val), "round": round_index, "source": spec.oracle}
+    metrics = {
+        f"{prop}_val_mae": new_mae,
+        f"{prop}_parent_val_mae": parent_mae,
+        "n_train": int(len(train)),
+        "n_val": int(n_val),
+        "round": round_index,
+        "source": spec.oracle,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.pt"
-        save_checkpoint(path, new, config={"fine_tuned_from": version, "campaign": spec.name}, metrics=metrics,
-                        data_fingerprint=data_fingerprint(structures, {prop: values}))
-        doc = register_model_version(spec.model.name, path, parent=version, metrics=metrics,
-                                     data_fingerprint=data_fingerprint(structures, {prop: values}),
-                                     config={"campaign": spec.name, "round": round_index}, promoted=promoted)
-    log.info("retrained %s v%d -> v%d: val MAE %.3f -> %.3f (%s)", spec.model.name, version, doc.version,
-             parent_mae, new_mae, "promoted" if promoted else "kept parent")
+        save_checkpoint(
+            path,
+            new,
+            config={"fine_tuned_from": version, "campaign": spec.name},
+            metrics=metrics,
+            data_fingerprint=data_fingerprint(structures, {prop: values}),
+        )
+        doc = register_model_version(
+            spec.model.name,
+            path,
+            parent=version,
+            metrics=metrics,
+            data_fingerprint=data_fingerprint(structures, {prop: values}),
+            config={"campaign": spec.name, "round": round_index},
+            promoted=promoted,
+        )
+    log.info(
+        "retrained %s v%d -> v%d: val MAE %.3f -> %.3f (%s)",
+        spec.model.name,
+        version,
+        doc.version,
+        parent_mae,
+        new_mae,
+        "promoted" if promoted else "kept parent",
+    )
     return {"retrained": True, "version": doc.version, "parent": version, "promoted": promoted, **metrics}

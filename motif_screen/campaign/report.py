@@ -58,8 +58,9 @@ def plot_funnel(repo: Repository, spec, path: Path) -> Path:
 def plot_parity(repo: Repository, spec, path: Path) -> Path:
     plt = _pyplot()
     prop = spec.target.learned_property  # what the model predicted at screening time
-    docs = [d for d in repo.computed(spec.name)
-            if prop in (d.predictions or {}) and (d.oracle or {}).get(prop) is not None]
+    docs = [
+        d for d in repo.computed(spec.name) if prop in (d.predictions or {}) and (d.oracle or {}).get(prop) is not None
+    ]
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for selection, marker in ((keys.SELECTED_BY_ACQUISITION, "o"), (keys.SELECTED_AS_CONTROL, "s")):
         sub = [d for d in docs if d.selection == selection]
@@ -98,8 +99,16 @@ def plot_latent_map(repo: Repository, spec, path: Path) -> Path:
     values = [d.predictions[prop].mean if prop in (d.predictions or {}) else float("nan") for d in docs]
     sent = [d.status in (keys.STATUS_COMPUTED, keys.STATUS_FAILED) for d in docs]
     with replaced_file(path, "plot") as tmp:
-        draw_map(xy, values, tmp, f"predicted {prop}", f"{spec.name}: the candidates' latent space",
-                 explained, highlight=sent, highlight_label="sent to the oracle")
+        draw_map(
+            xy,
+            values,
+            tmp,
+            f"predicted {prop}",
+            f"{spec.name}: the candidates' latent space",
+            explained,
+            highlight=sent,
+            highlight_label="sent to the oracle",
+        )
     return path
 
 
@@ -121,8 +130,7 @@ def write_hits(repo: Repository, spec, folder: Path) -> list[Path]:
     hits = [d for d in repo.computed(spec.name) if spec.target.is_hit((d.oracle or {}).get(prop))]
     structures = [structure_from_any(d.structure, f"candidate {d.id}") for d in hits]
     with OutputFolder(folder, "report folder") as out:
-        written = write_cifs([(file_name(d.formula, d.id), s) for d, s in zip(hits, structures)],
-                             out.subfolder("hits"))
+        written = write_cifs([(file_name(d.formula, d.id), s) for d, s in zip(hits, structures)], out.subfolder("hits"))
         rows = [{**candidate_row(d), "cif": f"hits/{path.name}"} for d, path in zip(hits, written)]
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=list(rows[0]) if rows else ["id", "formula", f"oracle_{prop}", "cif"])
@@ -134,5 +142,9 @@ def write_hits(repo: Repository, spec, folder: Path) -> list[Path]:
 
 def write_report(repo: Repository, spec, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    return [plot_funnel(repo, spec, folder / "funnel.png"), plot_parity(repo, spec, folder / "parity.png"),
-            plot_latent_map(repo, spec, folder / "latent_map.png"), *write_hits(repo, spec, folder)]
+    return [
+        plot_funnel(repo, spec, folder / "funnel.png"),
+        plot_parity(repo, spec, folder / "parity.png"),
+        plot_latent_map(repo, spec, folder / "latent_map.png"),
+        *write_hits(repo, spec, folder),
+    ]

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from motif_screen import keys, limits
+from motif_screen import limits
 from motif_screen.errors import InputError
 from motif_screen.screening.targets import TargetSpec
 from motif_screen.structures.motifs import parse_motif_filter
@@ -26,16 +26,24 @@ class GenerationSpec(BaseModel):
     mode: Literal["family", "prior", "guided", "constrained"] = Field(
         default="family",
         description="family: ABX3 perovskite-type formulas with prior latents; prior: the decoder also picks the "
-                    "composition; guided: head gradients on the latent; constrained: target.composition only")
+        "composition; guided: head gradients on the latent; constrained: target.composition only",
+    )
     scale: float = Field(default=0.5, gt=0, le=10, description="latent perturbation scale of later rounds")
     explore_after_first_round: bool = True  # later rounds explore around the best results so far
-    flow_steps: int | None = Field(default=10, ge=1, le=1000,
-                                   description="decoder integration steps (fewer: faster, slightly fewer valid)")
-    charge_balanced: bool = Field(default=True, description="prior/perturb/guided: decode only compositions that "
-                                                              "pass the SMACT charge-balance test")
-    decode_candidates: int | None = Field(default=None, ge=1, le=64,
-                                          description="structures decoded per latent, the one the encoder maps closest "
-                                                      "to it kept (None: the model's setting; more: slower, more faithful)")
+    flow_steps: int | None = Field(
+        default=10, ge=1, le=1000, description="decoder integration steps (fewer: faster, slightly fewer valid)"
+    )
+    charge_balanced: bool = Field(
+        default=True,
+        description="prior/perturb/guided: decode only compositions that pass the SMACT charge-balance test",
+    )
+    decode_candidates: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="structures decoded per latent, the one the encoder maps closest "
+        "to it kept (None: the model's setting; more: slower, more faithful)",
+    )
 
 
 class ModelRef(BaseModel):
@@ -62,8 +70,12 @@ class CampaignSpec(BaseModel):
     budget: int = Field(ge=1, le=1_000_000, description="oracle calculations in total, controls included")
     rounds: int = Field(ge=1, le=MAX_ROUNDS)
     candidates_per_round: int = Field(default=1000, ge=1, le=int(limits.STRUCTURES_PER_CALL.high))
-    control_fraction: float = Field(default=0.2, ge=0.0, le=0.5,
-                                    description="share of each round's budget spent on random picks, to measure acceleration")
+    control_fraction: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=0.5,
+        description="share of each round's budget spent on random picks, to measure acceleration",
+    )
     acquisition: Literal["ucb", "ei", "prob_hit"] = "ucb"
     kappa: float = Field(default=1.0, ge=0.0, le=1e6, allow_inf_nan=False, description="UCB exploration weight")
     motif: str | None = None  # e.g. "Ti:octahedral:O": only candidates with this motif are submitted
@@ -87,12 +99,14 @@ class CampaignSpec(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> "CampaignSpec":
+    def _consistent(self) -> CampaignSpec:
         if self.generation.mode == "constrained" and not self.target.composition:
             raise ValueError("constrained generation needs target.composition (e.g. 'Ba-Ti-O' or 'BaTiO3')")
         if self.budget < self.rounds:
-            raise ValueError(f"a budget of {self.budget} gives some of the {self.rounds} rounds no oracle calculation; "
-                             "raise the budget or lower the rounds")
+            raise ValueError(
+                f"a budget of {self.budget} gives some of the {self.rounds} rounds no oracle calculation; "
+                "raise the budget or lower the rounds"
+            )
         return self
 
     def round_budget(self, round_index: int) -> int:

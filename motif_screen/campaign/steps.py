@@ -59,6 +59,7 @@ def _skip_if_completed(repo: Repository, campaign: str) -> dict | None:
 
 # --- create --------------------------------------------------------------------------------------
 
+
 def create_campaign(repo: Repository, spec: CampaignSpec) -> dict:
     """Store the campaign (once) and register the shipped model it names, if it is a shipped one."""
     registered = False
@@ -70,6 +71,7 @@ def create_campaign(repo: Repository, spec: CampaignSpec) -> dict:
 
 
 # --- generate ------------------------------------------------------------------------------------
+
 
 def generate_round(repo: Repository, campaign: str, round_index: int) -> dict:
     """Propose ``candidates_per_round`` structures; deterministic for (campaign seed, round)."""
@@ -86,13 +88,25 @@ def generate_round(repo: Repository, campaign: str, round_index: int) -> dict:
     inserted = 0
     for prop in _progress(proposals, f"store round {round_index}"):
         _, created = repo.upsert_candidate(
-            campaign, prop.structure, latent=prop.latent,
-            origin={"method": prop.mode, "parents": list(prop.parents), "model_name": spec.model.name,
-                    "model_version": version, "round": round_index})
+            campaign,
+            prop.structure,
+            latent=prop.latent,
+            origin={
+                "method": prop.mode,
+                "parents": list(prop.parents),
+                "model_name": spec.model.name,
+                "model_version": version,
+                "round": round_index,
+            },
+        )
         inserted += int(created)
     repo.update_round(campaign, round_index, generated=len(proposals), model_version=version)
-    return {"generated": len(proposals), "inserted": inserted, "identical_fingerprints": len(proposals) - inserted,
-            **report}
+    return {
+        "generated": len(proposals),
+        "inserted": inserted,
+        "identical_fingerprints": len(proposals) - inserted,
+        **report,
+    }
 
 
 def exploration_seeds(repo: Repository, spec: CampaignSpec, round_index: int) -> list:
@@ -106,6 +120,7 @@ def exploration_seeds(repo: Repository, spec: CampaignSpec, round_index: int) ->
 
 
 # --- prescreen -----------------------------------------------------------------------------------
+
 
 def _predictor(model, learned: str, stash: dict):
     """The screen calls this on the survivors only; every property is kept for the database."""
@@ -133,10 +148,21 @@ def prescreen_round(repo: Repository, campaign: str, round_index: int) -> dict:
     stash: dict = {}
     learned = spec.target.learned_property
     ranking_target = spec.target if learned == spec.target.property else ranking_target_for(spec)
-    settings = ScreenSettings(kind=spec.acquisition, kappa=spec.kappa, controls=spec.control_count(budget),
-                              seed=spec.seed * 1000 + round_index)
-    result = screen(structures, _predictor(model, learned, stash), ranking_target, budget,
-                    references=repo.sent_structures(), motif_filter=spec.motif, settings=settings)
+    settings = ScreenSettings(
+        kind=spec.acquisition,
+        kappa=spec.kappa,
+        controls=spec.control_count(budget),
+        seed=spec.seed * 1000 + round_index,
+    )
+    result = screen(
+        structures,
+        _predictor(model, learned, stash),
+        ranking_target,
+        budget,
+        references=repo.sent_structures(),
+        motif_filter=spec.motif,
+        settings=settings,
+    )
     for doc, structure, d in _progress(list(zip(docs, structures, result.decisions)), f"prescreen round {round_index}"):
         extra = {"validity": d.validity or {}, "motifs": d.motifs or {}, "motif_labels": d.motif_labels}
         if id(structure) in stash:
@@ -167,6 +193,7 @@ def ranking_target_for(spec: CampaignSpec):
 
 # --- submit --------------------------------------------------------------------------------------
 
+
 @dataclass
 class Handoff:
     """What the submit Firetask turns into oracle workflows."""
@@ -177,8 +204,12 @@ class Handoff:
     already_submitted: int = 0
 
     def summary(self) -> dict:
-        return {"submitted": len(self.candidates), "already_submitted": self.already_submitted,
-                "references": [r["element"] for r in self.references], "no_reference": self.no_reference}
+        return {
+            "submitted": len(self.candidates),
+            "already_submitted": self.already_submitted,
+            "references": [r["element"] for r in self.references],
+            "no_reference": self.no_reference,
+        }
 
 
 def reference_request_key(source: str, preset: str, element: str) -> str:
@@ -186,8 +217,9 @@ def reference_request_key(source: str, preset: str, element: str) -> str:
     return thermo.reference_key("computed", source, preset, element)
 
 
-def submit_round(repo: Repository, fireworks: FireworksView | None, campaign: str, round_index: int,
-                 preset: str | None = None) -> Handoff:
+def submit_round(
+    repo: Repository, fireworks: FireworksView | None, campaign: str, round_index: int, preset: str | None = None
+) -> Handoff:
     """The selected candidates not yet on the LaunchPad, and the elemental references they still lack.
 
     Candidates move to ``submitted`` here; a re-run hands off only those whose workflows never
@@ -197,16 +229,23 @@ def submit_round(repo: Repository, fireworks: FireworksView | None, campaign: st
     plan = Handoff()
     if _skip_if_completed(repo, campaign):
         return plan
-    selected = repo.round_candidates(campaign, round_index, selected=True,
-                                     status=[keys.STATUS_SCREENED, keys.STATUS_SUBMITTED])
+    selected = repo.round_candidates(
+        campaign, round_index, selected=True, status=[keys.STATUS_SCREENED, keys.STATUS_SUBMITTED]
+    )
     submitted = [str(d.id) for d in selected if d.status == keys.STATUS_SUBMITTED]
     on_lpad = set(fireworks.of_candidates(submitted)) if fireworks else set(submitted)
     todo = [d for d in selected if d.status == keys.STATUS_SCREENED or str(d.id) not in on_lpad]
     plan.already_submitted = len(selected) - len(todo)
     elements = set()
     for doc in todo:
-        plan.candidates.append({"id": str(doc.id), "structure": doc.to_structure(), "priority": doc.acquisition,
-                                "model_version": doc.origin.model_version if doc.origin else None})
+        plan.candidates.append(
+            {
+                "id": str(doc.id),
+                "structure": doc.to_structure(),
+                "priority": doc.acquisition,
+                "model_version": doc.origin.model_version if doc.origin else None,
+            }
+        )
         elements.update(doc.elements)
     if spec.oracle == keys.SOURCE_VASP and preset:
         plan.references, plan.no_reference = missing_references(repo, fireworks, sorted(elements), preset)
@@ -216,8 +255,9 @@ def submit_round(repo: Repository, fireworks: FireworksView | None, campaign: st
     return plan
 
 
-def missing_references(repo: Repository, fireworks: FireworksView | None, elements: list[str],
-                       preset: str) -> tuple[list[dict], dict[str, str]]:
+def missing_references(
+    repo: Repository, fireworks: FireworksView | None, elements: list[str], preset: str
+) -> tuple[list[dict], dict[str, str]]:
     """Elemental references no campaign has computed or submitted with this preset yet, and the
     elements for which none can be computed (no ground-state structure), with why.
 
@@ -231,8 +271,11 @@ def missing_references(repo: Repository, fireworks: FireworksView | None, elemen
         existing = repo.reference(key)
         if existing is not None and existing.status == "computed":
             continue
-        if existing is not None and existing.status == "submitted" and (
-                fireworks is None or fireworks.of_references([key])):
+        if (
+            existing is not None
+            and existing.status == "submitted"
+            and (fireworks is None or fireworks.of_references([key]))
+        ):
             continue  # in flight (a failed one, or one whose workflow never reached the LaunchPad, is retried)
         try:
             structure = repo.prototype(element) or ground_state_structure(element)
@@ -240,14 +283,24 @@ def missing_references(repo: Repository, fireworks: FireworksView | None, elemen
             impossible[element] = str(exc)
             log.warning("%s", exc)
             continue
-        repo.add_reference(key, source=keys.SOURCE_VASP, functional="pending", input_set="pending", formula=element,
-                           elements=[element], chemsys=element, is_elemental=True, origin="computed",
-                           status="submitted")
+        repo.add_reference(
+            key,
+            source=keys.SOURCE_VASP,
+            functional="pending",
+            input_set="pending",
+            formula=element,
+            elements=[element],
+            chemsys=element,
+            is_elemental=True,
+            origin="computed",
+            status="submitted",
+        )
         wanted.append({"key": key, "element": element, "structure": structure})
     return wanted, impossible
 
 
 # --- collect -------------------------------------------------------------------------------------
+
 
 def collect_round(repo: Repository, fireworks: FireworksView | None, campaign: str, round_index: int) -> dict:
     """Every submitted candidate of the round whose workflow has finished leaves computed or failed.
@@ -260,8 +313,12 @@ def collect_round(repo: Repository, fireworks: FireworksView | None, campaign: s
     """
     spec = load_spec(repo, campaign)
     counts = {"computed": 0, "failed": 0, "still_running": 0, "references": 0}
-    pending = {str(d.id): d for d in repo.round_candidates(campaign, round_index, selected=True,
-                                                          status=[keys.STATUS_SUBMITTED, keys.STATUS_FAILED])}
+    pending = {
+        str(d.id): d
+        for d in repo.round_candidates(
+            campaign, round_index, selected=True, status=[keys.STATUS_SUBMITTED, keys.STATUS_FAILED]
+        )
+    }
     workflows = fireworks.of_candidates(list(pending)) if fireworks else {}
     if spec.oracle == keys.SOURCE_VASP:
         counts["references"] = collect_references(repo, fireworks)
@@ -276,20 +333,31 @@ def collect_round(repo: Repository, fireworks: FireworksView | None, campaign: s
         if doc.status == keys.STATUS_FAILED and (failure or not fws):
             continue  # failed before and still failed: already recorded with its reason
         if failure or (fireworks is not None and not fws):
-            repo.record_oracle_result(cid, spec.oracle, run_status="failed", fw_id=fws[0].fw_id if fws else None,
-                                      task_ids=doc.task_ids or [],
-                                      errors=[failure or "its oracle Fireworks are not on the LaunchPad"])
+            repo.record_oracle_result(
+                cid,
+                spec.oracle,
+                run_status="failed",
+                fw_id=fws[0].fw_id if fws else None,
+                task_ids=doc.task_ids or [],
+                errors=[failure or "its oracle Fireworks are not on the LaunchPad"],
+            )
             counts["failed"] += 1
             continue
         if spec.oracle == keys.SOURCE_VASP:
             record_vasp_result(repo, doc, fw_id=fws[0].fw_id if fws else None)
         elif repo.oracle_result(cid, spec.oracle) is None:
-            repo.record_oracle_result(cid, spec.oracle, run_status="failed", fw_id=fws[0].fw_id if fws else None,
-                                      errors=["its oracle Firework finished without recording a result"])
+            repo.record_oracle_result(
+                cid,
+                spec.oracle,
+                run_status="failed",
+                fw_id=fws[0].fw_id if fws else None,
+                errors=["its oracle Firework finished without recording a result"],
+            )
         counts["computed" if repo.candidate(cid).status == keys.STATUS_COMPUTED else "failed"] += 1
     counts.update(thermo.refresh_all(repo, spec.oracle))
-    repo.update_round(campaign, round_index,
-                      computed=repo.count_round(campaign, round_index, status=keys.STATUS_COMPUTED))
+    repo.update_round(
+        campaign, round_index, computed=repo.count_round(campaign, round_index, status=keys.STATUS_COMPUTED)
+    )
     return counts
 
 
@@ -300,16 +368,42 @@ def record_vasp_result(repo: Repository, candidate, fw_id: int | None = None):
     if not defines:
         raise InputError(f"candidate {candidate.id} names no workflow steps: it was not handed off by motif_screen")
     if not docs:
-        return repo.record_oracle_result(candidate.id, keys.SOURCE_VASP, run_status="failed", fw_id=fw_id,
-                                         errors=["its workflow finished but wrote no task document"])
+        return repo.record_oracle_result(
+            candidate.id,
+            keys.SOURCE_VASP,
+            run_status="failed",
+            fw_id=fw_id,
+            errors=["its workflow finished but wrote no task document"],
+        )
     values = values_from_taskdocs(docs, defines)
     if values["run_status"] == "successful" and values.get("entry"):
         values.update(thermo.stability_values(repo, keys.SOURCE_VASP, thermo.entry_from_dict(values["entry"])))
-    return repo.record_oracle_result(candidate.id, keys.SOURCE_VASP, fw_id=fw_id, **{
-        k: values.get(k) for k in ("run_status", "errors", "energy", "energy_per_atom", keys.FORMATION_ENERGY,
-                                   keys.ENERGY_ABOVE_HULL, keys.BAND_GAP, "final_structure", "task_id", "task_ids",
-                                   "functional", "input_set", "entry", "awaiting_references", "stability")
-        if k in values})
+    return repo.record_oracle_result(
+        candidate.id,
+        keys.SOURCE_VASP,
+        fw_id=fw_id,
+        **{
+            k: values.get(k)
+            for k in (
+                "run_status",
+                "errors",
+                "energy",
+                "energy_per_atom",
+                keys.FORMATION_ENERGY,
+                keys.ENERGY_ABOVE_HULL,
+                keys.BAND_GAP,
+                "final_structure",
+                "task_id",
+                "task_ids",
+                "functional",
+                "input_set",
+                "entry",
+                "awaiting_references",
+                "stability",
+            )
+            if k in values
+        },
+    )
 
 
 def collect_references(repo: Repository, fireworks: FireworksView | None) -> int:
@@ -324,27 +418,40 @@ def collect_references(repo: Repository, fireworks: FireworksView | None) -> int
         docs = list(repo.tasks.find({keys.TASKDOC_REFERENCE: ref.key}))
         failure = fireworks.failure(fws) if fireworks and fws else None
         if failure or not docs:
-            repo.add_reference(ref.key, **_reference_fields(ref), status="failed",
-                               errors=[failure or "its workflow wrote no task document"])
+            repo.add_reference(
+                ref.key,
+                **_reference_fields(ref),
+                status="failed",
+                errors=[failure or "its workflow wrote no task document"],
+            )
             continue
         steps = sorted({step_name(d) for d in docs}, key=lambda s: [step_name(d) for d in docs].index(s))
-        values = values_from_taskdocs([{**d, keys.TASKDOC_CANDIDATE_ID: ref.key} for d in docs],
-                                      defining_steps(steps))
+        values = values_from_taskdocs([{**d, keys.TASKDOC_CANDIDATE_ID: ref.key} for d in docs], defining_steps(steps))
         if values["run_status"] != "successful":
             repo.add_reference(ref.key, **_reference_fields(ref), status="failed", errors=values["errors"])
             continue
-        thermo.store_reference(repo, keys.SOURCE_VASP, thermo.entry_from_dict(values["entry"]), origin="computed",
-                               key=ref.key, task_id=values["task_id"], fw_id=fws[0].fw_id if fws else None)
+        thermo.store_reference(
+            repo,
+            keys.SOURCE_VASP,
+            thermo.entry_from_dict(values["entry"]),
+            origin="computed",
+            key=ref.key,
+            task_id=values["task_id"],
+            fw_id=fws[0].fw_id if fws else None,
+        )
         stored += 1
     return stored
 
 
 def _reference_fields(ref) -> dict:
-    return {k: getattr(ref, k) for k in ("source", "functional", "input_set", "formula", "elements", "chemsys",
-                                         "is_elemental", "origin")}
+    return {
+        k: getattr(ref, k)
+        for k in ("source", "functional", "input_set", "formula", "elements", "chemsys", "is_elemental", "origin")
+    }
 
 
 # --- retrain -------------------------------------------------------------------------------------
+
 
 def retrain_round(repo: Repository, campaign: str, round_index: int) -> dict:
     """Fine-tune once per round: a re-run finds the version this round registered and stops."""
@@ -353,19 +460,27 @@ def retrain_round(repo: Repository, campaign: str, round_index: int) -> dict:
         return skipped
     done = repo.model_of_round(spec.model.name, campaign, round_index)
     if done is not None:
-        return {"retrained": False, "reason": "this round was already retrained", "version": done.version,
-                "promoted": done.promoted}
+        return {
+            "retrained": False,
+            "reason": "this round was already retrained",
+            "version": done.version,
+            "promoted": done.promoted,
+        }
     prop = spec.target.learned_property
-    pairs = [(r.candidate.to_structure(), getattr(r, prop, None)) for r in repo.successful_results(campaign, spec.oracle)]
+    pairs = [
+        (r.candidate.to_structure(), getattr(r, prop, None)) for r in repo.successful_results(campaign, spec.oracle)
+    ]
     pairs = [(s, v) for s, v in pairs if v is not None]
     if len(pairs) < 4 or spec.retrain_epochs == 0:
         return {"retrained": False, "reason": f"{len(pairs)} oracle results for {prop} (need at least 4)"}
     model, version = learner.campaign_model(repo, spec)
-    return learner.retrain_and_register(model, version, spec, [s for s, _ in pairs], np.array([v for _, v in pairs]),
-                                        round_index=round_index)
+    return learner.retrain_and_register(
+        model, version, spec, [s for s, _ in pairs], np.array([v for _, v in pairs]), round_index=round_index
+    )
 
 
 # --- finish the round ----------------------------------------------------------------------------
+
 
 def round_funnel(repo: Repository, spec: CampaignSpec, round_index: int) -> dict:
     """Hits and the acceleration factor: hit rate of acquisition picks over random controls."""
@@ -385,8 +500,14 @@ def round_funnel(repo: Repository, spec: CampaignSpec, round_index: int) -> dict
     if by_acq and controls and (hits(by_acq) or hits(controls)):
         accel = ((hits(by_acq) + 1) / (len(by_acq) + 2)) / ((hits(controls) + 1) / (len(controls) + 2))
     awaiting = sum(bool((d.oracle or {}).get("awaiting_references")) for d in computed)
-    return {"computed": len(computed), "hits": hits(computed), "hit_rate": hit_rate, "random_hit_rate": random_rate,
-            "acceleration": accel, "awaiting_references": awaiting}
+    return {
+        "computed": len(computed),
+        "hits": hits(computed),
+        "hit_rate": hit_rate,
+        "random_hit_rate": random_rate,
+        "acceleration": accel,
+        "awaiting_references": awaiting,
+    }
 
 
 def finish_round(repo: Repository, campaign: str, round_index: int) -> dict:

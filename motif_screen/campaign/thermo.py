@@ -34,8 +34,7 @@ def _reference_entries(repo: Repository, source: str, functional: str, input_set
     return [entry_from_dict(d.entry) for d in docs if d.entry]
 
 
-def _competing_results(repo: Repository, source: str, functional: str, input_set: str, elements,
-                       exclude=None) -> list:
+def _competing_results(repo: Repository, source: str, functional: str, input_set: str, elements, exclude=None) -> list:
     found = repo.results_of_systems(source, functional, input_set, elements)
     return [entry_from_dict(r.entry) for r in found if r.entry and (exclude is None or r.id != exclude)]
 
@@ -49,9 +48,16 @@ def stability_values(repo: Repository, source: str, entry, exclude=None) -> dict
     [mine] = corrected([entry])
     e_form, missing = formation_energy_per_atom(mine, corrected(elemental))
     others = corrected(references + _competing_results(repo, source, functional, input_set, elements, exclude))
-    hull = energy_above_hull(mine, others) if not missing else {
-        "energy_above_hull": None, "decomposition": {}, "n_entries": len(others),
-        "error": f"no reference for {', '.join(missing)} yet"}
+    hull = (
+        energy_above_hull(mine, others)
+        if not missing
+        else {
+            "energy_above_hull": None,
+            "decomposition": {},
+            "n_entries": len(others),
+            "error": f"no reference for {', '.join(missing)} yet",
+        }
+    )
     return {
         "functional": functional,
         "input_set": input_set,
@@ -77,7 +83,8 @@ def refresh(repo: Repository, source: str, functional: str, input_set: str) -> d
         before = result.energy_above_hull
         after = values[keys.ENERGY_ABOVE_HULL]
         changed = (before is None) != (after is None) or (
-            before is not None and after is not None and abs(before - after) > CHANGE_TOLERANCE)
+            before is not None and after is not None and abs(before - after) > CHANGE_TOLERANCE
+        )
         filled = bool(result.awaiting_references) and not values["awaiting_references"]
         if not (changed or filled):
             continue
@@ -86,15 +93,29 @@ def refresh(repo: Repository, source: str, functional: str, input_set: str) -> d
         repo.update_result(
             result,
             history={"at": utcnow(), keys.ENERGY_ABOVE_HULL: after, "n_entries": values["stability"]["n_entries"]}
-            if changed else None,
-            candidate_oracle={keys.FORMATION_ENERGY: values[keys.FORMATION_ENERGY],
-                              keys.ENERGY_ABOVE_HULL: after,
-                              "awaiting_references": values["awaiting_references"]},
-            **{keys.FORMATION_ENERGY: values[keys.FORMATION_ENERGY], keys.ENERGY_ABOVE_HULL: after,
-               "awaiting_references": values["awaiting_references"], "stability": values["stability"]})
+            if changed
+            else None,
+            candidate_oracle={
+                keys.FORMATION_ENERGY: values[keys.FORMATION_ENERGY],
+                keys.ENERGY_ABOVE_HULL: after,
+                "awaiting_references": values["awaiting_references"],
+            },
+            **{
+                keys.FORMATION_ENERGY: values[keys.FORMATION_ENERGY],
+                keys.ENERGY_ABOVE_HULL: after,
+                "awaiting_references": values["awaiting_references"],
+                "stability": values["stability"],
+            },
+        )
     if counts["filled"] or counts["moved"]:
-        log.info("%s %s %s: %d results filled in, %d distances to the hull moved", source, functional, input_set,
-                 counts["filled"], counts["moved"])
+        log.info(
+            "%s %s %s: %d results filled in, %d distances to the hull moved",
+            source,
+            functional,
+            input_set,
+            counts["filled"],
+            counts["moved"],
+        )
     return counts
 
 
@@ -111,17 +132,30 @@ def reference_key(origin: str, source: str, settings: str, formula: str) -> str:
     return f"{origin}|{source}|{settings}|{formula}"
 
 
-def store_reference(repo: Repository, source: str, entry, *, origin: str, key: str | None = None,
-                    **fields) -> tuple[ReferenceEntry, bool]:
+def store_reference(
+    repo: Repository, source: str, entry, *, origin: str, key: str | None = None, **fields
+) -> tuple[ReferenceEntry, bool]:
     """Store one reference entry (elemental or a competing phase) under its comparable settings."""
     functional, input_set = comparable_settings(entry)
     composition = entry.composition
     formula = composition.reduced_formula
     elements = sorted(el.symbol for el in composition.elements)
-    key = key or reference_key(origin, source, f"{functional}/{input_set}",
-                               f"{formula}:{entry.entry_id or round(entry.energy_per_atom, 6)}")
+    key = key or reference_key(
+        origin, source, f"{functional}/{input_set}", f"{formula}:{entry.entry_id or round(entry.energy_per_atom, 6)}"
+    )
     return repo.add_reference(
-        key, source=source, functional=functional, input_set=input_set, formula=formula, elements=elements,
-        chemsys="-".join(elements), is_elemental=len(elements) == 1, energy=float(entry.uncorrected_energy),
-        energy_per_atom=float(entry.uncorrected_energy) / composition.num_atoms, entry=entry.as_dict(),
-        origin=origin, status="computed", **fields)
+        key,
+        source=source,
+        functional=functional,
+        input_set=input_set,
+        formula=formula,
+        elements=elements,
+        chemsys="-".join(elements),
+        is_elemental=len(elements) == 1,
+        energy=float(entry.uncorrected_energy),
+        energy_per_atom=float(entry.uncorrected_energy) / composition.num_atoms,
+        entry=entry.as_dict(),
+        origin=origin,
+        status="computed",
+        **fields,
+    )

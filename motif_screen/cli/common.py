@@ -15,7 +15,9 @@ def add_db_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="folder written by `motif-screen init` (default: $MOTIF_SCREEN_CONFIG_DIR or the current folder)",
     )
-    group.add_argument("--db-file", type=Path, default=None, help="atomate-style db.json (default: <config-dir>/db.json)")
+    group.add_argument(
+        "--db-file", type=Path, default=None, help="atomate-style db.json (default: <config-dir>/db.json)"
+    )
     group.add_argument(
         "--mongodb-uri",
         default=None,
@@ -53,21 +55,35 @@ def add_campaign_options(parser: argparse.ArgumentParser, default_name: str, def
     group = parser.add_argument_group("campaign")
     group.add_argument("--campaign", default=default_name, help=f"campaign name (default: {default_name})")
     group.add_argument("--spec", type=Path, help="campaign YAML (see workflows/README.md); replaces the options below")
-    group.add_argument("--target", choices=keys.KNOWN_PROPERTIES, default=keys.FORMATION_ENERGY,
-                       help="property to optimise (default: formation_energy_per_atom; energy_above_hull: "
-                            "distance to the convex hull of the chemical system, a hit is a (near-)stable phase)")
+    group.add_argument(
+        "--target",
+        choices=keys.KNOWN_PROPERTIES,
+        default=keys.FORMATION_ENERGY,
+        help="property to optimise (default: formation_energy_per_atom; energy_above_hull: "
+        "distance to the convex hull of the chemical system, a hit is a (near-)stable phase)",
+    )
     group.add_argument("--goal", choices=("minimize", "maximize", "range"), default="minimize")
-    group.add_argument("--hit-below", type=float, default=None,
-                       help="a hit has target <= this (minimize, range); default for minimize: "
-                            + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_HIT_BELOW.items()) + " eV/atom")
+    group.add_argument(
+        "--hit-below",
+        type=float,
+        default=None,
+        help="a hit has target <= this (minimize, range); default for minimize: "
+        + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_HIT_BELOW.items())
+        + " eV/atom",
+    )
     group.add_argument("--hit-above", type=float, default=None, help="a hit has target >= this (maximize, range)")
     group.add_argument("--candidates", type=int, default=1000, help="structures generated per round (default: 1000)")
     group.add_argument("--budget", type=int, default=20, help="oracle calculations in total (default: 20)")
     group.add_argument("--rounds", type=int, default=2, help="rounds (default: 2)")
-    group.add_argument("--oracle", choices=keys.ORACLE_SOURCES, default=default_oracle,
-                       help=f"vasp (atomate workflows) or chgnet (local ML potential) (default: {default_oracle})")
-    group.add_argument("--atomate-preset", default=None,
-                       help="atomate workflow for the oracle (default: follows the target)")
+    group.add_argument(
+        "--oracle",
+        choices=keys.ORACLE_SOURCES,
+        default=default_oracle,
+        help=f"vasp (atomate workflows) or chgnet (local ML potential) (default: {default_oracle})",
+    )
+    group.add_argument(
+        "--atomate-preset", default=None, help="atomate workflow for the oracle (default: follows the target)"
+    )
     group.add_argument("--motif", default=None, help="only submit candidates with this motif, e.g. Ti:octahedral:O")
     group.add_argument("--chgnet-steps", type=int, default=100, help="CHGNet relaxation steps (default: 100)")
     group.add_argument("--model", default="perov5", help="model name in the database (default: the shipped perov5)")
@@ -87,17 +103,28 @@ def campaign_spec_from_args(args):
         except (OSError, yaml.YAMLError) as exc:
             raise InputError(f"cannot read campaign file {args.spec}: {exc}") from None
         return parse_spec(data)
-    hit_below = args.hit_below if args.hit_below is not None else (
-        DEFAULT_HIT_BELOW.get(args.target) if args.goal == "minimize" else None)
+    hit_below = (
+        args.hit_below
+        if args.hit_below is not None
+        else (DEFAULT_HIT_BELOW.get(args.target) if args.goal == "minimize" else None)
+    )
     upper = hit_below if args.goal in ("minimize", "range") else None
     lower = args.hit_above if args.goal in ("maximize", "range") else None
-    return parse_spec({
-        "name": args.campaign,
-        "target": {"property": args.target, "goal": args.goal, "upper": upper, "lower": lower},
-        "budget": args.budget, "rounds": args.rounds, "candidates_per_round": args.candidates,
-        "oracle": args.oracle, "chgnet_steps": args.chgnet_steps, "model": {"name": args.model}, "seed": args.seed,
-        "motif": args.motif, "atomate": {"preset": args.atomate_preset},
-    })
+    return parse_spec(
+        {
+            "name": args.campaign,
+            "target": {"property": args.target, "goal": args.goal, "upper": upper, "lower": lower},
+            "budget": args.budget,
+            "rounds": args.rounds,
+            "candidates_per_round": args.candidates,
+            "oracle": args.oracle,
+            "chgnet_steps": args.chgnet_steps,
+            "model": {"name": args.model},
+            "seed": args.seed,
+            "motif": args.motif,
+            "atomate": {"preset": args.atomate_preset},
+        }
+    )
 
 
 def writable_folder(path: Path, what: str, error=None) -> Path:

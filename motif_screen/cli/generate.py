@@ -12,7 +12,7 @@ from motif_screen.safe_paths import OutputFolder
 from motif_screen.structures.validity import check_composition_text
 
 HELP = "generate hypothetical structures (prior, perturb, interpolate, guided, constrained)"
-DESCRIPTION = """\
+DESCRIPTION = f"""\
 Decode latent vectors of the structure autoencoder into hypothetical structures.
 
   motif-screen generate prior --n 100 -o out/
@@ -27,12 +27,10 @@ validity and the reason when invalid, head predictions and the latent vector. A 
 holds an earlier run's output is refused unless --overwrite (which removes that output first).
 The model is a checkpoint file (default: the shipped perov-5 autoencoder, motif_screen/pretrained/).
 
-Limits (motif_screen/limits.py): --n up to {n:,}; --candidates up to {k}; --n × --candidates up
-to {decoded:,}; --steps up to {steps:,}; --temperature above 0, up to {t:g}; --scale up to {scale:g};
-seed structures of up to {atoms:,} atoms.
-""".format(n=limits.STRUCTURES_PER_CALL.high, k=limits.DECODE_CANDIDATES.high, decoded=limits.MAX_DECODED_PER_CALL,
-           steps=limits.FLOW_STEPS.high, t=limits.TEMPERATURE.high, scale=limits.PERTURB_SCALE.high,
-           atoms=limits.MAX_ATOMS_PER_STRUCTURE)
+Limits (motif_screen/limits.py): --n up to {limits.STRUCTURES_PER_CALL.high:,}; --candidates up to {limits.DECODE_CANDIDATES.high}; --n × --candidates up
+to {limits.MAX_DECODED_PER_CALL:,}; --steps up to {limits.FLOW_STEPS.high:,}; --temperature above 0, up to {limits.TEMPERATURE.high:g}; --scale up to {limits.PERTURB_SCALE.high:g};
+seed structures of up to {limits.MAX_ATOMS_PER_STRUCTURE:,} atoms.
+"""
 
 MODES = ("prior", "perturb", "interpolate", "guided", "constrained")
 CSV_NAME = "generated.csv"
@@ -44,30 +42,63 @@ OWN_FILE = re.compile(rf"^({'|'.join(MODES)})-\d{{6}}\.(cif|xyz)$")
 def add_arguments(parser) -> None:
     parser.add_argument("mode", choices=MODES, help="how latent vectors are chosen")
     parser.add_argument("-o", "--out", type=Path, required=True, help="output folder (created)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace the structures and generated.csv an earlier run wrote into --out "
-                             "(default: refuse, so no run mixes its files with another's)")
-    parser.add_argument("--model", type=Path, default=None, help="autoencoder checkpoint (default: the shipped perov-5 model)")
-    parser.add_argument("--n", type=bounded(limits.STRUCTURES_PER_CALL), default=100,
-                        help="structures to generate (interpolate: points on the path)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the structures and generated.csv an earlier run wrote into --out "
+        "(default: refuse, so no run mixes its files with another's)",
+    )
+    parser.add_argument(
+        "--model", type=Path, default=None, help="autoencoder checkpoint (default: the shipped perov-5 model)"
+    )
+    parser.add_argument(
+        "--n",
+        type=bounded(limits.STRUCTURES_PER_CALL),
+        default=100,
+        help="structures to generate (interpolate: points on the path)",
+    )
     parser.add_argument("--seed", type=bounded(limits.SEED), default=0, help="random seed (same seed, same structures)")
-    parser.add_argument("--seeds", nargs="+", default=None, help="seed structure files/folders (perturb; interpolate takes two)")
-    parser.add_argument("--scale", type=bounded(limits.PERTURB_SCALE), default=0.3,
-                        help="perturb: step size in prior units (default 0.3)")
-    parser.add_argument("--temperature", type=bounded(limits.TEMPERATURE), default=1.0,
-                        help="prior: spread of each of the prior's Gaussians, as a factor (default 1.0)")
-    parser.add_argument("--target", default=None, help="guided: property head to follow, e.g. formation_energy_per_atom")
+    parser.add_argument(
+        "--seeds", nargs="+", default=None, help="seed structure files/folders (perturb; interpolate takes two)"
+    )
+    parser.add_argument(
+        "--scale",
+        type=bounded(limits.PERTURB_SCALE),
+        default=0.3,
+        help="perturb: step size in prior units (default 0.3)",
+    )
+    parser.add_argument(
+        "--temperature",
+        type=bounded(limits.TEMPERATURE),
+        default=1.0,
+        help="prior: spread of each of the prior's Gaussians, as a factor (default 1.0)",
+    )
+    parser.add_argument(
+        "--target", default=None, help="guided: property head to follow, e.g. formation_energy_per_atom"
+    )
     parser.add_argument("--goal", default="minimize", help="guided: minimize, maximize or a target value")
-    parser.add_argument("--method", choices=("gradient", "rejection"), default="gradient", help="guided: how to use the head")
-    parser.add_argument("--composition", default=None, help="constrained: chemical system (Ba-Ti-O) or formula (BaTiO3)")
-    parser.add_argument("--steps", type=bounded(limits.FLOW_STEPS), default=None,
-                        help="flow integration steps (default: the model's)")
-    parser.add_argument("--any-composition", action="store_true",
-                        help="let the decoder emit compositions that cannot be a compound (default: the most probable "
-                             "composition that passes SMACT charge balance for crystals, valence pairing for molecules)")
-    parser.add_argument("--candidates", type=bounded(limits.DECODE_CANDIDATES), default=8,
-                        help="structures decoded per latent; the one the encoder maps closest to the latent is kept "
-                             "(default 8: slower than 1, far more often the structure the latent describes)")
+    parser.add_argument(
+        "--method", choices=("gradient", "rejection"), default="gradient", help="guided: how to use the head"
+    )
+    parser.add_argument(
+        "--composition", default=None, help="constrained: chemical system (Ba-Ti-O) or formula (BaTiO3)"
+    )
+    parser.add_argument(
+        "--steps", type=bounded(limits.FLOW_STEPS), default=None, help="flow integration steps (default: the model's)"
+    )
+    parser.add_argument(
+        "--any-composition",
+        action="store_true",
+        help="let the decoder emit compositions that cannot be a compound (default: the most probable "
+        "composition that passes SMACT charge balance for crystals, valence pairing for molecules)",
+    )
+    parser.add_argument(
+        "--candidates",
+        type=bounded(limits.DECODE_CANDIDATES),
+        default=8,
+        help="structures decoded per latent; the one the encoder maps closest to the latent is kept "
+        "(default 8: slower than 1, far more often the structure the latent describes)",
+    )
 
 
 def default_model_path() -> Path:
@@ -87,8 +118,10 @@ def check_request(args) -> None:
         check_composition_text(args.composition)
     decoded = args.n * args.candidates
     if decoded > limits.MAX_DECODED_PER_CALL:
-        raise InputError(f"--n {args.n:,} × --candidates {args.candidates} asks to decode {decoded:,} structures; "
-                         f"one call decodes at most {limits.MAX_DECODED_PER_CALL:,} (lower --n or --candidates)")
+        raise InputError(
+            f"--n {args.n:,} × --candidates {args.candidates} asks to decode {decoded:,} structures; "
+            f"one call decodes at most {limits.MAX_DECODED_PER_CALL:,} (lower --n or --candidates)"
+        )
 
 
 def _read_seeds(paths) -> list[tuple[str, object]]:
@@ -109,15 +142,31 @@ def generate(args, model, seeds=None):
         return generation.sample_prior(model, args.n, seed=args.seed, temperature=args.temperature, **free)
     if args.mode == "perturb":
         pairs = seeds if seeds is not None else _read_seeds(args.seeds)
-        return generation.perturb(model, [s for _, s in pairs], args.n, scale=args.scale, seed=args.seed,
-                                  names=[name for name, _ in pairs], **free)
+        return generation.perturb(
+            model,
+            [s for _, s in pairs],
+            args.n,
+            scale=args.scale,
+            seed=args.seed,
+            names=[name for name, _ in pairs],
+            **free,
+        )
     if args.mode == "interpolate":
         pairs = seeds if seeds is not None else _read_seeds(args.seeds)
         if len(pairs) != 2:
             raise InputError(f"interpolate needs exactly two seed structures, got {len(pairs)}")
         (na, a), (nb, b) = pairs
-        return generation.interpolate(model, a, b, steps=args.n, seed=args.seed, names=[na, nb], flow_steps=args.steps,
-                                      candidates=args.candidates, charge_balanced=free["charge_balanced"])
+        return generation.interpolate(
+            model,
+            a,
+            b,
+            steps=args.n,
+            seed=args.seed,
+            names=[na, nb],
+            flow_steps=args.steps,
+            candidates=args.candidates,
+            charge_balanced=free["charge_balanced"],
+        )
     if args.mode == "guided":
         return generation.guided(model, args.n, args.target, args.goal, seed=args.seed, method=args.method, **free)
     return generation.constrained(model, args.n, args.composition, seed=args.seed, **decoding)
@@ -143,9 +192,11 @@ def prepare_output(path: Path, overwrite: bool) -> OutputFolder:
     if previous and not overwrite:
         out.close()
         structures = sum(name != CSV_NAME for _, name in previous)
-        raise InputError(f"{path} already holds the output of an earlier run ({structures} structure file(s)"
-                         f"{' and ' + CSV_NAME if any(name == CSV_NAME for _, name in previous) else ''}); "
-                         "pass --overwrite to replace it, or choose another folder")
+        raise InputError(
+            f"{path} already holds the output of an earlier run ({structures} structure file(s)"
+            f"{' and ' + CSV_NAME if any(name == CSV_NAME for _, name in previous) else ''}); "
+            "pass --overwrite to replace it, or choose another folder"
+        )
     return out
 
 
@@ -191,6 +242,8 @@ def run(args) -> int:
     with out:
         csv = write_report(report, out)
     print(report.summary())
-    print(f"wrote {len(report.valid)} valid structure(s) to {args.out}/, "
-          f"{len(report) - len(report.valid)} invalid to {args.out}/{INVALID_FOLDER}/, provenance in {csv}")
+    print(
+        f"wrote {len(report.valid)} valid structure(s) to {args.out}/, "
+        f"{len(report) - len(report.valid)} invalid to {args.out}/{INVALID_FOLDER}/, provenance in {csv}"
+    )
     return 0

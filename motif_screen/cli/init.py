@@ -43,12 +43,18 @@ QUEUES = {"slurm": "SLURM", "pbs": "PBS", "sge": "SGE"}
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("dir", nargs="?", type=Path, default=Path("."), help="folder to write into (created if missing)")
+    parser.add_argument(
+        "dir", nargs="?", type=Path, default=Path("."), help="folder to write into (created if missing)"
+    )
     parser.add_argument("--mongodb-uri", default=None, help="a real MongoDB, e.g. mongodb://user:pass@host:27017/mydb")
     parser.add_argument("--vasp-cmd", default="vasp_std", help="how this worker runs VASP (FWorker env vasp_cmd)")
     parser.add_argument("--worker-name", default=None, help="FWorker name (default: the host name)")
-    parser.add_argument("--queue", choices=sorted(QUEUES), default=None,
-                        help="also write my_qadapter.yaml for qlaunch on this queue system (needs --mongodb-uri)")
+    parser.add_argument(
+        "--queue",
+        choices=sorted(QUEUES),
+        default=None,
+        help="also write my_qadapter.yaml for qlaunch on this queue system (needs --mongodb-uri)",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite existing files")
 
 
@@ -70,8 +76,9 @@ def _qadapter(directory: Path, queue: str) -> dict:
     }
 
 
-def config_files(directory: Path, mongodb_uri: str | None, vasp_cmd: str, worker_name: str,
-                 queue: str | None = None) -> dict[str, str]:
+def config_files(
+    directory: Path, mongodb_uri: str | None, vasp_cmd: str, worker_name: str, queue: str | None = None
+) -> dict[str, str]:
     """The text of each file, as a pure function of the choices (tests and docs use it too)."""
     directory = directory.resolve()
     db_file = directory / "db.json"
@@ -95,8 +102,13 @@ def config_files(directory: Path, mongodb_uri: str | None, vasp_cmd: str, worker
         fw_config["MongoClient"] = embedded.FireWorksClient(str(store)).as_dict()
         launchpad = {"host": "localhost", "port": 27017, "name": LAUNCHPAD_DB, "logdir": None, "strm_lvl": "INFO"}
         # host and port are for atomate's CalcDb, which requires them; the store file is what is opened
-        db = {"host": "localhost", "port": 27017, "database": DATABASE, "collection": "tasks",
-              connection.EMBEDDED_KEY: str(store)}
+        db = {
+            "host": "localhost",
+            "port": 27017,
+            "database": DATABASE,
+            "collection": "tasks",
+            connection.EMBEDDED_KEY: str(store),
+        }
     files = {
         "my_launchpad.yaml": yaml.safe_dump(launchpad, sort_keys=False),
         "my_fworker.yaml": yaml.safe_dump(fworker, sort_keys=False),
@@ -153,8 +165,14 @@ def _make_folder(directory: Path) -> bool:
     return True
 
 
-def initialise(directory: Path, mongodb_uri: str | None = None, vasp_cmd: str = "vasp_std",
-               worker_name: str | None = None, force: bool = False, queue: str | None = None) -> list[str]:
+def initialise(
+    directory: Path,
+    mongodb_uri: str | None = None,
+    vasp_cmd: str = "vasp_std",
+    worker_name: str | None = None,
+    force: bool = False,
+    queue: str | None = None,
+) -> list[str]:
     """Write the configuration and prepare the LaunchPad; returns the lines to show the user.
 
     Everything that can fail is checked before the first file is written: the URI, the server, an
@@ -162,8 +180,10 @@ def initialise(directory: Path, mongodb_uri: str | None = None, vasp_cmd: str = 
     """
     directory = directory.expanduser().resolve()
     if queue and not mongodb_uri:
-        raise ConfigError("--queue needs --mongodb-uri: queue jobs run as separate processes, and the embedded "
-                          "store admits one process at a time")
+        raise ConfigError(
+            "--queue needs --mongodb-uri: queue jobs run as separate processes, and the embedded "
+            "store admits one process at a time"
+        )
     if mongodb_uri:
         where = connection.describe_uri(mongodb_uri)  # a malformed URI: one message, credentials left out
     created = _make_folder(directory)
@@ -173,8 +193,9 @@ def initialise(directory: Path, mongodb_uri: str | None = None, vasp_cmd: str = 
         differing = [n for n in existing if (directory / n).read_text(encoding="utf-8") != contents[n]]
         legacy = _is_legacy(directory)
         if differing and not force and not legacy:
-            raise ConfigError(f"{', '.join(differing)} already exist in {directory} with other settings; "
-                              "use --force to overwrite")
+            raise ConfigError(
+                f"{', '.join(differing)} already exist in {directory} with other settings; use --force to overwrite"
+            )
         lines = []
         if mongodb_uri:
             connection.real_client({"host": mongodb_uri}, where, 5000)
@@ -193,7 +214,9 @@ def initialise(directory: Path, mongodb_uri: str | None = None, vasp_cmd: str = 
                 leftover.unlink()
             directory.rmdir()
         raise
-    lines.append(f"wrote {', '.join(contents)} in {directory}" + (" (upgraded from motif-screen 0.1)" if legacy else ""))
+    lines.append(
+        f"wrote {', '.join(contents)} in {directory}" + (" (upgraded from motif-screen 0.1)" if legacy else "")
+    )
     lines.extend(_prepare_launchpad(directory))
     return lines
 

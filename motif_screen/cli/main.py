@@ -45,9 +45,7 @@ def _load_verbs() -> dict:
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict]:
-    parser = _Parser(
-        prog="motif-screen", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = _Parser(prog="motif-screen", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     from motif_screen import __version__
 
     parser.add_argument("--version", action="version", version=f"motif-screen {__version__}")

@@ -30,12 +30,18 @@ def add_arguments(parser) -> None:
     from motif_screen.cli.common import add_db_options
 
     parser.add_argument("what", choices=("latent",), help="what to plot")
-    parser.add_argument("-o", "--out", type=Path, required=True, help="PNG file to write (.png is added when the name has no suffix)")
-    parser.add_argument("--model", type=Path, default=None, help="autoencoder checkpoint (default: the shipped perov-5 model)")
+    parser.add_argument(
+        "-o", "--out", type=Path, required=True, help="PNG file to write (.png is added when the name has no suffix)"
+    )
+    parser.add_argument(
+        "--model", type=Path, default=None, help="autoencoder checkpoint (default: the shipped perov-5 model)"
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", nargs="+", default=None, help="CSV (cif column) or structure files/folders")
     source.add_argument("--campaign", default=None, help="use the latents stored on this campaign's candidates")
-    parser.add_argument("--color-by", default="motif", help="CSV column, predicted property, motif, element:<El> (default: motif)")
+    parser.add_argument(
+        "--color-by", default="motif", help="CSV column, predicted property, motif, element:<El> (default: motif)"
+    )
     parser.add_argument("--limit", type=int, default=5000, help="at most this many structures (default 5000)")
     parser.add_argument("--title", default=None)
     add_db_options(parser)
@@ -66,7 +72,9 @@ def _structures_and_columns(paths, limit: int):
     columns = {}
     if len(paths) == 1 and str(paths[0]).endswith(".csv"):
         frame = read_table(paths[0]).iloc[: len(pairs)]
-        columns = {c: frame[c].tolist() for c in frame.columns if c not in ("cif",) and pd.api.types.is_numeric_dtype(frame[c])}
+        columns = {
+            c: frame[c].tolist() for c in frame.columns if c not in ("cif",) and pd.api.types.is_numeric_dtype(frame[c])
+        }
     return [i for i, _ in pairs], [s for _, s in pairs], columns
 
 
@@ -81,7 +89,10 @@ def _colour_values(color_by: str, structures, columns: dict, predictions: dict):
         return [s.composition.reduced_formula for s in structures]
     if color_by.startswith("element:"):
         symbol = color_by.split(":", 1)[1]
-        return [f"contains {symbol}" if symbol in {e.symbol for e in s.composition.elements} else f"no {symbol}" for s in structures]
+        return [
+            f"contains {symbol}" if symbol in {e.symbol for e in s.composition.elements} else f"no {symbol}"
+            for s in structures
+        ]
     known = sorted(set(columns) | set(predictions) | {"motif", "formula", "element:<El>"})
     raise InputError(f"cannot colour by {color_by!r}; choose one of {', '.join(known)}")
 

@@ -32,12 +32,22 @@ examples:
 
 def add_arguments(parser) -> None:
     parser.add_argument("--campaign", help="campaign name")
-    parser.add_argument("--status", nargs="+", default=[], choices=keys.CANDIDATE_STATUSES, metavar="STATUS",
-                        help=f"one or more of: {', '.join(keys.CANDIDATE_STATUSES)}")
+    parser.add_argument(
+        "--status",
+        nargs="+",
+        default=[],
+        choices=keys.CANDIDATE_STATUSES,
+        metavar="STATUS",
+        help=f"one or more of: {', '.join(keys.CANDIDATE_STATUSES)}",
+    )
     for option, prop in PROPERTY_OPTIONS.items():
         parser.add_argument(f"--{option}", dest=f"range_{prop}", metavar="LOW:HIGH", help=f"range of {prop}")
-    parser.add_argument("--on", choices=("predicted", "oracle"), default="predicted",
-                        help="apply property ranges to predictions or to oracle results (default: predicted)")
+    parser.add_argument(
+        "--on",
+        choices=("predicted", "oracle"),
+        default="predicted",
+        help="apply property ranges to predictions or to oracle results (default: predicted)",
+    )
     parser.add_argument("--elements", nargs="+", default=[], metavar="EL", help="candidates containing all of these")
     parser.add_argument("--formula", help="reduced formula, e.g. SrTiO3")
     parser.add_argument("--motif", help="every site of the element has this environment, e.g. Ti:octahedral:O")
@@ -47,8 +57,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--ascending", action="store_true", help="sort ascending (default: descending)")
     parser.add_argument("--limit", type=int, default=50, help="at most this many rows (default: 50)")
     parser.add_argument("--format", choices=("table", "json", "csv", "cif"), default="table")
-    parser.add_argument("--out", type=Path, help="with --format cif: folder for the CIF files <formula>_<id>.cif "
-                        "(made safe from the stored formula) and index.csv")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="with --format cif: folder for the CIF files <formula>_<id>.cif "
+        "(made safe from the stored formula) and index.csv",
+    )
     add_db_options(parser)
 
 
@@ -59,9 +73,18 @@ def build_query(args) -> CandidateQuery:
         if text is not None:
             ranges[prop] = parse_range(text, option)
     return CandidateQuery(
-        campaign=args.campaign, statuses=list(args.status), ranges=ranges, on=args.on, elements=list(args.elements),
-        formula=args.formula, motif=args.motif, model_version=args.model_version, round=args.round,
-        sort=args.sort, descending=not args.ascending, limit=args.limit,
+        campaign=args.campaign,
+        statuses=list(args.status),
+        ranges=ranges,
+        on=args.on,
+        elements=list(args.elements),
+        formula=args.formula,
+        motif=args.motif,
+        model_version=args.model_version,
+        round=args.round,
+        sort=args.sort,
+        descending=not args.ascending,
+        limit=args.limit,
     ).validate()
 
 

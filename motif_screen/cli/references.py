@@ -25,19 +25,29 @@ filled in at once.
 
 def add_arguments(parser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    add = sub.add_parser("add", help="store the entries of a JSON file", description=DESCRIPTION,
-                         formatter_class=parser.formatter_class)
+    add = sub.add_parser(
+        "add", help="store the entries of a JSON file", description=DESCRIPTION, formatter_class=parser.formatter_class
+    )
     add.add_argument("file", type=Path, help="JSON list of pymatgen entries (as_dict), e.g. exported from MP")
-    add.add_argument("--source", choices=keys.ORACLE_SOURCES, default=keys.SOURCE_VASP,
-                     help="which oracle the energies are comparable with (default: vasp)")
+    add.add_argument(
+        "--source",
+        choices=keys.ORACLE_SOURCES,
+        default=keys.SOURCE_VASP,
+        help="which oracle the energies are comparable with (default: vasp)",
+    )
     add_db_options(add)
-    proto = sub.add_parser("prototype", help="give the ground-state structure of an element", description=DESCRIPTION,
-                           formatter_class=parser.formatter_class)
+    proto = sub.add_parser(
+        "prototype",
+        help="give the ground-state structure of an element",
+        description=DESCRIPTION,
+        formatter_class=parser.formatter_class,
+    )
     proto.add_argument("element", help="element symbol, e.g. Mn")
     proto.add_argument("file", type=Path, help="a structure file (CIF, POSCAR, ...) of that element alone")
     add_db_options(proto)
-    show = sub.add_parser("list", help="show the stored references", description=DESCRIPTION,
-                          formatter_class=parser.formatter_class)
+    show = sub.add_parser(
+        "list", help="show the stored references", description=DESCRIPTION, formatter_class=parser.formatter_class
+    )
     show.add_argument("--source", choices=keys.ORACLE_SOURCES, default=None)
     show.add_argument("--elements", nargs="+", default=None, help="only entries made of these elements")
     add_db_options(show)
@@ -59,8 +69,10 @@ def run(args) -> int:
         added = sum(thermo.store_reference(repo, args.source, entry, origin="user")[1] for entry in entries)
         refreshed = thermo.refresh_all(repo, args.source)
         conn.flush()
-        print(f"{added} new of {len(entries)} entries from {args.file} ({args.source}); "
-              f"{refreshed['filled']} results filled in, {refreshed['moved']} distances to the hull moved")
+        print(
+            f"{added} new of {len(entries)} entries from {args.file} ({args.source}); "
+            f"{refreshed['filled']} results filled in, {refreshed['moved']} distances to the hull moved"
+        )
         return 0
     if args.action == "prototype":
         return set_prototype(args)
@@ -73,8 +85,10 @@ def run(args) -> int:
     print(f"{'formula':<10} {'source':<7} {'functional':<10} {'input set':<22} {'eV/atom':>10}  origin    status")
     for r in refs:
         energy = f"{r.energy_per_atom:.4f}" if r.energy_per_atom is not None else "-"
-        print(f"{r.formula:<10} {r.source:<7} {r.functional:<10} {r.input_set[:22]:<22} {energy:>10}  "
-              f"{r.origin:<9} {r.status}")
+        print(
+            f"{r.formula:<10} {r.source:<7} {r.functional:<10} {r.input_set[:22]:<22} {energy:>10}  "
+            f"{r.origin:<9} {r.status}"
+        )
     return 0
 
 
@@ -89,8 +103,11 @@ def set_prototype(args) -> int:
     if len(found) != 1:
         raise InputError(f"{args.file} holds {len(found)} structures; give one")
     structure = found[0][1]
-    symbols = sorted({el.symbol for el in getattr(structure, "composition", {}).elements}) if hasattr(
-        structure, "composition") else []
+    symbols = (
+        sorted({el.symbol for el in getattr(structure, "composition", {}).elements})
+        if hasattr(structure, "composition")
+        else []
+    )
     if not hasattr(structure, "lattice"):
         raise InputError(f"{args.file} is not a periodic structure; a ground state needs a cell")
     if symbols != [element] or not structure.is_ordered:
@@ -98,6 +115,8 @@ def set_prototype(args) -> int:
     conn, _ = connect_from_args(args, readonly=False)
     Repository(conn).set_prototype(element, structure, origin=str(args.file))
     conn.flush()
-    print(f"{element}: ground state from {args.file} ({structure.composition.reduced_formula}, {len(structure)} atoms); "
-          "used when a campaign computes its reference")
+    print(
+        f"{element}: ground state from {args.file} ({structure.composition.reduced_formula}, {len(structure)} atoms); "
+        "used when a campaign computes its reference"
+    )
     return 0

@@ -163,8 +163,9 @@ def run(args) -> int:
         print(f"registered the shipped model {spec.model.name} as version 1 (promoted)")
     state = start_or_resume(lpad, spec, conn.is_embedded)
     conn.flush()
-    print(f"campaign {spec.name}: {'created' if created['created'] else 'found'}, {state}; "
-          f"database: {conn.description}")
+    print(
+        f"campaign {spec.name}: {'created' if created['created'] else 'found'}, {state}; database: {conn.description}"
+    )
     started = time.monotonic()
     _quiet_fireworks_logs()
     n = launch_until_done(lpad, fworker, conn, launches)
@@ -179,8 +180,10 @@ def run(args) -> int:
         print(f"\ncampaign {spec.name} did not complete:", file=sys.stderr)
         for line in failures:
             print(f"  {line}", file=sys.stderr)
-        print("fix the cause and run `motif-screen run` again with the same options: fizzled steps are re-run",
-              file=sys.stderr)
+        print(
+            "fix the cause and run `motif-screen run` again with the same options: fizzled steps are re-run",
+            file=sys.stderr,
+        )
         return 1
     print(
         "\nlook further:\n"

@@ -8,19 +8,39 @@ from motif_screen import keys
 from motif_screen.cli.common import add_db_options, connect_from_args, settings_from_args
 
 HELP = "funnel counts per campaign and round (generated -> screened -> submitted -> hits)"
-ROUND_COLUMNS = ("round", "model_version", "generated", "valid", "unique", "novel", "screened", "submitted",
-                 "computed", "hits", "hit_rate", "random_hit_rate", "acceleration")
+ROUND_COLUMNS = (
+    "round",
+    "model_version",
+    "generated",
+    "valid",
+    "unique",
+    "novel",
+    "screened",
+    "submitted",
+    "computed",
+    "hits",
+    "hit_rate",
+    "random_hit_rate",
+    "acceleration",
+)
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--campaign", help="only this campaign")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.add_argument("--lost-after", type=int, default=4 * 3600, metavar="SECONDS",
-                        help="a running Firework silent this long counts as lost (FireWorks' detect_lostruns; "
-                             "default 4 h)")
-    parser.add_argument("--restore-backup", action="store_true",
-                        help="embedded store only: put the previous version (<store>.bak) back in place of a broken "
-                             "store; the broken file is kept beside it as <store>.broken-<time>")
+    parser.add_argument(
+        "--lost-after",
+        type=int,
+        default=4 * 3600,
+        metavar="SECONDS",
+        help="a running Firework silent this long counts as lost (FireWorks' detect_lostruns; default 4 h)",
+    )
+    parser.add_argument(
+        "--restore-backup",
+        action="store_true",
+        help="embedded store only: put the previous version (<store>.bak) back in place of a broken "
+        "store; the broken file is kept beside it as <store>.broken-<time>",
+    )
     add_db_options(parser)
 
 
@@ -46,8 +66,12 @@ def collect_status(repo, campaign: str | None = None) -> dict:
             "rounds_planned": c.rounds if c else None,
             "oracle": c.oracle if c else None,
             "candidates": counts.get(name, {}).get("total", {s: 0 for s in keys.CANDIDATE_STATUSES}),
-            "candidates_per_round": {str(k): v for k, v in sorted(counts.get(name, {}).get("rounds", {}).items(),
-                                                                   key=lambda kv: (kv[0] is None, kv[0]))},
+            "candidates_per_round": {
+                str(k): v
+                for k, v in sorted(
+                    counts.get(name, {}).get("rounds", {}).items(), key=lambda kv: (kv[0] is None, kv[0])
+                )
+            },
             "rounds": rounds,
             "awaiting_references": sorted({el for d in awaiting for el in d.oracle["awaiting_references"]}),
             "computed_awaiting_references": len(awaiting),
@@ -120,9 +144,11 @@ def render(status: dict, fw_states: dict | None, stuck: list[dict] | None = None
     lines = []
     for name, s in status.items():
         target = s["target"] or {}
-        lines.append(f"campaign {name}  [{s['status']}]  target: {target.get('goal', '?')} "
-                     f"{target.get('property', '?')} (hit: {_hit_text(target)})  "
-                     f"budget {_fmt(s['budget'])}  oracle {_fmt(s['oracle'])}")
+        lines.append(
+            f"campaign {name}  [{s['status']}]  target: {target.get('goal', '?')} "
+            f"{target.get('property', '?')} (hit: {_hit_text(target)})  "
+            f"budget {_fmt(s['budget'])}  oracle {_fmt(s['oracle'])}"
+        )
         lines.append("  candidates: " + "  ".join(f"{k} {v}" for k, v in s["candidates"].items()))
         if s["rounds"]:
             widths = [max(len(c), 8) for c in ROUND_COLUMNS]
@@ -133,14 +159,17 @@ def render(status: dict, fw_states: dict | None, stuck: list[dict] | None = None
             for rnd, per in s["candidates_per_round"].items():
                 lines.append(f"  round {rnd}: " + "  ".join(f"{k} {v}" for k, v in per.items() if v))
         if s.get("computed_awaiting_references"):
-            lines.append(f"  computed, awaiting references: {s['computed_awaiting_references']} candidates "
-                         f"(no reference yet for {', '.join(s['awaiting_references'])}); their formation energies "
-                         "and distances to the hull are filled in when the references are computed")
+            lines.append(
+                f"  computed, awaiting references: {s['computed_awaiting_references']} candidates "
+                f"(no reference yet for {', '.join(s['awaiting_references'])}); their formation energies "
+                "and distances to the hull are filled in when the references are computed"
+            )
     if fw_states is not None:
         lines.append("fireworks: " + ("  ".join(f"{k} {v}" for k, v in sorted(fw_states.items())) or "none"))
     for item in stuck or []:
-        lines.append(f"  stuck in submitted: {item['campaign']} r{item['round']} {item['formula']} {item['id']}: "
-                     f"{item['why']}")
+        lines.append(
+            f"  stuck in submitted: {item['campaign']} r{item['round']} {item['formula']} {item['id']}: {item['why']}"
+        )
     return "\n".join(lines)
 
 

@@ -37,21 +37,29 @@ working directory).
 
 def add_arguments(parser) -> None:
     parser.add_argument("--config", required=True, type=Path, help="YAML training config")
-    parser.add_argument("--out", type=Path, default=None, help="folder for checkpoints (default: <config-dir>/models/...)")
-    parser.add_argument("--register", metavar="NAME", default=None, help="register the trained model as a ModelVersion NAME")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="folder for checkpoints (default: <config-dir>/models/...)"
+    )
+    parser.add_argument(
+        "--register", metavar="NAME", default=None, help="register the trained model as a ModelVersion NAME"
+    )
     parser.add_argument("--promote", action="store_true", help="mark the registered version as the one screening uses")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--refit-prior", action="store_true",
-                        help="task: autoencoder only: refit the latent prior (prior_components) of the recipe's trained "
-                             "`output` checkpoint on its training split and write it back, instead of training")
+    parser.add_argument(
+        "--refit-prior",
+        action="store_true",
+        help="task: autoencoder only: refit the latent prior (prior_components) of the recipe's trained "
+        "`output` checkpoint on its training split and write it back, instead of training",
+    )
     add_db_options(parser)
 
 
 def _register(name: str, checkpoint, metrics: dict, data_fingerprint, config: dict, conn, promote: bool) -> None:
     from motif_screen.training.registry import register_model_version
 
-    doc = register_model_version(name, checkpoint, metrics=metrics, data_fingerprint=data_fingerprint, config=config,
-                                 promoted=promote)
+    doc = register_model_version(
+        name, checkpoint, metrics=metrics, data_fingerprint=data_fingerprint, config=config, promoted=promote
+    )
     conn.flush()
     print(f"registered {name} v{doc.version}{' (promoted)' if doc.promoted else ''} in {conn.description}")
 
@@ -117,17 +125,28 @@ def run(args) -> int:
     dataset = load_data(config.data, config.targets, base_dir=Path(args.config).expanduser().resolve().parent)
     print(f"data: {dataset.description}")
     model, metrics = train_property_model(dataset.structures, dataset.targets, config, names=dataset.names)
-    print(f"trained on {metrics['n_train']} structures ({metrics['n_val']} for validation), "
-          f"{metrics['epochs_run']} epochs, best epoch {metrics['best_epoch']}, stopped by {metrics['stopped']}")
+    print(
+        f"trained on {metrics['n_train']} structures ({metrics['n_val']} for validation), "
+        f"{metrics['epochs_run']} epochs, best epoch {metrics['best_epoch']}, stopped by {metrics['stopped']}"
+    )
     if metrics["skipped_structures"]:
         print(f"  {metrics['skipped_structures']} structure(s) could not be used (see the warning above)")
     for target in model.targets:
         mae = metrics.get(f"val_{target}_mae")
         if mae is not None:
-            print(f"  {target}: validation MAE {mae:.4g}, RMSE {metrics[f'val_{target}_rmse']:.4g}, "
-                  f"1σ coverage {metrics[f'val_{target}_coverage_1sigma']:.2f} (calibrated on this split)")
+            print(
+                f"  {target}: validation MAE {mae:.4g}, RMSE {metrics[f'val_{target}_rmse']:.4g}, "
+                f"1σ coverage {metrics[f'val_{target}_coverage_1sigma']:.2f} (calibrated on this split)"
+            )
     print(f"checkpoint: {metrics['checkpoint']}")
     if register:
-        _register(register, metrics["checkpoint"], {k: v for k, v in metrics.items() if k != "history"},
-                  metrics["data_fingerprint"], config.to_dict(), conn, args.promote)
+        _register(
+            register,
+            metrics["checkpoint"],
+            {k: v for k, v in metrics.items() if k != "history"},
+            metrics["data_fingerprint"],
+            config.to_dict(),
+            conn,
+            args.promote,
+        )
     return 0

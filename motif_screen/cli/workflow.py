@@ -25,8 +25,9 @@ each worker's my_fworker.yaml.
 
 def add_arguments(parser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    create = sub.add_parser("create", help="write a workflow file", description=DESCRIPTION,
-                            formatter_class=parser.formatter_class)
+    create = sub.add_parser(
+        "create", help="write a workflow file", description=DESCRIPTION, formatter_class=parser.formatter_class
+    )
     create.add_argument("-o", "--output", type=Path, required=True, help="file to write (.yaml or .json)")
     create.add_argument("--force", action="store_true", help="overwrite an existing file")
     add_campaign_options(create, default_name="campaign", default_oracle=keys.SOURCE_VASP)
@@ -64,7 +65,9 @@ def run(args) -> int:
         tmp.replace(out)
     except OSError as exc:
         raise InputError(f"cannot write {out}: {exc.strerror}") from None
-    print(f"wrote {out}: campaign {spec.name}, target {spec.target.goal} {spec.target.property}, "
-          f"oracle {spec.oracle}, {spec.rounds} rounds, budget {spec.budget}")
+    print(
+        f"wrote {out}: campaign {spec.name}, target {spec.target.goal} {spec.target.property}, "
+        f"oracle {spec.oracle}, {spec.rounds} rounds, budget {spec.budget}"
+    )
     print(f"next: lpad add {out} && rlaunch rapidfire")
     return 0

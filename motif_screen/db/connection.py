@@ -63,7 +63,9 @@ def load_db_file(path: str | os.PathLike) -> dict:
     """Read atomate's db.json with a clear error for every way it can be wrong."""
     path = Path(path).expanduser()
     if not path.exists():
-        raise ConfigError(f"db file {path} does not exist: run `motif-screen init` or point --db-file at atomate's db.json")
+        raise ConfigError(
+            f"db file {path} does not exist: run `motif-screen init` or point --db-file at atomate's db.json"
+        )
     try:
         creds = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -103,7 +105,9 @@ def real_client(kwargs: dict, where: str, timeout_ms: int):
         client = pymongo.MongoClient(serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, **kwargs)
         client.admin.command("ping")
     except OperationFailure as exc:
-        raise DatabaseError(f"MongoDB at {where} refused us: {exc.details.get('errmsg', 'authentication failed') if exc.details else 'operation failed'}") from None
+        raise DatabaseError(
+            f"MongoDB at {where} refused us: {exc.details.get('errmsg', 'authentication failed') if exc.details else 'operation failed'}"
+        ) from None
     except PyConfigError as exc:
         raise DatabaseError(f"MongoDB settings for {where} are invalid: {type(exc).__name__}") from None
     except PyMongoError:
@@ -170,9 +174,16 @@ def connect(
     if EMBEDDED_KEY in creds:
         store_path = str(Path(creds[EMBEDDED_KEY]).expanduser())
         client = _embedded_client(store_path, readonly, settings)
-        conn = Connection(client, client[database_name], database_name, f"embedded store {store_path}",
-                          embedded_store=store_path, readonly=readonly, db_file=str(path),
-                          tasks_collection=tasks_collection)
+        conn = Connection(
+            client,
+            client[database_name],
+            database_name,
+            f"embedded store {store_path}",
+            embedded_store=store_path,
+            readonly=readonly,
+            db_file=str(path),
+            tasks_collection=tasks_collection,
+        )
     else:
         if "host_uri" in creds:
             description = describe_uri(creds["host_uri"])
@@ -180,7 +191,11 @@ def connect(
         else:
             description = f"mongodb://{creds['host']}:{creds.get('port', 27017)}/{database_name}"
             kwargs = {"host": creds["host"], "port": int(creds.get("port", 27017))}
-            user_key, pass_key = ("readonly_user", "readonly_password") if readonly and "readonly_user" in creds else ("admin_user", "admin_password")
+            user_key, pass_key = (
+                ("readonly_user", "readonly_password")
+                if readonly and "readonly_user" in creds
+                else ("admin_user", "admin_password")
+            )
             if user_key in creds:
                 kwargs.update(username=creds[user_key], password=creds.get(pass_key))
             if "authsource" in creds:
@@ -188,8 +203,15 @@ def connect(
         kwargs.update(creds.get("mongoclient_kwargs", {}))
         client = real_client(kwargs, description, timeout_ms)
         embedded.unbind_clients()
-        conn = Connection(client, client[database_name], database_name, description, readonly=readonly,
-                          db_file=str(path), tasks_collection=tasks_collection)
+        conn = Connection(
+            client,
+            client[database_name],
+            database_name,
+            description,
+            readonly=readonly,
+            db_file=str(path),
+            tasks_collection=tasks_collection,
+        )
     _register_mongoengine(client, database_name)
     return conn
 

@@ -48,8 +48,8 @@ CLIENT_NAMES = {
 }
 
 _lock = threading.RLock()
-_writers: dict[str, "EmbeddedStore"] = {}
-_readers: dict[str, tuple[tuple[int, int], "EmbeddedStore"]] = {}  # path -> ((mtime_ns, size), view)
+_writers: dict[str, EmbeddedStore] = {}
+_readers: dict[str, tuple[tuple[int, int], EmbeddedStore]] = {}  # path -> ((mtime_ns, size), view)
 
 
 # --- the file ------------------------------------------------------------------------------------
@@ -95,8 +95,10 @@ def _migrate(content: dict, path: Path) -> dict:
     """Bring a parsed store file to the current format (version 1: mongomock-persistence's layout)."""
     if content.get("format") == FORMAT:
         if content.get("version") != FORMAT_VERSION or not isinstance(content.get("databases"), dict):
-            raise DatabaseError(f"embedded store {path} has format version {content.get('version')!r}; "
-                                f"this motif-screen reads version {FORMAT_VERSION}")
+            raise DatabaseError(
+                f"embedded store {path} has format version {content.get('version')!r}; "
+                f"this motif-screen reads version {FORMAT_VERSION}"
+            )
         return content
     databases = {}
     for db_name, collections in content.items():  # {db: {coll: {"name": ..., "documents": [[id, doc], ...]}}}
@@ -183,8 +185,13 @@ def dump(client) -> dict:
         for coll_name in db.list_collection_names():
             collection = db[coll_name]
             indexes = [
-                {"name": name, "key": [list(k) for k in info["key"]], **{k: info[k] for k in INDEX_OPTIONS if k in info}}
-                for name, info in collection.index_information().items() if name != "_id_"
+                {
+                    "name": name,
+                    "key": [list(k) for k in info["key"]],
+                    **{k: info[k] for k in INDEX_OPTIONS if k in info},
+                }
+                for name, info in collection.index_information().items()
+                if name != "_id_"
             ]
             databases[db_name][coll_name] = {"indexes": indexes, "documents": list(collection.find())}
     return {"format": FORMAT, "version": FORMAT_VERSION, "databases": databases}
@@ -357,7 +364,7 @@ class FireWorksClient:
         self.writable = writable  # False in read-only commands: they see the store, never lock or write it
 
     @classmethod
-    def from_dict(cls, d: dict) -> "FireWorksClient":
+    def from_dict(cls, d: dict) -> FireWorksClient:
         if not isinstance(d, dict) or not d.get("store"):
             raise DatabaseError("FW_config.yaml's MongoClient names no embedded `store` file")
         return cls(d["store"])

@@ -17,8 +17,8 @@ from pymatgen.core.periodic_table import Element
 
 from motif_screen import keys
 from motif_screen.db.documents import Candidate, OracleResult
-from motif_screen.structures.motifs import parse_motif_filter
 from motif_screen.errors import InputError
+from motif_screen.structures.motifs import parse_motif_filter
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
@@ -108,7 +108,7 @@ class CandidateQuery:
     descending: bool = True
     limit: int = 50
 
-    def validate(self) -> "CandidateQuery":
+    def validate(self) -> CandidateQuery:
         if self.campaign is not None:
             validate_name(self.campaign, "campaign")
         for status in self.statuses:
@@ -163,7 +163,11 @@ class CandidateQuery:
 def find_candidates(query: CandidateQuery):
     """Matching Candidate documents, sorted and limited."""
     flt = query.to_filter()
-    return list(Candidate.objects(__raw__=flt).order_by(*[("-" if d < 0 else "+") + f for f, d in query.sort_spec()]).limit(int(query.limit)))
+    return list(
+        Candidate.objects(__raw__=flt)
+        .order_by(*[("-" if d < 0 else "+") + f for f, d in query.sort_spec()])
+        .limit(int(query.limit))
+    )
 
 
 def funnel_counts(campaign: str | None = None) -> dict[str, dict]:

@@ -9,7 +9,7 @@ the candidate had, so two workers cannot both move the same candidate.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 from bson import ObjectId
 from bson.errors import InvalidId
@@ -93,7 +93,9 @@ def set_status(candidate_id, status: str, reason: str | None = None, **fields) -
     doc = get_candidate(candidate_id)
     if doc.status == status:
         if fields:
-            Candidate.objects(id=doc.id).update_one(**{f"set__{k}": v for k, v in fields.items()}, set__updated=utcnow())
+            Candidate.objects(id=doc.id).update_one(
+                **{f"set__{k}": v for k, v in fields.items()}, set__updated=utcnow()
+            )
             doc.reload()
         return doc
     allowed_from = [s for s, nxt in keys.STATUS_TRANSITIONS.items() if status in nxt]
@@ -113,8 +115,9 @@ def set_status(candidate_id, status: str, reason: str | None = None, **fields) -
     return doc
 
 
-def set_predictions(candidate_id, predictions: dict[str, tuple[float, float | None]], acquisition: float | None = None,
-                    **fields) -> None:
+def set_predictions(
+    candidate_id, predictions: dict[str, tuple[float, float | None]], acquisition: float | None = None, **fields
+) -> None:
     """Store predicted (mean, std) per property; non-finite predictions are refused, not stored."""
     values = {}
     for prop, (mean, std) in predictions.items():
@@ -200,6 +203,11 @@ def record_oracle_result(
         set_status(cand.id, keys.STATUS_COMPUTED, oracle=oracle, task_ids=[str(t) for t in task_ids])
     else:
         reason = "; ".join(errors) or "the oracle run failed"
-        set_status(cand.id, keys.STATUS_FAILED, reason=f"{source}: {reason}"[:2000], oracle={"source": source},
-                   task_ids=[str(t) for t in task_ids])
+        set_status(
+            cand.id,
+            keys.STATUS_FAILED,
+            reason=f"{source}: {reason}"[:2000],
+            oracle={"source": source},
+            task_ids=[str(t) for t in task_ids],
+        )
     return result

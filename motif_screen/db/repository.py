@@ -53,11 +53,20 @@ class Repository:
         existing = Campaign.objects(name=name).first()
         if existing is not None:
             if existing.config != config:
-                raise InputError(f"campaign {name!r} already exists with other settings; choose another --campaign name")
+                raise InputError(
+                    f"campaign {name!r} already exists with other settings; choose another --campaign name"
+                )
             return existing, False
-        doc = Campaign(name=name, target=target, budget=config["budget"], rounds=config["rounds"],
-                       candidates_per_round=config["candidates_per_round"], oracle=config["oracle"], config=config,
-                       status="created")
+        doc = Campaign(
+            name=name,
+            target=target,
+            budget=config["budget"],
+            rounds=config["rounds"],
+            candidates_per_round=config["candidates_per_round"],
+            oracle=config["oracle"],
+            config=config,
+            status="created",
+        )
         try:
             doc.save()
         except NotUniqueError:  # created by another worker in the meantime
@@ -90,8 +99,9 @@ class Repository:
     def candidate(self, candidate_id) -> Candidate:
         return records.get_candidate(candidate_id)
 
-    def round_candidates(self, campaign: str, round_index: int, *, status: str | Iterable[str] | None = None,
-                         selected: bool = False) -> list[Candidate]:
+    def round_candidates(
+        self, campaign: str, round_index: int, *, status: str | Iterable[str] | None = None, selected: bool = False
+    ) -> list[Candidate]:
         return list(self._round_query(campaign, round_index, status, selected))
 
     def count_round(self, campaign: str, round_index: int, *, status: str | None = None, selected: bool = False) -> int:
@@ -129,7 +139,8 @@ class Repository:
     def update_candidate(self, candidate_id, **fields) -> None:
         """Set plain fields (screening details, hand-off bookkeeping) without a status change."""
         Candidate.objects(id=records.get_candidate(candidate_id).id).update_one(
-            set__updated=utcnow(), **{f"set__{k}": v for k, v in fields.items()})
+            set__updated=utcnow(), **{f"set__{k}": v for k, v in fields.items()}
+        )
 
     def add_task_ids(self, candidate_id, task_ids: Iterable) -> None:
         cid = records.get_candidate(candidate_id).id
@@ -153,24 +164,27 @@ class Repository:
     def successful_results(self, campaign: str | None, source: str) -> list[OracleResult]:
         return queries.successful_results([source], campaign)
 
-    def results_of_systems(self, source: str, functional: str, input_set: str,
-                           elements: Iterable[str]) -> list[OracleResult]:
+    def results_of_systems(
+        self, source: str, functional: str, input_set: str, elements: Iterable[str]
+    ) -> list[OracleResult]:
         """Successful results of one source/functional/input set whose elements lie within ``elements``."""
         allowed = sorted(set(elements))
         found = OracleResult.objects(source=source, functional=functional, input_set=input_set, run_status="successful")
         return [r for r in found if r.entry and set(r.entry.get("composition", {})) <= set(allowed)]
 
     def results_with_settings(self, source: str, functional: str, input_set: str) -> list[OracleResult]:
-        return list(OracleResult.objects(source=source, functional=functional, input_set=input_set,
-                                         run_status="successful"))
+        return list(
+            OracleResult.objects(source=source, functional=functional, input_set=input_set, run_status="successful")
+        )
 
     def result_settings(self, source: str) -> list[tuple[str, str]]:
         """The (functional, input set) pairs that successful results of ``source`` were computed with."""
         found = OracleResult.objects(source=source, run_status="successful").only("functional", "input_set")
         return sorted({(r.functional, r.input_set) for r in found if r.functional})
 
-    def update_result(self, result: OracleResult, *, history: dict | None = None, candidate_oracle: dict | None = None,
-                      **fields) -> None:
+    def update_result(
+        self, result: OracleResult, *, history: dict | None = None, candidate_oracle: dict | None = None, **fields
+    ) -> None:
         """Change stored values of a result (formation energy filled in, distance to the hull moved)."""
         updates = {f"set__{k}": v for k, v in fields.items()}
         if history is not None:
@@ -178,7 +192,8 @@ class Repository:
         OracleResult.objects(id=result.id).update_one(**updates)
         if candidate_oracle:
             Candidate.objects(id=result.candidate.id).update_one(
-                set__updated=utcnow(), **{f"set__oracle__{k}": v for k, v in candidate_oracle.items()})
+                set__updated=utcnow(), **{f"set__oracle__{k}": v for k, v in candidate_oracle.items()}
+            )
 
     # --- atomate task documents --------------------------------------------------------------
 
@@ -199,7 +214,8 @@ class Repository:
 
     def update_round(self, campaign: str, round_index: int, **fields) -> None:
         RoundRecord.objects(campaign=campaign, round=int(round_index)).update_one(
-            upsert=True, **{f"set__{k}": v for k, v in fields.items()})
+            upsert=True, **{f"set__{k}": v for k, v in fields.items()}
+        )
 
     def rounds(self, campaign: str) -> list[RoundRecord]:
         return list(RoundRecord.objects(campaign=campaign).order_by("round"))
@@ -224,19 +240,32 @@ class Repository:
         result = ReferenceEntry._get_collection().update_one(
             {"key": key},
             {"$set": {k: v for k, v in ReferenceEntry(key=key, **fields).to_mongo().to_dict().items() if k != "_id"}},
-            upsert=True)
+            upsert=True,
+        )
         return ReferenceEntry.objects.get(key=key), result.upserted_id is not None
 
     def reference(self, key: str) -> ReferenceEntry | None:
         return ReferenceEntry.objects(key=key).first()
 
-    def references(self, *, source: str | None = None, functional: str | None = None, input_set: str | None = None,
-                   elements: Iterable[str] | None = None, elemental: bool | None = None,
-                   status: str | None = "computed") -> list[ReferenceEntry]:
+    def references(
+        self,
+        *,
+        source: str | None = None,
+        functional: str | None = None,
+        input_set: str | None = None,
+        elements: Iterable[str] | None = None,
+        elemental: bool | None = None,
+        status: str | None = "computed",
+    ) -> list[ReferenceEntry]:
         """Entries matching the given settings whose elements all lie within ``elements``."""
         flt = {}
-        for name, value in (("source", source), ("functional", functional), ("input_set", input_set),
-                            ("is_elemental", elemental), ("status", status)):
+        for name, value in (
+            ("source", source),
+            ("functional", functional),
+            ("input_set", input_set),
+            ("is_elemental", elemental),
+            ("status", status),
+        ):
             if value is not None:
                 flt[name] = value
         found = ReferenceEntry.objects(**flt).order_by("chemsys", "created")
@@ -248,7 +277,8 @@ class Repository:
     def set_prototype(self, element: str, structure, origin: str) -> None:
         """The user's ground-state structure for ``element`` (replaces an earlier one)."""
         GroundStatePrototype.objects(element=element).update_one(
-            upsert=True, set__structure=structure.as_dict(), set__origin=origin, set__created=utcnow())
+            upsert=True, set__structure=structure.as_dict(), set__origin=origin, set__created=utcnow()
+        )
 
     def prototype(self, element: str):
         """The user's ground-state structure for ``element`` as a pymatgen Structure, or None."""

@@ -82,12 +82,16 @@ class LinkTaskDocument(FiretaskBase):
             doc = docs[-1]
             if self.get("reference_key"):
                 if doc.get(keys.TASKDOC_REFERENCE) != self["reference_key"]:
-                    raise InputError(f"the task document in {here} does not belong to reference {self['reference_key']}")
+                    raise InputError(
+                        f"the task document in {here} does not belong to reference {self['reference_key']}"
+                    )
                 return FWAction(stored_data={"reference_key": self["reference_key"], "task_id": doc.get("task_id")})
             candidate_id = str(self["candidate_id"])
             if candidate_id_of(doc) != candidate_id:
-                raise InputError(f"the task document in {here} belongs to candidate "
-                                 f"{doc[keys.TASKDOC_CANDIDATE_ID]}, not {candidate_id}")
+                raise InputError(
+                    f"the task document in {here} belongs to candidate "
+                    f"{doc[keys.TASKDOC_CANDIDATE_ID]}, not {candidate_id}"
+                )
             repo.add_task_ids(candidate_id, [doc.get("task_id")])
         return FWAction(stored_data={"candidate_id": candidate_id, "task_id": doc.get("task_id")})
 
@@ -114,29 +118,55 @@ class RunChgnetOracle(FiretaskBase):
                 return FWAction(stored_data={"candidate_id": candidate_id, "skipped": "already computed"})
             try:
                 structure = candidate.to_structure()
-                result = chgnet.chgnet_relax(structure, fmax=float(self.get("fmax", chgnet.DEFAULT_FMAX)),
-                                             steps=int(self.get("steps", chgnet.DEFAULT_STEPS)))
+                result = chgnet.chgnet_relax(
+                    structure,
+                    fmax=float(self.get("fmax", chgnet.DEFAULT_FMAX)),
+                    steps=int(self.get("steps", chgnet.DEFAULT_STEPS)),
+                )
                 entry = chgnet.entry_of(result)
-                store_chgnet_references(repo, [el.symbol for el in structure.composition.elements],
-                                        self.get("references_file"))
+                store_chgnet_references(
+                    repo, [el.symbol for el in structure.composition.elements], self.get("references_file")
+                )
                 values = thermo.stability_values(repo, keys.SOURCE_CHGNET, entry)
             except Exception as exc:
-                reason = (f"CHGNet relaxation of candidate {candidate_id} ({candidate.formula}) failed: "
-                          f"{type(exc).__name__}: {exc}")
-                repo.record_oracle_result(candidate_id, keys.SOURCE_CHGNET, run_status="failed", fw_id=fw_id,
-                                          errors=[reason])
+                reason = (
+                    f"CHGNet relaxation of candidate {candidate_id} ({candidate.formula}) failed: "
+                    f"{type(exc).__name__}: {exc}"
+                )
+                repo.record_oracle_result(
+                    candidate_id, keys.SOURCE_CHGNET, run_status="failed", fw_id=fw_id, errors=[reason]
+                )
                 raise RuntimeError(reason) from exc
-            errors = [] if result["converged"] else [
-                f"not converged: max force {result['max_force']:.3f} eV/Å after {result['steps']} steps"]
+            errors = (
+                []
+                if result["converged"]
+                else [f"not converged: max force {result['max_force']:.3f} eV/Å after {result['steps']} steps"]
+            )
             record = repo.record_oracle_result(
-                candidate_id, keys.SOURCE_CHGNET, run_status="successful", energy=result["energy"],
-                energy_per_atom=result["energy_per_atom"], final_structure=result["final_structure"], fw_id=fw_id,
-                errors=errors, **values)
-        return FWAction(stored_data={
-            "candidate_id": candidate_id, "oracle_result_id": str(record.id), "source": keys.SOURCE_CHGNET,
-            "energy_per_atom": result["energy_per_atom"], keys.FORMATION_ENERGY: values[keys.FORMATION_ENERGY],
-            keys.ENERGY_ABOVE_HULL: values[keys.ENERGY_ABOVE_HULL], "converged": result["converged"],
-            "steps": result["steps"], "seconds": round(result["seconds"], 2), "chgnet_version": result["model_version"]})
+                candidate_id,
+                keys.SOURCE_CHGNET,
+                run_status="successful",
+                energy=result["energy"],
+                energy_per_atom=result["energy_per_atom"],
+                final_structure=result["final_structure"],
+                fw_id=fw_id,
+                errors=errors,
+                **values,
+            )
+        return FWAction(
+            stored_data={
+                "candidate_id": candidate_id,
+                "oracle_result_id": str(record.id),
+                "source": keys.SOURCE_CHGNET,
+                "energy_per_atom": result["energy_per_atom"],
+                keys.FORMATION_ENERGY: values[keys.FORMATION_ENERGY],
+                keys.ENERGY_ABOVE_HULL: values[keys.ENERGY_ABOVE_HULL],
+                "converged": result["converged"],
+                "steps": result["steps"],
+                "seconds": round(result["seconds"], 2),
+                "chgnet_version": result["model_version"],
+            }
+        )
 
 
 def store_chgnet_references(repo, elements: list[str], cache_file=None) -> None:

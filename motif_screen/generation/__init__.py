@@ -5,7 +5,15 @@
 >>> [g.structure for g in report.valid]
 """
 
-from motif_screen.generation.modes import constrained, decode_latents, guided, interpolate, parse_composition, perturb, sample_prior
+from motif_screen.generation.modes import (
+    constrained,
+    decode_latents,
+    guided,
+    interpolate,
+    parse_composition,
+    perturb,
+    sample_prior,
+)
 from motif_screen.generation.results import MAX_REQUEST, GeneratedStructure, GenerationReport
 
 __all__ = [

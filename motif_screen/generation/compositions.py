@@ -19,6 +19,7 @@ def compound_rule(elements: Sequence[int], periodic: bool) -> Callable[[list[int
     """A test of per-element counts over ``elements`` (a model's vocabulary): can they be a compound?"""
     elements = [int(z) for z in elements]
     if not periodic:
+
         def accept(counts: list[int]) -> bool:
             return valences_can_pair({z: n for z, n in zip(elements, counts) if n})
 

@@ -34,7 +34,7 @@ def abx3_formulas(vocabulary: tuple[int, ...]) -> tuple[str, ...]:
     out = []
     for x in anions:
         for i, a in enumerate(cations):
-            for b in cations[i + 1:]:
+            for b in cations[i + 1 :]:
                 formula = f"{a}{b}{x}3"
                 if composition_is_valid(formula)[0]:
                     out.append(formula)
@@ -51,20 +51,31 @@ def _counts(model, formula: str) -> list[int]:
     return row
 
 
-def sample_family(model, n: int, seed: int = 0, steps: int | None = None, candidates: int | None = None) -> GenerationReport:
+def sample_family(
+    model, n: int, seed: int = 0, steps: int | None = None, candidates: int | None = None
+) -> GenerationReport:
     """``n`` ABX3 structures: prior latents, formulas drawn uniformly from :func:`abx3_formulas`."""
     n = check_count(n)
     formulas = abx3_formulas(tuple(model.config.elements))
     rng = np.random.default_rng(seed)
     chosen = [formulas[k] for k in rng.integers(len(formulas), size=n)]
     z = model.sample_latents(n, _generator(seed))
-    report = decode_latents(model, z, "family", parents=[[f] for f in chosen], seed=seed + 1,
-                            counts=[_counts(model, f) for f in chosen], steps=steps, candidates=candidates)
+    report = decode_latents(
+        model,
+        z,
+        "family",
+        parents=[[f] for f in chosen],
+        seed=seed + 1,
+        counts=[_counts(model, f) for f in chosen],
+        steps=steps,
+        candidates=candidates,
+    )
     return report
 
 
 def substitutions(formula: str, vocabulary: tuple[int, ...]) -> list[str]:
     """ABX3 formulas one cation away from ``formula`` (same anion), charge balanced."""
+
     def split(f):
         els = {str(e) for e in Composition(f).elements}
         return els - set(ANIONS), els & set(ANIONS)
@@ -78,20 +89,37 @@ def substitutions(formula: str, vocabulary: tuple[int, ...]) -> list[str]:
     return out
 
 
-def substitute_around(model, seeds: list, n: int, scale: float = 0.5, seed: int = 0, names: list[str] | None = None,
-                      steps: int | None = None, candidates: int | None = None) -> GenerationReport:
+def substitute_around(
+    model,
+    seeds: list,
+    n: int,
+    scale: float = 0.5,
+    seed: int = 0,
+    names: list[str] | None = None,
+    steps: int | None = None,
+    candidates: int | None = None,
+) -> GenerationReport:
     """``n`` structures near seed structures: perturbed latents, one-cation substitutions of their formula."""
     n = check_count(n)
     if not seeds:
         raise InputError("substitute_around needs at least one seed structure")
     names = names or [s.composition.reduced_formula for s in seeds]
     vocabulary = tuple(model.config.elements)
-    options = [substitutions(s.composition.reduced_formula, vocabulary) or [s.composition.reduced_formula]
-               for s in seeds]
+    options = [
+        substitutions(s.composition.reduced_formula, vocabulary) or [s.composition.reduced_formula] for s in seeds
+    ]
     centres = model.encode(list(seeds), names=names)
     rng = np.random.default_rng(seed)
     which = np.arange(n) % len(seeds)
     chosen = [options[k][rng.integers(len(options[k]))] for k in which]
     z = model.sample_latents(n, _generator(seed), float(scale), centres=centres[torch.as_tensor(which)])
-    return decode_latents(model, z, "substitute", parents=[[names[k], chosen[i]] for i, k in enumerate(which)],
-                          seed=seed + 1, counts=[_counts(model, f) for f in chosen], steps=steps, candidates=candidates)
+    return decode_latents(
+        model,
+        z,
+        "substitute",
+        parents=[[names[k], chosen[i]] for i, k in enumerate(which)],
+        seed=seed + 1,
+        counts=[_counts(model, f) for f in chosen],
+        steps=steps,
+        candidates=candidates,
+    )

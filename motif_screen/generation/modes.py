@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from pymatgen.core import Composition, Element
@@ -66,8 +66,9 @@ def decode_latents(
     latents = model.check_latent(latents)
     accept = compound_rule(model.config.elements, model.config.periodic) if charge_balanced else None
     with torch.no_grad():
-        structures = model.decode(latents, counts=counts, steps=steps, generator=_generator(seed), candidates=candidates,
-                                  accept=accept)
+        structures = model.decode(
+            latents, counts=counts, steps=steps, generator=_generator(seed), candidates=candidates, accept=accept
+        )
         predictions = {k: (m.tolist(), s.tolist()) for k, (m, s) in model.predict_properties(latents).items()}
     latent_rows = latents.tolist()
     items = []
@@ -91,14 +92,23 @@ def decode_latents(
 
 
 # ---------------------------------------------------------------------------------------------
-def sample_prior(model, n: int, seed: int = 0, temperature: float = 1.0, steps: int | None = None,
-                 candidates: int | None = None, charge_balanced: bool = True) -> GenerationReport:
+def sample_prior(
+    model,
+    n: int,
+    seed: int = 0,
+    temperature: float = 1.0,
+    steps: int | None = None,
+    candidates: int | None = None,
+    charge_balanced: bool = True,
+) -> GenerationReport:
     """``n`` structures decoded from latents drawn from the model's latent prior (a Gaussian mixture
     fitted to the encoded training set), each component's spread scaled by ``temperature``."""
     n = check_count(n)
     limits.TEMPERATURE.check(temperature, "temperature")
     z = model.sample_latents(n, _generator(seed), temperature)
-    return decode_latents(model, z, "prior", seed=seed + 1, steps=steps, candidates=candidates, charge_balanced=charge_balanced)
+    return decode_latents(
+        model, z, "prior", seed=seed + 1, steps=steps, candidates=candidates, charge_balanced=charge_balanced
+    )
 
 
 def perturb(
@@ -125,12 +135,29 @@ def perturb(
     centres = model.encode(list(seeds), names=labels)
     which = torch.arange(n) % len(seeds)
     z = model.sample_latents(n, _generator(seed), float(scale), centres=centres[which])
-    return decode_latents(model, z, "perturb", parents=[[labels[int(k)]] for k in which], seed=seed + 1, steps=steps,
-                          candidates=candidates, charge_balanced=charge_balanced)
+    return decode_latents(
+        model,
+        z,
+        "perturb",
+        parents=[[labels[int(k)]] for k in which],
+        seed=seed + 1,
+        steps=steps,
+        candidates=candidates,
+        charge_balanced=charge_balanced,
+    )
 
 
-def interpolate(model, a, b, steps: int = 10, seed: int = 0, names: Sequence[str] | None = None,
-                flow_steps: int | None = None, candidates: int | None = None, charge_balanced: bool = True) -> GenerationReport:
+def interpolate(
+    model,
+    a,
+    b,
+    steps: int = 10,
+    seed: int = 0,
+    names: Sequence[str] | None = None,
+    flow_steps: int | None = None,
+    candidates: int | None = None,
+    charge_balanced: bool = True,
+) -> GenerationReport:
     """``steps`` structures on the straight latent path from structure ``a`` to ``b`` (both ends included).
 
     Every point is decoded from the same initial noise (one seed), so changes along the path come
@@ -143,8 +170,19 @@ def interpolate(model, a, b, steps: int = 10, seed: int = 0, names: Sequence[str
     za, zb = model.encode([a, b], names=labels)
     weights = torch.linspace(0.0, 1.0, steps)[:, None]
     z = (1 - weights) * za + weights * zb
-    reports = [decode_latents(model, z[i : i + 1], "interpolate", parents=[labels], seed=seed, steps=flow_steps,
-                              candidates=candidates, charge_balanced=charge_balanced) for i in range(steps)]
+    reports = [
+        decode_latents(
+            model,
+            z[i : i + 1],
+            "interpolate",
+            parents=[labels],
+            seed=seed,
+            steps=flow_steps,
+            candidates=candidates,
+            charge_balanced=charge_balanced,
+        )
+        for i in range(steps)
+    ]
     return GenerationReport("interpolate", steps, [r.structures[0] for r in reports], sum(r.seconds for r in reports))
 
 
@@ -206,7 +244,9 @@ def guided(
             loss.backward()
             optimizer.step()
         z = z.detach()
-    report = decode_latents(model, z, "guided", seed=seed + 1, steps=steps, candidates=candidates, charge_balanced=charge_balanced)
+    report = decode_latents(
+        model, z, "guided", seed=seed + 1, steps=steps, candidates=candidates, charge_balanced=charge_balanced
+    )
     for item in report:
         item.parents = [f"{target}:{goal}:{method}"]
     return report
@@ -239,7 +279,9 @@ def parse_composition(text: str, vocabulary: Sequence[int]) -> tuple[list[int], 
         numbers.append(Element(symbol).Z)
     outside = [Element.from_Z(z).symbol for z in numbers if z not in set(vocabulary)]
     if outside:
-        raise InputError(f"{text!r} contains {', '.join(outside)}, which this model never saw in training and cannot generate")
+        raise InputError(
+            f"{text!r} contains {', '.join(outside)}, which this model never saw in training and cannot generate"
+        )
     if formula is not None:
         ok, detail = composition_is_valid(formula)
         if not ok:
@@ -261,8 +303,9 @@ def _chemsys_can_balance(symbols: tuple[str, ...], max_count: int = 6) -> bool:
     return False
 
 
-def constrained(model, n: int, composition: str, seed: int = 0, steps: int | None = None,
-                candidates: int | None = None) -> GenerationReport:
+def constrained(
+    model, n: int, composition: str, seed: int = 0, steps: int | None = None, candidates: int | None = None
+) -> GenerationReport:
     """``n`` structures restricted to a chemical system (``"Ba-Ti-O"``: every element present, the
     decoder chooses the ratios) or a formula (``"BaTiO3"``: those ratios, as many formula units as
     fit the decoder's predicted size)."""
@@ -275,14 +318,18 @@ def constrained(model, n: int, composition: str, seed: int = 0, steps: int | Non
     max_atoms = decoder.config.max_atoms
     if fixed is None:
         if len(index) > max_atoms:
-            raise InputError(f"{composition} has {len(index)} elements, more than the {max_atoms} atoms this model decodes")
+            raise InputError(
+                f"{composition} has {len(index)} elements, more than the {max_atoms} atoms this model decodes"
+            )
         system = torch.zeros(len(elements), dtype=torch.bool)
         system[index] = True
         counts = decoder.predict_counts(z, allowed=system, required=system)
     else:
         unit = sum(fixed.values())
         if unit > max_atoms:
-            raise InputError(f"{composition} has {unit} atoms per formula unit, more than this model decodes ({max_atoms})")
+            raise InputError(
+                f"{composition} has {unit} atoms per formula unit, more than this model decodes ({max_atoms})"
+            )
         with torch.no_grad():
             logits = decoder.num_atoms_head(z)
             logits[:, 0] = -torch.inf

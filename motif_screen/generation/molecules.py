@@ -55,30 +55,37 @@ def valences_can_pair(counts: dict[int, int]) -> bool:
     total = sum(VALENCE[z] * n for z, n in atoms.items())
     return total % 2 == 0 and total // 2 >= sum(atoms.values()) - 1
 
+
 # Typical bond lengths in pm, rows and columns in SYMBOLS order; NaN = no such bond.
 _NO = np.nan
-_SINGLE = np.array([
-    #  H     C     N     O     F
-    [74.0, 109.0, 101.0, 96.0, 92.0],   # H
-    [109.0, 154.0, 147.0, 143.0, 135.0],  # C
-    [101.0, 147.0, 145.0, 140.0, 136.0],  # N
-    [96.0, 143.0, 140.0, 148.0, 142.0],  # O
-    [92.0, 135.0, 136.0, 142.0, 142.0],  # F
-])
-_DOUBLE = np.array([
-    [_NO, _NO, _NO, _NO, _NO],
-    [_NO, 134.0, 129.0, 120.0, _NO],
-    [_NO, 129.0, 125.0, 121.0, _NO],
-    [_NO, 120.0, 121.0, 121.0, _NO],
-    [_NO, _NO, _NO, _NO, _NO],
-])
-_TRIPLE = np.array([
-    [_NO, _NO, _NO, _NO, _NO],
-    [_NO, 120.0, 116.0, 113.0, _NO],
-    [_NO, 116.0, 110.0, _NO, _NO],
-    [_NO, 113.0, _NO, _NO, _NO],
-    [_NO, _NO, _NO, _NO, _NO],
-])
+_SINGLE = np.array(
+    [
+        #  H     C     N     O     F
+        [74.0, 109.0, 101.0, 96.0, 92.0],  # H
+        [109.0, 154.0, 147.0, 143.0, 135.0],  # C
+        [101.0, 147.0, 145.0, 140.0, 136.0],  # N
+        [96.0, 143.0, 140.0, 148.0, 142.0],  # O
+        [92.0, 135.0, 136.0, 142.0, 142.0],  # F
+    ]
+)
+_DOUBLE = np.array(
+    [
+        [_NO, _NO, _NO, _NO, _NO],
+        [_NO, 134.0, 129.0, 120.0, _NO],
+        [_NO, 129.0, 125.0, 121.0, _NO],
+        [_NO, 120.0, 121.0, 121.0, _NO],
+        [_NO, _NO, _NO, _NO, _NO],
+    ]
+)
+_TRIPLE = np.array(
+    [
+        [_NO, _NO, _NO, _NO, _NO],
+        [_NO, 120.0, 116.0, 113.0, _NO],
+        [_NO, 116.0, 110.0, _NO, _NO],
+        [_NO, 113.0, _NO, _NO, _NO],
+        [_NO, _NO, _NO, _NO, _NO],
+    ]
+)
 # distance thresholds in Å: order = number of thresholds a distance falls below
 _THRESHOLDS = np.stack([(_SINGLE + MARGINS_PM[0]), (_DOUBLE + MARGINS_PM[1]), (_TRIPLE + MARGINS_PM[2])]) / 100.0
 
@@ -87,8 +94,10 @@ def _species_rows(numbers: Sequence[int], name: str | None = None) -> np.ndarray
     numbers = [int(z) for z in numbers]
     unknown = sorted({z for z in numbers if z not in _INDEX})
     if unknown:
-        raise InputError(f"{name or 'molecule'} contains element(s) with atomic number {unknown}; "
-                         f"bond-order checks know only {', '.join(SYMBOLS)} (the QM9 elements)")
+        raise InputError(
+            f"{name or 'molecule'} contains element(s) with atomic number {unknown}; "
+            f"bond-order checks know only {', '.join(SYMBOLS)} (the QM9 elements)"
+        )
     return np.array([_INDEX[z] for z in numbers], dtype=np.int64)
 
 
@@ -101,8 +110,10 @@ def _numbers_positions(molecule) -> tuple[list[int], np.ndarray]:
     elif hasattr(molecule, "get_positions"):
         numbers, positions = molecule.get_atomic_numbers(), molecule.get_positions()
     else:
-        raise InputError(f"a {type(molecule).__name__} is not a molecule (give a pymatgen Molecule, ASE Atoms "
-                         "or (atomic numbers, positions))")
+        raise InputError(
+            f"a {type(molecule).__name__} is not a molecule (give a pymatgen Molecule, ASE Atoms "
+            "or (atomic numbers, positions))"
+        )
     positions = np.asarray(positions, dtype=float).reshape(-1, 3)
     if len(positions) != len(numbers):
         raise InputError(f"got {len(numbers)} atomic numbers but {len(positions)} positions")
@@ -141,7 +152,9 @@ def rdkit_molecule(numbers: Sequence[int], orders: np.ndarray):
     try:  # RDKit is an optional extra (qm9): imported where it is used
         from rdkit import Chem
     except ImportError:
-        raise ConfigError("molecule validity needs RDKit: install the qm9 extra (pip install 'motif_screen[qm9]')") from None
+        raise ConfigError(
+            "molecule validity needs RDKit: install the qm9 extra (pip install 'motif_screen[qm9]')"
+        ) from None
     bond_type = {1: Chem.BondType.SINGLE, 2: Chem.BondType.DOUBLE, 3: Chem.BondType.TRIPLE}
     mol = Chem.RWMol()
     for z in numbers:

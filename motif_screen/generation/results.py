@@ -11,7 +11,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from motif_screen import limits
-from motif_screen.errors import InputError
 from motif_screen.structures.validity import check_validity
 
 __all__ = ["GeneratedStructure", "GenerationReport", "MAX_REQUEST", "check_count", "assess"]

@@ -9,6 +9,7 @@ rebuilds the vectors inside torch so that gradients and rotations flow through p
 from __future__ import annotations
 
 import functools
+
 import numpy as np
 import torch
 from pymatgen.core.periodic_table import Element
@@ -46,12 +47,16 @@ def _pymatgen_atomic_numbers(obj, label) -> np.ndarray:
     for i, site in enumerate(obj):
         species = site.species
         if len(species) != 1:
-            raise InputError(f"{label()} is disordered (partial occupancies); order it first, e.g. with "
-                             "OrderDisorderedStructureTransformation")
+            raise InputError(
+                f"{label()} is disordered (partial occupancies); order it first, e.g. with "
+                "OrderDisorderedStructureTransformation"
+            )
         ((element, amount),) = species.items()
         if amount != 1:
-            raise InputError(f"{label()} is disordered (partial occupancies); order it first, e.g. with "
-                             "OrderDisorderedStructureTransformation")
+            raise InputError(
+                f"{label()} is disordered (partial occupancies); order it first, e.g. with "
+                "OrderDisorderedStructureTransformation"
+            )
         numbers[i] = element.Z
     return numbers
 
@@ -69,8 +74,15 @@ def _arrays(obj, label) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.n
     if hasattr(obj, "get_atomic_numbers") and hasattr(obj, "get_positions"):  # ASE Atoms
         pbc = np.asarray(obj.get_pbc(), dtype=bool)
         cell = np.asarray(obj.get_cell(complete=True), dtype=np.float64) if pbc.any() else None
-        return np.asarray(obj.get_atomic_numbers(), dtype=np.int64), np.asarray(obj.get_positions(), dtype=np.float64), cell, pbc
-    raise InputError(f"cannot build a graph from a {type(obj).__name__}: give a pymatgen Structure/Molecule or an ASE Atoms")
+        return (
+            np.asarray(obj.get_atomic_numbers(), dtype=np.int64),
+            np.asarray(obj.get_positions(), dtype=np.float64),
+            cell,
+            pbc,
+        )
+    raise InputError(
+        f"cannot build a graph from a {type(obj).__name__}: give a pymatgen Structure/Molecule or an ASE Atoms"
+    )
 
 
 def neighbor_list(positions: np.ndarray, cell: np.ndarray | None, pbc: np.ndarray, cutoff: float):
@@ -119,12 +131,21 @@ def species_index(numbers: np.ndarray, vocabulary, label) -> np.ndarray:
     if unknown.any():
         bad = sorted({int(z) for z in numbers[unknown]})
         names = ", ".join(Element.from_Z(z).symbol if 0 < z < 119 else str(z) for z in bad)
-        raise InputError(f"{label() if callable(label) else label} contains {names}, outside the model's element vocabulary")
+        raise InputError(
+            f"{label() if callable(label) else label} contains {names}, outside the model's element vocabulary"
+        )
     return index
 
 
-def to_graph(obj, cutoff: float, vocabulary=None, max_atoms: int = DEFAULT_MAX_ATOMS, *, name: str | None = None,
-             dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+def to_graph(
+    obj,
+    cutoff: float,
+    vocabulary=None,
+    max_atoms: int = DEFAULT_MAX_ATOMS,
+    *,
+    name: str | None = None,
+    dtype: torch.dtype | None = None,
+) -> dict[str, torch.Tensor]:
     """One graph of a pymatgen ``Structure`` / ``Molecule`` or ASE ``Atoms``.
 
     ``vocabulary``: atomic numbers the model knows (``None`` accepts any element). Raises
@@ -133,6 +154,7 @@ def to_graph(obj, cutoff: float, vocabulary=None, max_atoms: int = DEFAULT_MAX_A
     overlapping atoms (< 0.5 Å), unknown elements or more than ``max_atoms`` atoms. An atom with no neighbour
     inside the cutoff is fine: it simply has no edges.
     """
+
     def label() -> str:  # only computed for an error message: a formula costs more than the graph
         return describe(obj, name)
 
@@ -158,11 +180,14 @@ def to_graph(obj, cutoff: float, vocabulary=None, max_atoms: int = DEFAULT_MAX_A
     dtype = dtype or torch.get_default_dtype()
     np_dtype = _NUMPY_DTYPES.get(dtype)
     if np_dtype is None:  # an unusual dtype: let torch convert
+
         def as_float(a):
             return torch.as_tensor(np.asarray(a, dtype=np.float64)).to(dtype)
     else:  # torch.from_numpy shares memory: one numpy cast, no torch-side copy
+
         def as_float(a):
             return torch.from_numpy(np.ascontiguousarray(a, dtype=np_dtype))
+
     graph = {
         keys.POSITIONS: as_float(positions),
         keys.ATOMIC_NUMBERS: torch.from_numpy(numbers),
@@ -186,17 +211,20 @@ def _check_size(cell: np.ndarray | None, positions: np.ndarray, label) -> None:
             longest = float(np.sqrt((cell * cell).sum(axis=1).max()))
         if not longest <= MAX_LENGTH:
             size = f"{longest:.3g} Å" if np.isfinite(longest) else f"over {float(np.abs(cell).max()):.3g} Å"
-            raise InputError(f"{label()} has a lattice vector {size} long, beyond the {MAX_LENGTH:.0f} Å "
-                             "any structure has (a unit error or a corrupt file?)")
+            raise InputError(
+                f"{label()} has a lattice vector {size} long, beyond the {MAX_LENGTH:.0f} Å "
+                "any structure has (a unit error or a corrupt file?)"
+            )
         return
     extent = float((positions.max(axis=0) - positions.min(axis=0)).max())
     if not extent <= MAX_LENGTH:
-        raise InputError(f"{label()} spreads over {extent:.3g} Å, beyond the {MAX_LENGTH:.0f} Å any molecule has "
-                         "(a unit error or a corrupt file?)")
+        raise InputError(
+            f"{label()} spreads over {extent:.3g} Å, beyond the {MAX_LENGTH:.0f} Å any molecule has "
+            "(a unit error or a corrupt file?)"
+        )
 
 
 def _det3(m: np.ndarray) -> float:
     """Determinant of a 3×3 matrix as a triple product (np.linalg.det costs more than the graph)."""
     a, b, c = m.tolist()
-    return (a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0])
-            + a[2] * (b[0] * c[1] - b[1] * c[0]))
+    return a[0] * (b[1] * c[2] - b[2] * c[1]) - a[1] * (b[0] * c[2] - b[2] * c[0]) + a[2] * (b[0] * c[1] - b[1] * c[0])

@@ -17,8 +17,8 @@ atomate's ``RunVaspCustodian`` chooses (``handler_group="default"``).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from motif_screen import keys
 from motif_screen.errors import InputError
@@ -71,9 +71,7 @@ def _check_structure(structure):
     from pymatgen.core import Structure
 
     if not isinstance(structure, Structure):
-        raise InputError(
-            f"the DFT hand-off needs a periodic pymatgen Structure, got {type(structure).__name__}"
-        )
+        raise InputError(f"the DFT hand-off needs a periodic pymatgen Structure, got {type(structure).__name__}")
     if not structure.is_ordered:
         raise InputError(f"structure {structure.composition.reduced_formula} is disordered; VASP needs an ordered cell")
     if len(structure) == 0:
@@ -137,8 +135,7 @@ def library_dir() -> str:
     return os.path.join(os.path.dirname(base.__file__), "library")
 
 
-def atomate_workflow(structure, preset: str, vasp_cmd: str = VASP_CMD_PLACEHOLDER,
-                     db_file: str = DB_FILE_PLACEHOLDER):
+def atomate_workflow(structure, preset: str, vasp_cmd: str = VASP_CMD_PLACEHOLDER, db_file: str = DB_FILE_PLACEHOLDER):
     """atomate's own workflow for ``preset`` (our presets, a library file or a YAML path), unmodified."""
     if preset == PRESET_OPTIMIZE_STATIC:
         return _optimize_static(structure, vasp_cmd, db_file)
@@ -151,8 +148,10 @@ def vasp_steps(wf) -> list[str]:
     """The names of the workflow's steps that store a task document, parents before children."""
     order = {fw_id: k for k, fw_id in enumerate(_topological(wf))}
     with_db = [fw for fw in wf.fws if any(powerups.VASP_TO_DB in str(t) for t in fw.tasks)]
-    return [fw.name.split("-", 1)[-1].strip().lower() if fw.name.count("-") else fw.name.strip().lower()
-            for fw in sorted(with_db, key=lambda fw: order[fw.fw_id])]
+    return [
+        fw.name.split("-", 1)[-1].strip().lower() if fw.name.count("-") else fw.name.strip().lower()
+        for fw in sorted(with_db, key=lambda fw: order[fw.fw_id])
+    ]
 
 
 def _topological(wf) -> list[int]:
@@ -229,9 +228,16 @@ def reference_preset(preset: str) -> str:
     return PRESET_OPTIMIZE_STATIC if preset == PRESET_BANDSTRUCTURE else preset
 
 
-def build_reference_workflow(element: str, structure, *, reference_key: str, preset: str,
-                             db_file: str = DB_FILE_PLACEHOLDER, vasp_cmd: str = VASP_CMD_PLACEHOLDER,
-                             queue_options: Mapping | None = None):
+def build_reference_workflow(
+    element: str,
+    structure,
+    *,
+    reference_key: str,
+    preset: str,
+    db_file: str = DB_FILE_PLACEHOLDER,
+    vasp_cmd: str = VASP_CMD_PLACEHOLDER,
+    queue_options: Mapping | None = None,
+):
     """An atomate workflow for one element's ground state, with the same input sets as ``preset``."""
     _check_structure(structure)
     wf = atomate_workflow(structure, reference_preset(preset), vasp_cmd, db_file)

@@ -12,7 +12,7 @@ atomate is imported where a powerup needs it (7–9 s for ``atomate.vasp``); imp
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 from motif_screen import keys
 from motif_screen.errors import InputError
@@ -59,8 +59,9 @@ def add_candidate_fields(wf, *, candidate_id, campaign: str, model_version=None)
 
 def add_reference_fields(wf, *, reference_key: str):
     """Each task document of an elemental-reference workflow names the reference it computes."""
-    return _common_powerups().add_additional_fields_to_taskdocs(wf, {keys.TASKDOC_REFERENCE: reference_key},
-                                                                task_name_constraint=VASP_TO_DB)
+    return _common_powerups().add_additional_fields_to_taskdocs(
+        wf, {keys.TASKDOC_REFERENCE: reference_key}, task_name_constraint=VASP_TO_DB
+    )
 
 
 def priority_from_acquisition(score: float, scale: int = PRIORITY_SCALE) -> int:
@@ -127,8 +128,14 @@ def track_candidate(wf, candidate_id=None, db_file: str = DB_FILE_PLACEHOLDER, *
     return wf
 
 
-def guard_steps(wf, candidate_id=None, db_file: str = DB_FILE_PLACEHOLDER, *, reference_key: str | None = None,
-                source: str = keys.SOURCE_VASP):
+def guard_steps(
+    wf,
+    candidate_id=None,
+    db_file: str = DB_FILE_PLACEHOLDER,
+    *,
+    reference_key: str | None = None,
+    source: str = keys.SOURCE_VASP,
+):
     """Every Firework starts with ``GuardOracleStep``; every non-root one runs even if a parent fizzled.
 
     FireWorks lets a child run after a fizzled parent only if the child allows it, and only for its
@@ -138,8 +145,10 @@ def guard_steps(wf, candidate_id=None, db_file: str = DB_FILE_PLACEHOLDER, *, re
     params = _link_params(candidate_id, reference_key)
     roots = set(wf.root_fw_ids)
     for fw in wf.fws:
-        fw.tasks = [GuardOracleStep(db_file=db_file, source=source, **params),
-                    *[t for t in fw.tasks if not isinstance(t, GuardOracleStep)]]
+        fw.tasks = [
+            GuardOracleStep(db_file=db_file, source=source, **params),
+            *[t for t in fw.tasks if not isinstance(t, GuardOracleStep)],
+        ]
         fw.spec["_add_launchpad_and_fw_id"] = True  # the guard asks the LaunchPad about its parents
         if fw.fw_id not in roots:
             fw.spec["_allow_fizzled_parents"] = True

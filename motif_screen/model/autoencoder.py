@@ -17,8 +17,7 @@ import torch
 from pymatgen.core import Lattice, Molecule, Structure
 from torch import nn
 
-from motif_screen import keys
-from motif_screen import limits
+from motif_screen import keys, limits
 from motif_screen.errors import InputError
 from motif_screen.graphs import collate, to_graph
 from motif_screen.model.decoder import Decoder, DecoderConfig
@@ -41,7 +40,9 @@ class AutoencoderConfig:
     properties: list[str] = field(default_factory=list)  # names from motif_screen.keys
     ensemble_size: int = 5
     kl_weight: float = 0.01
-    loss_weights: dict = field(default_factory=lambda: {"num_atoms": 1.0, "composition": 1.0, "lattice": 10.0, "coords": 1.0, "property": 1.0})
+    loss_weights: dict = field(
+        default_factory=lambda: {"num_atoms": 1.0, "composition": 1.0, "lattice": 10.0, "coords": 1.0, "property": 1.0}
+    )
     decoder: dict = field(default_factory=dict)  # DecoderConfig fields other than latent_dim/elements/periodic
     prior_components: int = 1  # Gaussians in the latent prior; set by fit_latent_prior
 
@@ -57,24 +58,35 @@ class StructureAutoencoder(nn.Module):
     def __init__(self, config: AutoencoderConfig, encoder: nn.Module | None = None):
         super().__init__()
         self.config = config
-        self.encoder = encoder if encoder is not None else build_encoder(
-            config.encoder_preset, vocabulary=list(config.elements), **config.encoder_options)
+        self.encoder = (
+            encoder
+            if encoder is not None
+            else build_encoder(config.encoder_preset, vocabulary=list(config.elements), **config.encoder_options)
+        )
         # the pooled encoder latent plus the composition (element fractions): the encoder's first
         # interaction sees neighbours only, so composition reaches its latent only indirectly
-        enc_dim = int(getattr(self.encoder, "latent_dim")) + len(config.elements)
+        enc_dim = int(self.encoder.latent_dim) + len(config.elements)
         self.to_mean = nn.Linear(enc_dim, config.latent_dim)
         self.to_logvar = nn.Linear(enc_dim, config.latent_dim)
         # start with small posterior noise (std ~0.05): with unit noise the decoder first sees
         # only noise and reconstruction learns very slowly; the KL term widens it as needed
         nn.init.zeros_(self.to_logvar.weight)
         nn.init.constant_(self.to_logvar.bias, -6.0)
-        decoder_config = DecoderConfig(latent_dim=config.latent_dim, elements=list(config.elements), periodic=config.periodic, **config.decoder)
+        decoder_config = DecoderConfig(
+            latent_dim=config.latent_dim, elements=list(config.elements), periodic=config.periodic, **config.decoder
+        )
         self.decoder = Decoder(decoder_config)
         # checkpoints record every decoder option, so a later change of a default cannot rebuild
         # a saved model differently
-        config.decoder = {k: v for k, v in decoder_config.to_dict().items() if k not in ("latent_dim", "elements", "periodic")}
+        config.decoder = {
+            k: v for k, v in decoder_config.to_dict().items() if k not in ("latent_dim", "elements", "periodic")
+        }
         # ensemble property heads on the VAE latent (so their gradients can steer decoding)
-        self.heads = EnsembleHeads(config.latent_dim, len(config.properties), config.ensemble_size) if config.properties else None
+        self.heads = (
+            EnsembleHeads(config.latent_dim, len(config.properties), config.ensemble_size)
+            if config.properties
+            else None
+        )
         self.target_scaler = TargetScaler(max(len(config.properties), 1))
         # the latent distribution generation samples from: N(0, I) until fitted to the encoded
         # training set (see fit_latent_prior). prior_mean / prior_scale_tril: one Gaussian over all
@@ -82,9 +94,11 @@ class StructureAutoencoder(nn.Module):
         # that prior samples come from (one component = that Gaussian)
         self.register_buffer("prior_mean", torch.zeros(config.latent_dim))
         self.register_buffer("prior_scale_tril", torch.eye(config.latent_dim))
-        self._set_mixture(torch.ones(config.prior_components) / config.prior_components,
-                          torch.zeros(config.prior_components, config.latent_dim),
-                          torch.eye(config.latent_dim).repeat(config.prior_components, 1, 1))
+        self._set_mixture(
+            torch.ones(config.prior_components) / config.prior_components,
+            torch.zeros(config.prior_components, config.latent_dim),
+            torch.eye(config.latent_dim).repeat(config.prior_components, 1, 1),
+        )
         self.model_version: int | None = None  # the ModelVersion number, when loaded from the database
         self.model_name: str | None = None
 
@@ -93,7 +107,7 @@ class StructureAutoencoder(nn.Module):
         return self.config.to_dict()
 
     @classmethod
-    def from_config(cls, config: dict) -> "StructureAutoencoder":
+    def from_config(cls, config: dict) -> StructureAutoencoder:
         """Rebuild from the ``model_config`` a checkpoint records."""
         return cls(AutoencoderConfig(**config))
 
@@ -114,11 +128,15 @@ class StructureAutoencoder(nn.Module):
         for i, s in enumerate(structures):
             name = names[i] if names else None
             if not (hasattr(s, "cart_coords") or hasattr(s, "get_positions")):
-                raise InputError(f"{name or f'input {i}'} is a {type(s).__name__}, not a pymatgen Structure/Molecule or ASE Atoms")
+                raise InputError(
+                    f"{name or f'input {i}'} is a {type(s).__name__}, not a pymatgen Structure/Molecule or ASE Atoms"
+                )
             periodic = hasattr(s, "lattice") or (hasattr(s, "get_pbc") and bool(s.get_pbc().any()))
             if periodic != self.config.periodic:
                 kind = "crystal" if self.config.periodic else "molecule"
-                raise InputError(f"{name or getattr(s, 'formula', 'structure')} is not a {kind}, which this model decodes")
+                raise InputError(
+                    f"{name or getattr(s, 'formula', 'structure')} is not a {kind}, which this model decodes"
+                )
             graphs.append(to_graph(s, self.cutoff, vocabulary=self.config.elements, name=name))
         return collate(graphs)
 
@@ -150,7 +168,9 @@ class StructureAutoencoder(nn.Module):
         if latent.dim() == 1:
             latent = latent[None]
         if latent.dim() != 2 or latent.shape[1] != self.latent_dim:
-            raise InputError(f"latent vectors must have {self.latent_dim} components for this model, got shape {tuple(latent.shape)}")
+            raise InputError(
+                f"latent vectors must have {self.latent_dim} components for this model, got shape {tuple(latent.shape)}"
+            )
         if not torch.isfinite(latent).all():
             raise InputError("latent vectors contain NaN or infinite values")
         return latent
@@ -161,7 +181,9 @@ class StructureAutoencoder(nn.Module):
             raise InputError(f"got {len(counts)} compositions for {expected} latent vectors")
         for row in counts:
             if len(row) != len(self.config.elements) or any(int(c) != c or c < 0 for c in row):
-                raise InputError(f"a composition must give a non-negative integer count for each of the model's {len(self.config.elements)} elements")
+                raise InputError(
+                    f"a composition must give a non-negative integer count for each of the model's {len(self.config.elements)} elements"
+                )
             if sum(row) < 1:
                 raise InputError("a composition with zero atoms cannot be decoded")
 
@@ -198,8 +220,13 @@ class StructureAutoencoder(nn.Module):
         self._set_mixture(weights, means, trils)
         return summary
 
-    def sample_latents(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0,
-                       centres: torch.Tensor | None = None) -> torch.Tensor:
+    def sample_latents(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
+        centres: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """(n, latent_dim) draws from the latent prior, each component's spread scaled by
         ``temperature``; with ``centres`` (n, latent_dim) steps shaped like the whole prior's
         Gaussian, scaled the same way, around those points instead."""
@@ -209,7 +236,9 @@ class StructureAutoencoder(nn.Module):
         if len(self.prior_weights) == 1:
             return self.prior_means[0] + float(temperature) * eps @ self.prior_scale_trils[0].T
         which = torch.multinomial(self.prior_weights, n, replacement=True, generator=generator)
-        return self.prior_means[which] + float(temperature) * torch.einsum("nij,nj->ni", self.prior_scale_trils[which], eps)
+        return self.prior_means[which] + float(temperature) * torch.einsum(
+            "nij,nj->ni", self.prior_scale_trils[which], eps
+        )
 
     def latent_prior_energy(self, latent: torch.Tensor) -> torch.Tensor:
         """(B,) negative log-density of the prior up to a constant (differentiable: guided sampling
@@ -254,8 +283,16 @@ class StructureAutoencoder(nn.Module):
         return total
 
     # -- decoding ----------------------------------------------------------------------------------
-    def decode(self, latent: torch.Tensor, counts=None, steps: int | None = None, generator=None, batch_size: int = 512,
-               candidates: int | None = None, accept: Callable[[list[int]], bool] | None = None) -> list:
+    def decode(
+        self,
+        latent: torch.Tensor,
+        counts=None,
+        steps: int | None = None,
+        generator=None,
+        batch_size: int = 512,
+        candidates: int | None = None,
+        accept: Callable[[list[int]], bool] | None = None,
+    ) -> list:
         """Latents -> pymatgen Structures (crystals) or Molecules.
 
         The flow is a stochastic decoder: from different noise it lands on different structures, not
@@ -267,8 +304,11 @@ class StructureAutoencoder(nn.Module):
         restricts them to ones it accepts (see ``Decoder.predict_counts``): generation passes its
         chemistry rules this way."""
         latent = self.check_latent(latent)
-        k = int(limits.DECODE_CANDIDATES.check(candidates if candidates is not None else self.decoder.config.candidates,
-                                               "candidates"))
+        k = int(
+            limits.DECODE_CANDIDATES.check(
+                candidates if candidates is not None else self.decoder.config.candidates, "candidates"
+            )
+        )
         if counts is not None:
             self.check_counts(counts, len(latent))
         chunk = max(batch_size // k, 1)
@@ -320,7 +360,9 @@ def to_structures(decoded) -> list:
         numbers = decoded.atomic_numbers[s:e].tolist()
         if decoded.cell is not None:
             lattice = Lattice(decoded.cell[b].double().numpy())
-            out.append(Structure(lattice, numbers, decoded.frac_coords[s:e].double().numpy(), coords_are_cartesian=False))
+            out.append(
+                Structure(lattice, numbers, decoded.frac_coords[s:e].double().numpy(), coords_are_cartesian=False)
+            )
         else:
             out.append(Molecule(numbers, decoded.positions[s:e].double().numpy()))
     return out

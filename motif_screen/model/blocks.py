@@ -30,7 +30,9 @@ class RadialEmbedding(nn.Module):
         super().__init__()
         self.cutoff = float(cutoff)
         self.p = int(p)
-        self.register_buffer("frequencies", torch.arange(1, num_basis + 1, dtype=torch.get_default_dtype()) * math.pi / cutoff)
+        self.register_buffer(
+            "frequencies", torch.arange(1, num_basis + 1, dtype=torch.get_default_dtype()) * math.pi / cutoff
+        )
         self.prefactor = math.sqrt(2.0 / cutoff)
         self.irreps_in = o3.Irreps("0e")
         self.irreps_out = o3.Irreps(f"{num_basis}x0e")
@@ -95,7 +97,12 @@ class Interaction(nn.Module):
 
         self.linear_in = o3.Linear(self.irreps_in, self.irreps_in)
         self.tp = o3.TensorProduct(
-            self.irreps_in, self.irreps_sh, irreps_mid_sorted, instructions, shared_weights=False, internal_weights=False
+            self.irreps_in,
+            self.irreps_sh,
+            irreps_mid_sorted,
+            instructions,
+            shared_weights=False,
+            internal_weights=False,
         )
         self.radial = FullyConnectedNet([num_basis, radial_hidden, self.tp.weight_numel], _ACTIVATION_EVEN)
         self.gate = gate_for(self.irreps_out)
@@ -122,7 +129,9 @@ class Interaction(nn.Module):
         radial weights, so the radial MLP runs once per pair of edges instead of twice."""
         if self._plan is None:
             if sh_parity is not None:
-                edge_sh, edge_radial, edge_src, edge_dst = both_directions(edge_sh, edge_radial, edge_src, edge_dst, sh_parity)
+                edge_sh, edge_radial, edge_src, edge_dst = both_directions(
+                    edge_sh, edge_radial, edge_src, edge_dst, sh_parity
+                )
             return self.forward_reference(x, edge_sh, edge_radial, edge_src, edge_dst)
         plan = self._plan
         h = self.linear_in(x)
@@ -154,8 +163,12 @@ class Interaction(nn.Module):
 
 def both_directions(edge_sh, edge_radial, edge_src, edge_dst, sh_parity):
     """Undirected edges (each listed once) as directed ones: the edges, then their reverses."""
-    return (torch.cat([edge_sh, edge_sh * sh_parity]), torch.cat([edge_radial, edge_radial]),
-            torch.cat([edge_src, edge_dst]), torch.cat([edge_dst, edge_src]))
+    return (
+        torch.cat([edge_sh, edge_sh * sh_parity]),
+        torch.cat([edge_radial, edge_radial]),
+        torch.cat([edge_src, edge_dst]),
+        torch.cat([edge_dst, edge_src]),
+    )
 
 
 def sh_parity(irreps_sh: o3.Irreps) -> torch.Tensor:
@@ -172,5 +185,7 @@ class MeanPool(nn.Module):
 
     def forward(self, x: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Tensor:
         total = torch.zeros(num_graphs, x.shape[1], dtype=x.dtype, device=x.device).index_add(0, batch, x)
-        counts = torch.zeros(num_graphs, dtype=x.dtype, device=x.device).index_add(0, batch, torch.ones_like(batch, dtype=x.dtype))
+        counts = torch.zeros(num_graphs, dtype=x.dtype, device=x.device).index_add(
+            0, batch, torch.ones_like(batch, dtype=x.dtype)
+        )
         return total / counts.clamp(min=1).unsqueeze(1)

@@ -17,7 +17,9 @@ from motif_screen.model.property_model import PropertyModel
 
 __all__ = ["MODEL_KINDS", "build_from_config", "kind_of"]
 
-MODEL_KINDS: dict[str, type[nn.Module]] = {cls.KIND: cls for cls in (PropertyModel, StructureAutoencoder, CompletionModel)}
+MODEL_KINDS: dict[str, type[nn.Module]] = {
+    cls.KIND: cls for cls in (PropertyModel, StructureAutoencoder, CompletionModel)
+}
 
 
 def kind_of(model: nn.Module) -> str:
@@ -25,8 +27,9 @@ def kind_of(model: nn.Module) -> str:
     for kind, cls in MODEL_KINDS.items():
         if type(model) is cls:
             return kind
-    raise ModelError(f"cannot checkpoint a {type(model).__name__}: it is not one of the model kinds "
-                     f"{', '.join(sorted(MODEL_KINDS))}")
+    raise ModelError(
+        f"cannot checkpoint a {type(model).__name__}: it is not one of the model kinds {', '.join(sorted(MODEL_KINDS))}"
+    )
 
 
 def build_from_config(kind: str, config: dict) -> nn.Module:

@@ -49,16 +49,21 @@ def json_safe(value):
 
 def _non_finite(state_dict: dict) -> list[str]:
     """Names of the floating-point tensors of a state dict that hold NaN or infinite values."""
-    return [name for name, value in state_dict.items()
-            if torch.is_tensor(value) and value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    return [
+        name
+        for name, value in state_dict.items()
+        if torch.is_tensor(value) and value.is_floating_point() and not bool(torch.isfinite(value).all())
+    ]
 
 
 def _refuse_non_finite(state_dict: dict, label: str) -> None:
     bad = _non_finite(state_dict)
     if bad:
         more = f" and {len(bad) - 1} other tensor(s)" if len(bad) > 1 else ""
-        raise ModelError(f"{label} holds NaN or infinite weights ({bad[0]}{more}); it cannot be used: "
-                         "retrain the model or use an earlier checkpoint")
+        raise ModelError(
+            f"{label} holds NaN or infinite weights ({bad[0]}{more}); it cannot be used: "
+            "retrain the model or use an earlier checkpoint"
+        )
 
 
 def checkpoint_dict(model: nn.Module, *, config=None, metrics=None, data_fingerprint=None) -> dict:
@@ -82,7 +87,11 @@ def checkpoint_dict(model: nn.Module, *, config=None, metrics=None, data_fingerp
     scaler = getattr(model, "scaler", None)
     if scaler is not None and hasattr(model, "targets"):
         payload["normalisation"] = {
-            t: {"shift": float(scaler.shift[i]), "scale": float(scaler.scale[i]), "std_factor": float(scaler.std_factor[i])}
+            t: {
+                "shift": float(scaler.shift[i]),
+                "scale": float(scaler.scale[i]),
+                "std_factor": float(scaler.std_factor[i]),
+            }
             for i, t in enumerate(model.targets)
         }
     return payload
@@ -159,11 +168,21 @@ def load_checkpoint(path, kind: str | None = None) -> nn.Module:
     return model
 
 
-def save_autoencoder(model: StructureAutoencoder, path, config: dict | None = None, metrics: dict | None = None,
-                     data_fingerprint: str | None = None) -> Path:
+def save_autoencoder(
+    model: StructureAutoencoder,
+    path,
+    config: dict | None = None,
+    metrics: dict | None = None,
+    data_fingerprint: str | None = None,
+) -> Path:
     """:func:`save_checkpoint` of an autoencoder, recording its ``model_name`` in the config."""
-    return save_checkpoint(path, model, config={"name": model.model_name, **(config or {})}, metrics=metrics,
-                           data_fingerprint=data_fingerprint)
+    return save_checkpoint(
+        path,
+        model,
+        config={"name": model.model_name, **(config or {})},
+        metrics=metrics,
+        data_fingerprint=data_fingerprint,
+    )
 
 
 def load_autoencoder(path) -> StructureAutoencoder:

@@ -126,11 +126,15 @@ class CompletionModel(nn.Module):
     @property
     def model_config(self) -> dict:
         """Everything :meth:`from_config` needs to rebuild this architecture."""
-        return {"encoder": dict(self.encoder.config), "elements": list(self.elements),
-                "hidden_scalars": self.hidden[0], "hidden_vectors": self.hidden[1]}
+        return {
+            "encoder": dict(self.encoder.config),
+            "elements": list(self.elements),
+            "hidden_scalars": self.hidden[0],
+            "hidden_vectors": self.hidden[1],
+        }
 
     @classmethod
-    def from_config(cls, config: dict) -> "CompletionModel":
+    def from_config(cls, config: dict) -> CompletionModel:
         return cls(Encoder(**config["encoder"]), config["elements"], config["hidden_scalars"], config["hidden_vectors"])
 
     @property
@@ -140,8 +144,9 @@ class CompletionModel(nn.Module):
 
     def graph(self, structure, name: str | None = None) -> dict[str, torch.Tensor]:
         """The graph of one structure, in this model's cutoff, vocabulary and dtype."""
-        return to_graph(structure, self.cutoff, vocabulary=self.vocabulary, name=name,
-                        dtype=next(self.parameters()).dtype)
+        return to_graph(
+            structure, self.cutoff, vocabulary=self.vocabulary, name=name, dtype=next(self.parameters()).dtype
+        )
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         features = self.encoder(batch)[keys.NODE_FEATURES]
@@ -150,8 +155,9 @@ class CompletionModel(nn.Module):
         return vote(scores, confidence, displacement, batch[keys.POSITIONS], batch[keys.BATCH], num_graphs)
 
 
-def build_completion_model(elements, preset: str = "S", hidden_scalars: int = 32, hidden_vectors: int = 8,
-                           **encoder_overrides) -> CompletionModel:
+def build_completion_model(
+    elements, preset: str = "S", hidden_scalars: int = 32, hidden_vectors: int = 8, **encoder_overrides
+) -> CompletionModel:
     """A fresh completion model whose encoder knows exactly ``elements`` (e.g. H, C, N, O, F)."""
     elements = sorted({int(z) for z in elements})
     encoder_overrides.setdefault("vocabulary", elements)

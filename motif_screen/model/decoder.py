@@ -123,7 +123,9 @@ def params_from_lattice(cell: torch.Tensor) -> torch.Tensor:
     return torch.cat([lengths, torch.stack([angle(b, c), angle(a, c), angle(a, b)], dim=-1)], dim=-1)
 
 
-def best_compositions(log_probs: torch.Tensor, num_atoms: torch.Tensor, k: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+def best_compositions(
+    log_probs: torch.Tensor, num_atoms: torch.Tensor, k: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``k`` most probable integer compositions with a given total, exactly, best first.
 
     ``log_probs`` (B, E, K+1) holds log p(count of element e = c); ``num_atoms`` (B,) the totals.
@@ -170,8 +172,13 @@ def counts_from_log_probs(log_probs: torch.Tensor, num_atoms: torch.Tensor) -> t
     return best_compositions(log_probs, num_atoms, 1)[0][:, 0]
 
 
-def assign_noise(noise: torch.Tensor, data: torch.Tensor, species: torch.Tensor, num_nodes: torch.Tensor,
-                 cell: torch.Tensor | None = None) -> torch.Tensor:
+def assign_noise(
+    noise: torch.Tensor,
+    data: torch.Tensor,
+    species: torch.Tensor,
+    num_nodes: torch.Tensor,
+    cell: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Permute noise points among atoms of the same species and structure so that the total
     (periodic) squared distance to the data is smallest — optimal-transport pairing, as in
     equivariant flow matching (Klein et al. 2023; Song et al. 2023). With random pairing the
@@ -199,8 +206,9 @@ def assign_noise(noise: torch.Tensor, data: torch.Tensor, species: torch.Tensor,
     return noise[torch.as_tensor(order, device=noise.device)]
 
 
-def align_translation(data: torch.Tensor, noise: torch.Tensor, num_nodes: torch.Tensor, cell: torch.Tensor,
-                      iterations: int = 3) -> torch.Tensor:
+def align_translation(
+    data: torch.Tensor, noise: torch.Tensor, num_nodes: torch.Tensor, cell: torch.Tensor, iterations: int = 3
+) -> torch.Tensor:
     """Shift each crystal rigidly (fractional ``data`` (N, 3)) so that its atoms lie closest to their
     noise partners: smallest summed periodic squared distance in Å², over 8 starting shifts refined
     by a few mean-displacement updates.
@@ -239,7 +247,9 @@ def align_rotation(data: torch.Tensor, noise: torch.Tensor, num_nodes: torch.Ten
     (as in equivariant flow matching, Klein et al. 2023). No reflection: that would swap enantiomers."""
     B = len(num_nodes)
     batch = torch.repeat_interleave(torch.arange(B, device=data.device), num_nodes)
-    cov = torch.zeros(B, 3, 3, dtype=data.dtype, device=data.device).index_add_(0, batch, data[:, :, None] * noise[:, None, :])
+    cov = torch.zeros(B, 3, 3, dtype=data.dtype, device=data.device).index_add_(
+        0, batch, data[:, :, None] * noise[:, None, :]
+    )
     u, _, vh = torch.linalg.svd(cov)
     det = torch.linalg.det(vh.transpose(1, 2) @ u.transpose(1, 2))
     fix = torch.diag_embed(torch.stack([torch.ones_like(det), torch.ones_like(det), torch.sign(det)], dim=-1))
@@ -289,8 +299,12 @@ def radius_graph(
     with torch.no_grad():
         volume = torch.linalg.det(cell).abs()
         cross = torch.stack(
-            [torch.cross(cell[:, 1], cell[:, 2], dim=-1), torch.cross(cell[:, 2], cell[:, 0], dim=-1),
-             torch.cross(cell[:, 0], cell[:, 1], dim=-1)], dim=1
+            [
+                torch.cross(cell[:, 1], cell[:, 2], dim=-1),
+                torch.cross(cell[:, 2], cell[:, 0], dim=-1),
+                torch.cross(cell[:, 0], cell[:, 1], dim=-1),
+            ],
+            dim=1,
         ).norm(dim=-1)
         heights = volume[:, None] / cross.clamp(min=1e-6)
         reach = int(torch.floor(cutoff / heights.min().clamp(min=1e-3) + 0.5).clamp(max=max_shift).item())
@@ -305,7 +319,9 @@ def radius_graph(
         along = torch.einsum("pkx,px->pk", pair_cell, vec)  # vec · each cell vector (P, 3)
         dist_sq = (vec * vec).sum(-1)[:, None] + 2 * along @ shifts.T + shift_sq[graph]
         if undirected:  # an atom's own images: one of each ± pair
-            first = torch.where(shifts[:, 0] != 0, shifts[:, 0], torch.where(shifts[:, 1] != 0, shifts[:, 1], shifts[:, 2]))
+            first = torch.where(
+                shifts[:, 0] != 0, shifts[:, 0], torch.where(shifts[:, 1] != 0, shifts[:, 1], shifts[:, 2])
+            )
             self_image = (src == dst)[:, None] & (first <= 0)[None, :]
         else:
             self_image = (src == dst)[:, None] & (shifts.abs().sum(-1) == 0)[None, :]
@@ -358,13 +374,15 @@ class VelocityField(nn.Module):
         freqs = torch.arange(1, 9, dtype=t.dtype, device=t.device) * math.pi
         return torch.cat([torch.sin(t[:, None] * freqs), torch.cos(t[:, None] * freqs)], dim=-1)
 
-    def constant_conditioning(self, species: torch.Tensor, latent: torch.Tensor, num_nodes: torch.Tensor) -> torch.Tensor:
+    def constant_conditioning(
+        self, species: torch.Tensor, latent: torch.Tensor, num_nodes: torch.Tensor
+    ) -> torch.Tensor:
         """(N, mlp_hidden) the species and latent terms of the first conditioning layer, with its bias:
         they do not change while a structure is decoded, so decoding computes them once for all steps."""
         first, n_species = self.embed[0], len(self.config.elements)
         batch = torch.repeat_interleave(torch.arange(len(num_nodes), device=latent.device), num_nodes)
         weight = first.weight
-        per_graph = latent @ weight[:, n_species:n_species + latent.shape[1]].T
+        per_graph = latent @ weight[:, n_species : n_species + latent.shape[1]].T
         return per_graph[batch] + weight[:, :n_species].T[species] + first.bias  # one-hot rows: a lookup
 
     def forward(self, pos, species, num_nodes, cell, t, latent, sigma=None, constant=None):
@@ -390,7 +408,7 @@ class VelocityField(nn.Module):
             parts.append(torch.stack([(sigma > 0).to(t.dtype), sigma / self.config.denoise_sigma_max], dim=-1))
         varying = torch.cat(parts, dim=-1)  # per graph
         offset = len(self.config.elements) + latent.shape[1]
-        per_graph = varying @ self.embed[0].weight[:, offset:offset + varying.shape[1]].T
+        per_graph = varying @ self.embed[0].weight[:, offset : offset + varying.shape[1]].T
         hidden = self.embed[1](constant + per_graph[batch])
         x = self.embed[2](hidden)
         for k, layer in enumerate(self.layers):
@@ -424,7 +442,9 @@ class DecodedBatch:
 
 
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(n_in, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, n_out))
+    return nn.Sequential(
+        nn.Linear(n_in, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, n_out)
+    )
 
 
 class Decoder(nn.Module):
@@ -558,9 +578,15 @@ class Decoder(nn.Module):
         return [float(x) for x in np.geomspace(c.denoise_sigma_max / 2.0, c.denoise_sigma_max / 30.0, c.snap_steps)]
 
     @torch.no_grad()
-    def predict_counts(self, latent: torch.Tensor, num_atoms: list[int] | None = None, allowed: torch.Tensor | None = None,
-                       required: torch.Tensor | None = None, accept: Callable[[list[int]], bool] | None = None,
-                       search: int = 32):
+    def predict_counts(
+        self,
+        latent: torch.Tensor,
+        num_atoms: list[int] | None = None,
+        allowed: torch.Tensor | None = None,
+        required: torch.Tensor | None = None,
+        accept: Callable[[list[int]], bool] | None = None,
+        search: int = 32,
+    ):
         """Number of atoms and per-element counts for each latent. ``allowed`` (E,) bool keeps the
         other elements at zero; ``required`` (E,) bool gives each of those elements at least one atom
         (the size grows if it must). ``accept`` (counts over the vocabulary -> bool) takes the most
@@ -585,8 +611,9 @@ class Decoder(nn.Module):
         if redo:
             options, scores = best_compositions(log_probs[redo], num_atoms[redo], search)
             for i, rows, row_scores in zip(redo, options.tolist(), scores.tolist()):
-                counts[i] = next((row for row, score in zip(rows, row_scores) if math.isfinite(score) and accept(row)),
-                                 counts[i])
+                counts[i] = next(
+                    (row for row, score in zip(rows, row_scores) if math.isfinite(score) and accept(row)), counts[i]
+                )
         return counts
 
     @torch.no_grad()
@@ -606,7 +633,10 @@ class Decoder(nn.Module):
         if counts is None:
             counts = self.predict_counts(latent)
         species = torch.cat(
-            [torch.repeat_interleave(torch.arange(len(c.elements)), torch.tensor(cs, dtype=torch.long)) for cs in counts]
+            [
+                torch.repeat_interleave(torch.arange(len(c.elements)), torch.tensor(cs, dtype=torch.long))
+                for cs in counts
+            ]
         ).to(latent.device)
         num_nodes = torch.tensor([sum(cs) for cs in counts], dtype=torch.long, device=latent.device)
         batch = torch.repeat_interleave(torch.arange(len(counts), device=latent.device), num_nodes)

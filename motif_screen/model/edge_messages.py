@@ -103,15 +103,32 @@ def plan_paths(tp: o3.TensorProduct) -> PathPlan | None:
         else:
             kind, const = GENERAL, 1.0
             w3j = o3.wigner_3j(ir1.l, ir2.l, ir3.l, dtype=torch.float64)
-        scale[offset:offset + mul1] = ins.path_weight * const
-        paths.append(Path(kind, slices1[ins.i_in1], mul1, ir1.dim, slices2[ins.i_in2], slice(offset, offset + mul1),
-                          ins.i_out, ir3.dim, w3j))
+        scale[offset : offset + mul1] = ins.path_weight * const
+        paths.append(
+            Path(
+                kind,
+                slices1[ins.i_in1],
+                mul1,
+                ir1.dim,
+                slices2[ins.i_in2],
+                slice(offset, offset + mul1),
+                ins.i_out,
+                ir3.dim,
+                w3j,
+            )
+        )
         offset += mul1
     if offset != tp.weight_numel:
         return None
     out_dims = tuple(mul * ir.dim for mul, ir in tp.irreps_out)
-    return PathPlan(tuple(paths), scale, out_dims, tuple(int(x) for x in np.cumsum((0,) + out_dims)),
-                    component_major(tp.irreps_in1)[0], component_major(tp.irreps_out)[1])
+    return PathPlan(
+        tuple(paths),
+        scale,
+        out_dims,
+        tuple(int(x) for x in np.cumsum((0,) + out_dims)),
+        component_major(tp.irreps_in1)[0],
+        component_major(tp.irreps_out)[1],
+    )
 
 
 def messages(plan: PathPlan, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -131,7 +148,7 @@ def messages(plan: PathPlan, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) 
     written = [recorded] * len(plan.out_dims)
     for p in plan.paths:
         ww = w[:, p.w]
-        dest = out[:, plan.out_offsets[p.out]:plan.out_offsets[p.out + 1]].view(n, p.dim3, p.mul)
+        dest = out[:, plan.out_offsets[p.out] : plan.out_offsets[p.out + 1]].view(n, p.dim3, p.mul)
         add, written[p.out] = written[p.out], True
         # products as (E, mul) factor pairs, one per output component: torch's broadcasting over a
         # middle axis of 3 runs ~2× slower than three plain row-wise products
@@ -139,15 +156,15 @@ def messages(plan: PathPlan, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) 
             pairs = [(ww, x[:, p.x])]
         elif p.kind == SCALAR_INPUT:  # out_k = (w x) Y_k
             wx, ys = ww * x[:, p.x], y[:, p.y]
-            pairs = [(wx, ys[:, k:k + 1]) for k in range(p.dim3)]
+            pairs = [(wx, ys[:, k : k + 1]) for k in range(p.dim3)]
         elif p.kind == SCALAR_FILTER:  # Y0 = 1: out_k = w x_k
             xs = x[:, p.x]
-            pairs = [(xs[:, k * p.mul:(k + 1) * p.mul], ww) for k in range(p.dim1)]
+            pairs = [(xs[:, k * p.mul : (k + 1) * p.mul], ww) for k in range(p.dim1)]
         elif p.kind == SCALAR_OUTPUT:  # Σ_i x_i Y_i over contiguous channel rows
             xs, ys = x[:, p.x], y[:, p.y]
             acc = xs[:, : p.mul] * ys[:, 0:1]
             for i in range(1, p.dim1):
-                acc.addcmul_(xs[:, i * p.mul:(i + 1) * p.mul], ys[:, i:i + 1])
+                acc.addcmul_(xs[:, i * p.mul : (i + 1) * p.mul], ys[:, i : i + 1])
             pairs = [(acc, ww)]
         else:  # contract Y with the Clebsch–Gordan block first: (E, dim3, dim1), then batch-multiply
             c = p.w3j.to(dtype=y.dtype, device=y.device)  # (dim1, dim2, dim3)
@@ -161,7 +178,7 @@ def messages(plan: PathPlan, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) 
                 torch.mul(a, b, out=dest[:, k])
     for k, done in enumerate(written):
         if not done:
-            out[:, plan.out_offsets[k]:plan.out_offsets[k + 1]] = 0
+            out[:, plan.out_offsets[k] : plan.out_offsets[k + 1]] = 0
     return out
 
 

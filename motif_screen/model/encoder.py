@@ -24,13 +24,37 @@ class Encoder(nn.Module):
     LATENT (B, latent_dim) invariant, LATENT_EQUIVARIANT (B, latent_vectors x 1o)}.
     """
 
-    def __init__(self, *, cutoff, lmax, channels, layers, latent_dim, latent_vectors, num_basis, radial_hidden,
-                 avg_num_neighbors, polynomial_p, vocabulary, preset="custom"):
+    def __init__(
+        self,
+        *,
+        cutoff,
+        lmax,
+        channels,
+        layers,
+        latent_dim,
+        latent_vectors,
+        num_basis,
+        radial_hidden,
+        avg_num_neighbors,
+        polynomial_p,
+        vocabulary,
+        preset="custom",
+    ):
         super().__init__()
-        self.config = dict(cutoff=float(cutoff), lmax=int(lmax), channels=int(channels), layers=int(layers),
-                           latent_dim=int(latent_dim), latent_vectors=int(latent_vectors), num_basis=int(num_basis),
-                           radial_hidden=int(radial_hidden), avg_num_neighbors=float(avg_num_neighbors),
-                           polynomial_p=int(polynomial_p), vocabulary=[int(z) for z in vocabulary], preset=preset)
+        self.config = dict(
+            cutoff=float(cutoff),
+            lmax=int(lmax),
+            channels=int(channels),
+            layers=int(layers),
+            latent_dim=int(latent_dim),
+            latent_vectors=int(latent_vectors),
+            num_basis=int(num_basis),
+            radial_hidden=int(radial_hidden),
+            avg_num_neighbors=float(avg_num_neighbors),
+            polynomial_p=int(polynomial_p),
+            vocabulary=[int(z) for z in vocabulary],
+            preset=preset,
+        )
         self.cutoff = float(cutoff)
         self.vocabulary = tuple(int(z) for z in vocabulary)
         self.latent_dim = int(latent_dim)
@@ -56,7 +80,9 @@ class Encoder(nn.Module):
         irreps = o3.Irreps(f"{channels}x0e")
         blocks = []
         for _ in range(layers):
-            blocks.append(Interaction(irreps, self.irreps_sh, self.irreps_hidden, num_basis, radial_hidden, avg_num_neighbors))
+            blocks.append(
+                Interaction(irreps, self.irreps_sh, self.irreps_hidden, num_basis, radial_hidden, avg_num_neighbors)
+            )
             irreps = self.irreps_hidden
         self.interactions = nn.ModuleList(blocks)
         self.readout = o3.Linear(self.irreps_hidden, o3.Irreps(f"{latent_dim}x0e") + self.irreps_latent_equivariant)
@@ -84,7 +110,7 @@ class Encoder(nn.Module):
             keys.NODE_FEATURES: x,
             keys.NODE_INVARIANTS: x[:, : self.channels],
             keys.LATENT: pooled[:, : self.latent_dim],
-            keys.LATENT_EQUIVARIANT: pooled[:, self.latent_dim:],
+            keys.LATENT_EQUIVARIANT: pooled[:, self.latent_dim :],
         }
 
 

@@ -47,7 +47,7 @@ class EnsembleHeads(nn.Module):
         x = act(torch.einsum("bl,klh->kbh", latent, self.w1) + self.b1)
         x = act(torch.bmm(x, self.w2) + self.b2)
         out = torch.bmm(x, self.w3) + self.b3
-        mean, log_var = out[..., : self.num_targets], out[..., self.num_targets:]
+        mean, log_var = out[..., : self.num_targets], out[..., self.num_targets :]
         return mean, log_var.clamp(MIN_LOG_VARIANCE, MAX_LOG_VARIANCE)
 
 

@@ -23,7 +23,9 @@ def _choose_components(latents: torch.Tensor, reg: float, seed: int) -> tuple[in
     """The candidate with the best mean log-likelihood on a held-out fifth (seeded split), and every score."""
     n, dim = latents.shape
     held = int(round(n * HELD_OUT_FRACTION))
-    candidates = [k for k in AUTO_CANDIDATES if k * dim <= n - held]  # a latent dimension's worth of points per component
+    candidates = [
+        k for k in AUTO_CANDIDATES if k * dim <= n - held
+    ]  # a latent dimension's worth of points per component
     if held < 2 or len(candidates) < 2:
         return 1, {}
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
@@ -49,7 +51,9 @@ def fit_gaussian_mixture(latents: torch.Tensor, components: int | str, reg: floa
     except ValueError:
         raise InputError(f"prior components must be a positive integer or 'auto', got {components!r}") from None
     if not 1 <= components <= len(latents):
-        raise InputError(f"prior components must be between 1 and the {len(latents)} encoded structures, got {components}")
+        raise InputError(
+            f"prior components must be between 1 and the {len(latents)} encoded structures, got {components}"
+        )
     summary["prior_components"] = components
     if components == 1:
         return None, None, None, summary

@@ -77,14 +77,18 @@ def migrate(payload: dict, label: str) -> dict:
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ModelError(f"checkpoint {label} records no valid format version ({version!r})")
     if version > FORMAT_VERSION:
-        raise ModelError(f"checkpoint {label} has format version {version}, written by a newer motif_screen; "
-                         f"this code reads versions 1 to {FORMAT_VERSION}: upgrade motif_screen")
+        raise ModelError(
+            f"checkpoint {label} has format version {version}, written by a newer motif_screen; "
+            f"this code reads versions 1 to {FORMAT_VERSION}: upgrade motif_screen"
+        )
     while version < FORMAT_VERSION:
         try:
             payload = MIGRATIONS[version](payload)
         except (KeyError, TypeError, IndexError) as exc:
-            raise ModelError(f"checkpoint {label} (format version {version}) lacks what its format holds "
-                             f"({type(exc).__name__}: {exc})") from None
+            raise ModelError(
+                f"checkpoint {label} (format version {version}) lacks what its format holds "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
         version += 1
         payload["format_version"] = version
     return payload

@@ -7,7 +7,7 @@ de-duplication, maps and the decoder.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -58,7 +58,7 @@ class PropertyModel(nn.Module):
         }
 
     @classmethod
-    def from_config(cls, config: dict) -> "PropertyModel":
+    def from_config(cls, config: dict) -> PropertyModel:
         enc = dict(config["encoder"])
         preset = enc.pop("preset", "S")
         encoder = Encoder(**encoder_config(preset, **enc))
@@ -78,8 +78,13 @@ class PropertyModel(nn.Module):
         head_mean, head_log_var = self.heads(encoded[keys.LATENT])
         mu, var = ensemble_moments(head_mean, head_log_var)
         mean, std = self.scaler.denormalise(mu, var)
-        return {keys.LATENT: encoded[keys.LATENT], MEAN: mean, STD: std,
-                "head_mean": head_mean, "head_log_var": head_log_var}
+        return {
+            keys.LATENT: encoded[keys.LATENT],
+            MEAN: mean,
+            STD: std,
+            "head_mean": head_mean,
+            "head_log_var": head_log_var,
+        }
 
     # --- convenience for screening -------------------------------------------------------------
     def graphs(self, structures: Iterable, max_atoms: int = DEFAULT_MAX_ATOMS) -> list[dict[str, torch.Tensor]]:
@@ -88,7 +93,7 @@ class PropertyModel(nn.Module):
     def _batches(self, structures, batch_size: int):
         structures = list(structures)
         for start in range(0, len(structures), batch_size):
-            chunk = structures[start:start + batch_size]
+            chunk = structures[start : start + batch_size]
             graphs = [s if isinstance(s, dict) else to_graph(s, self.cutoff, self.vocabulary) for s in chunk]
             yield collate(graphs)
 
@@ -118,6 +123,7 @@ class PropertyModel(nn.Module):
         return np.concatenate(parts) if parts else np.zeros((0, self.encoder.latent_dim))
 
 
-def build_property_model(targets: Sequence[str], preset: str = "S", ensemble_size: int = 5, head_hidden: int = 64,
-                         **encoder_overrides) -> PropertyModel:
+def build_property_model(
+    targets: Sequence[str], preset: str = "S", ensemble_size: int = 5, head_hidden: int = 64, **encoder_overrides
+) -> PropertyModel:
     return PropertyModel(build_encoder(preset, **encoder_overrides), targets, ensemble_size, head_hidden)

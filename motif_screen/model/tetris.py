@@ -16,7 +16,7 @@ from motif_screen.model.encoder import build_encoder
 __all__ = ["TetrisClassifier", "build_tetris_classifier"]
 
 
-def build_tetris_classifier(preset: str = "S", **encoder_overrides) -> "TetrisClassifier":
+def build_tetris_classifier(preset: str = "S", **encoder_overrides) -> TetrisClassifier:
     """A :class:`TetrisClassifier` on a fresh encoder (vocabulary: carbon only, the shapes' element)."""
     encoder_overrides.setdefault("vocabulary", [6])
     return TetrisClassifier(build_encoder(preset, **encoder_overrides))

@@ -18,9 +18,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from motif_screen import keys
 from motif_screen.errors import InputError, ModelError
@@ -77,7 +77,9 @@ def chgnet_relax(structure, fmax: float = DEFAULT_FMAX, steps: int = DEFAULT_STE
     if not isinstance(structure, Structure):
         raise InputError(f"the CHGNet oracle needs a periodic pymatgen Structure, got {type(structure).__name__}")
     if not structure.is_ordered:
-        raise InputError(f"structure {structure.composition.reduced_formula} is disordered; CHGNet needs an ordered cell")
+        raise InputError(
+            f"structure {structure.composition.reduced_formula} is disordered; CHGNet needs an ordered cell"
+        )
     if fmax <= 0 or steps < 1:
         raise InputError(f"fmax must be > 0 and steps >= 1 (got fmax={fmax}, steps={steps})")
     start = time.perf_counter()
@@ -131,8 +133,11 @@ def _relaxed_reference(symbol: str) -> dict:
     for lattice in PROTOTYPES:
         relaxed = chgnet_relax(prototype_structure(symbol, lattice), fmax=REFERENCE_FMAX, steps=REFERENCE_STEPS)
         if best is None or relaxed["energy_per_atom"] < best["energy_per_atom"]:
-            best = {"energy_per_atom": relaxed["energy_per_atom"], "converged": relaxed["converged"],
-                    "state": f"lowest of {'/'.join(PROTOTYPES)} prototypes ({lattice}); ASE's reference state is not buildable"}
+            best = {
+                "energy_per_atom": relaxed["energy_per_atom"],
+                "converged": relaxed["converged"],
+                "state": f"lowest of {'/'.join(PROTOTYPES)} prototypes ({lattice}); ASE's reference state is not buildable",
+            }
     return best
 
 
@@ -199,8 +204,9 @@ def formation_energy_per_atom(composition, energy: float, references: Mapping[st
     return (float(energy) - total) / comp.num_atoms
 
 
-def chgnet_oracle(structure, fmax: float = DEFAULT_FMAX, steps: int = DEFAULT_STEPS,
-                  cache_file: str | os.PathLike | None = None) -> dict:
+def chgnet_oracle(
+    structure, fmax: float = DEFAULT_FMAX, steps: int = DEFAULT_STEPS, cache_file: str | os.PathLike | None = None
+) -> dict:
     """Relax, then add the CHGNet formation energy per atom (references from the same model)."""
     result = chgnet_relax(structure, fmax=fmax, steps=steps)
     elements = [el.symbol for el in structure.composition.elements]
@@ -215,8 +221,11 @@ def entry_of(result: dict):
     """A relaxation's result as a pymatgen entry, labelled CHGNet with its model version (never DFT)."""
     from pymatgen.entries.computed_entries import ComputedStructureEntry
 
-    return ComputedStructureEntry(result["final_structure"], result["energy"],
-                                  parameters={"run_type": "CHGNet", "model_version": result["model_version"]})
+    return ComputedStructureEntry(
+        result["final_structure"],
+        result["energy"],
+        parameters={"run_type": "CHGNet", "model_version": result["model_version"]},
+    )
 
 
 def elemental_reference_entries(elements: Iterable[str], cache_file: str | os.PathLike | None = None) -> dict:
@@ -224,6 +233,12 @@ def elemental_reference_entries(elements: Iterable[str], cache_file: str | os.Pa
     from pymatgen.entries.computed_entries import ComputedEntry
 
     version = model_version()
-    return {element: ComputedEntry(element, energy, parameters={"run_type": "CHGNet", "model_version": version},
-                                   entry_id=f"chgnet-{version}-{element}")
-            for element, energy in elemental_references(elements, cache_file).items()}
+    return {
+        element: ComputedEntry(
+            element,
+            energy,
+            parameters={"run_type": "CHGNet", "model_version": version},
+            entry_id=f"chgnet-{version}-{element}",
+        )
+        for element, energy in elemental_references(elements, cache_file).items()
+    }

@@ -43,9 +43,28 @@ CHGNET = "CHGNet"
 _CANONICAL = {
     name.upper(): name
     for name in (
-        "GGA", "PBE", "PBEsol", "revPBE", "AM05", "optPBE", "optB88", "optB86b", "LDA",
-        "SCAN", "r2SCAN", "rSCAN", "TPSS", "revTPSS", "HSE03", "HSE06", "PBE0", "B3LYP", "HF",
-        "U", "rVV10", CHGNET,
+        "GGA",
+        "PBE",
+        "PBEsol",
+        "revPBE",
+        "AM05",
+        "optPBE",
+        "optB88",
+        "optB86b",
+        "LDA",
+        "SCAN",
+        "r2SCAN",
+        "rSCAN",
+        "TPSS",
+        "revTPSS",
+        "HSE03",
+        "HSE06",
+        "PBE0",
+        "B3LYP",
+        "HF",
+        "U",
+        "rVV10",
+        CHGNET,
     )
 }
 
@@ -266,7 +285,7 @@ def read_reference_entries(path: str | os.PathLike) -> list[ComputedEntry | Comp
     items = data.get("entries") if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise InputError(
-            f"reference entries file {path} holds neither a list of entries nor an object with an \"entries\" list"
+            f'reference entries file {path} holds neither a list of entries nor an object with an "entries" list'
         )
     if not items:
         raise InputError(f"reference entries file {path} contains no entries")
@@ -279,8 +298,9 @@ def read_reference_entries(path: str | os.PathLike) -> list[ComputedEntry | Comp
             raise InputError(f"item {i + 1} of {path}: {exc}") from None
         settings.setdefault(key, f"item {i + 1}, {describe_entry(entry)}")
     if len(settings) > 1:
-        listed = "; ".join(f"{functional} / {input_set} (first: {first})"
-                           for (functional, input_set), first in settings.items())
+        listed = "; ".join(
+            f"{functional} / {input_set} (first: {first})" for (functional, input_set), first in settings.items()
+        )
         raise InputError(
             f"reference entries file {path} mixes functionals or input sets: {listed}. "
             "Energies of different settings cannot share a convex hull: give one file per setting"

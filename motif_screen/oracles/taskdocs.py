@@ -211,8 +211,14 @@ def values_from_taskdocs(docs: list[dict], defines: dict[str, str]) -> dict:
         errors.append("no atomate task documents and no step defining a value")
 
     values = {
-        "energy": None, "energy_per_atom": None, BAND_GAP: None, "final_structure": None,
-        "task_id": None, "entry": None, "functional": None, "input_set": None,
+        "energy": None,
+        "energy_per_atom": None,
+        BAND_GAP: None,
+        "final_structure": None,
+        "task_id": None,
+        "entry": None,
+        "functional": None,
+        "input_set": None,
     }
     ok = {step: doc for step, doc in latest.items() if doc.get("state") == SUCCESSFUL}
     energy_step, gap_step = defines[ENERGY], defines[BAND_GAP]
@@ -225,9 +231,13 @@ def values_from_taskdocs(docs: list[dict], defines: dict[str, str]) -> dict:
             errors.append(f"{energy_step}: {exc}")
         else:
             values.update(
-                energy=entry.uncorrected_energy, energy_per_atom=entry.energy_per_atom,
-                final_structure=doc["output"]["structure"], task_id=entry.entry_id, entry=entry.as_dict(),
-                functional=functional, input_set=input_set,
+                energy=entry.uncorrected_energy,
+                energy_per_atom=entry.energy_per_atom,
+                final_structure=doc["output"]["structure"],
+                task_id=entry.entry_id,
+                entry=entry.as_dict(),
+                functional=functional,
+                input_set=input_set,
             )
     if gap_step in ok:
         try:

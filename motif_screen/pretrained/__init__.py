@@ -24,8 +24,10 @@ def shipped_checkpoint(name: str = DEFAULT_MODEL) -> Path:
         raise ModelError(f"no shipped model named {name!r}; shipped: {', '.join(SHIPPED)}")
     path = HERE / SHIPPED[name]
     if not path.is_file():
-        raise ModelError(f"the shipped checkpoint {path} is missing: reinstall motif_screen or retrain it with "
-                         f"`motif-screen train --config {path.with_suffix('.yaml')}`")
+        raise ModelError(
+            f"the shipped checkpoint {path} is missing: reinstall motif_screen or retrain it with "
+            f"`motif-screen train --config {path.with_suffix('.yaml')}`"
+        )
     return path
 
 
@@ -36,7 +38,12 @@ def ensure_registered(name: str = DEFAULT_MODEL, checkpoint: Path | None = None)
         return existing, False
     path = Path(checkpoint) if checkpoint else shipped_checkpoint(name)
     payload = read_checkpoint(path.read_bytes() if path.is_file() else b"", str(path))
-    doc = register_model_version(name, path, metrics=payload.get("metrics") or {},
-                                 data_fingerprint=payload.get("data_fingerprint"),
-                                 config={"source": "shipped" if checkpoint is None else str(path)}, promoted=True)
+    doc = register_model_version(
+        name,
+        path,
+        metrics=payload.get("metrics") or {},
+        data_fingerprint=payload.get("data_fingerprint"),
+        config={"source": "shipped" if checkpoint is None else str(path)},
+        promoted=True,
+    )
     return doc, True

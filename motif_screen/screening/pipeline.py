@@ -78,14 +78,18 @@ def _as_filter(motif_filter):
         return motif_filter
     if isinstance(motif_filter, str):
         return parse_motif_filter(motif_filter)
-    raise InputError(f"motif_filter must be a MotifFilter or a string like 'Ti:octahedral:O', got {type(motif_filter).__name__}.")
+    raise InputError(
+        f"motif_filter must be a MotifFilter or a string like 'Ti:octahedral:O', got {type(motif_filter).__name__}."
+    )
 
 
 def _mean_std(predictions, prop: str, n: int, where: str) -> tuple[np.ndarray, np.ndarray]:
     """Normalise {prop: (mean, std)}, {prop: {"mean", "std"}} or (mean, std) to two float arrays of length n."""
     if isinstance(predictions, Mapping):
         if prop not in predictions:
-            raise InputError(f"{where} have no '{prop}', the target property (have: {', '.join(map(str, predictions))}).")
+            raise InputError(
+                f"{where} have no '{prop}', the target property (have: {', '.join(map(str, predictions))})."
+            )
         value = predictions[prop]
     else:
         value = predictions
@@ -153,15 +157,25 @@ def screen(
     if aligned is not None:
         mean, std = aligned[0][pool], aligned[1][pool]
     elif pool:
-        mean, std = _mean_std(predictions([candidates[i] for i in pool]), target.property, len(pool),
-                              "Predictions returned by the predictor")
+        mean, std = _mean_std(
+            predictions([candidates[i] for i in pool]),
+            target.property,
+            len(pool),
+            "Predictions returned by the predictor",
+        )
     else:
         mean, std = np.zeros(0), np.zeros(0)
     scores = _score(decisions, pool, mean, std, target, settings)
     selected = _select(decisions, pool, scores, budget, settings)
 
-    counts = {"generated": n, "valid": len(valid), "unique": len(unique), "novel": len(novel),
-              "screened": len(pool), "selected": len(selected)}
+    counts = {
+        "generated": n,
+        "valid": len(valid),
+        "unique": len(unique),
+        "novel": len(novel),
+        "screened": len(pool),
+        "selected": len(selected),
+    }
     assert all(d.decision for d in decisions), "every candidate must leave the screen with a decision"
     return ScreenResult(decisions=decisions, counts=counts, selected=selected, target=target, kind=settings.kind)
 
@@ -180,8 +194,12 @@ def _validity(candidates, decisions, settings: ScreenSettings) -> list[int]:
     valid = []
     for d, structure in zip(decisions, candidates):
         try:
-            report = check_validity(structure, min_distance=settings.min_distance, check_charge=settings.check_charge,
-                                    charge_method=settings.charge_method)
+            report = check_validity(
+                structure,
+                min_distance=settings.min_distance,
+                check_charge=settings.check_charge,
+                charge_method=settings.charge_method,
+            )
         except Exception as exc:  # a structure too broken to analyse is invalid, not a crash of the batch
             d.decision, d.detail = keys.DECISION_INVALID_PREFIX + "error", f"validity checks failed to run: {exc}"
             continue
@@ -264,8 +282,9 @@ def _select(decisions, pool: list[int], scores: np.ndarray, budget: int, setting
     control_positions = np.array([], dtype=int)
     if settings.controls and scored.any():
         rng = np.random.default_rng(settings.seed)
-        control_positions = rng.choice(np.flatnonzero(scored), size=min(settings.controls, int(scored.sum())),
-                                       replace=False)
+        control_positions = rng.choice(
+            np.flatnonzero(scored), size=min(settings.controls, int(scored.sum())), replace=False
+        )
     eligible = scored.copy()
     eligible[control_positions] = False
     if cutoff is not None:
@@ -282,8 +301,11 @@ def _select(decisions, pool: list[int], scores: np.ndarray, budget: int, setting
         d = decisions[i]
         if i in chosen:
             d.decision = keys.DECISION_SELECTED
-            d.detail = ("random control pick" if d.selected_by == keys.SELECTED_AS_CONTROL
-                        else f"{kind} score {d.score:.4g}, rank {d.rank}")
+            d.detail = (
+                "random control pick"
+                if d.selected_by == keys.SELECTED_AS_CONTROL
+                else f"{kind} score {d.score:.4g}, rank {d.rank}"
+            )
         else:
             d.decision = keys.DECISION_BELOW_CUTOFF
             if not np.isfinite(scores[position]):

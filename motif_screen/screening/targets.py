@@ -39,7 +39,9 @@ class TargetSpec:
 
     def __post_init__(self):
         if self.property not in keys.KNOWN_PROPERTIES:
-            raise InputError(f"unknown target property {self.property!r}; choose one of {', '.join(keys.KNOWN_PROPERTIES)}")
+            raise InputError(
+                f"unknown target property {self.property!r}; choose one of {', '.join(keys.KNOWN_PROPERTIES)}"
+            )
         if self.goal not in GOALS:
             raise InputError(f"unknown target goal {self.goal!r}; choose one of {', '.join(GOALS)}")
         for name in ("lower", "upper"):

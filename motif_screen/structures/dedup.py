@@ -76,7 +76,11 @@ def _group_key(structure) -> tuple:
 
 
 _SIGNED_PERMUTATIONS = np.array(
-    [np.eye(3)[list(p)] * np.array(signs)[:, None] for p in itertools.permutations(range(3)) for signs in itertools.product((1, -1), repeat=3)]
+    [
+        np.eye(3)[list(p)] * np.array(signs)[:, None]
+        for p in itertools.permutations(range(3))
+        for signs in itertools.product((1, -1), repeat=3)
+    ]
 )
 FAST_FRACTION = 0.25  # the sure-match check uses this fraction of the matcher's tolerances
 
@@ -212,7 +216,9 @@ def _sure_match(a: _Prepared, b: _Prepared, options) -> bool:
         dist = np.linalg.norm(diff @ basis_b, axis=-1)  # (K, T, na, nb)
         nearest = dist.argmin(axis=-1)
         one_to_one = np.sort(nearest, axis=-1)
-        one_to_one = np.all(np.diff(one_to_one, axis=-1) > 0, axis=-1) if one_to_one.shape[-1] > 1 else np.ones_like(good)
+        one_to_one = (
+            np.all(np.diff(one_to_one, axis=-1) > 0, axis=-1) if one_to_one.shape[-1] > 1 else np.ones_like(good)
+        )
         good &= one_to_one & (dist.min(axis=-1).max(axis=-1) <= stol)
         if not good.any():
             return False
@@ -257,8 +263,14 @@ def _parameters(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Lengths and angles (alpha, beta, gamma in degrees) of the bases ``m[..., 3, 3]`` (rows)."""
     lengths = np.linalg.norm(m, axis=-1)
     unit = m / lengths[..., None]
-    cos = np.stack([np.sum(unit[..., 1, :] * unit[..., 2, :], -1), np.sum(unit[..., 0, :] * unit[..., 2, :], -1),
-                    np.sum(unit[..., 0, :] * unit[..., 1, :], -1)], -1)
+    cos = np.stack(
+        [
+            np.sum(unit[..., 1, :] * unit[..., 2, :], -1),
+            np.sum(unit[..., 0, :] * unit[..., 2, :], -1),
+            np.sum(unit[..., 0, :] * unit[..., 1, :], -1),
+        ],
+        -1,
+    )
     return lengths, np.degrees(np.arccos(np.clip(cos, -1, 1)))
 
 
@@ -266,8 +278,14 @@ def _metric(lengths: np.ndarray, angles: np.ndarray) -> np.ndarray:
     """Metric tensors (K, 3, 3) of the lattices with these parameters (what ``Lattice.from_parameters`` builds)."""
     ca, cb, cg = np.cos(np.radians(angles)).T
     a, b, c = lengths.T
-    return np.stack([np.stack([a * a, a * b * cg, a * c * cb], -1), np.stack([a * b * cg, b * b, b * c * ca], -1),
-                     np.stack([a * c * cb, b * c * ca, c * c], -1)], -2)
+    return np.stack(
+        [
+            np.stack([a * a, a * b * cg, a * c * cb], -1),
+            np.stack([a * b * cg, b * b, b * c * ca], -1),
+            np.stack([a * c * cb, b * c * ca, c * c], -1),
+        ],
+        -2,
+    )
 
 
 def _images(reach: np.ndarray, recip: np.ndarray) -> np.ndarray:
@@ -434,7 +452,9 @@ def _certain_match(diff, compatible, chol, recip, r) -> bool:
     d2 = _ImageLengths(chol, images)(diff, np.arange(len(diff)))  # (C, n_b, n_a, M)
     best = d2.argmin(-1)  # (C, n_b, n_a)
     vectors = (diff + images[best]) @ chol[:, None]  # the nearest image of each offset, Cartesian
-    dist = np.where(compatible, np.sqrt(np.clip(np.take_along_axis(d2, best[..., None], axis=3)[..., 0], 0, None)), np.inf)
+    dist = np.where(
+        compatible, np.sqrt(np.clip(np.take_along_axis(d2, best[..., None], axis=3)[..., 0], 0, None)), np.inf
+    )
     order = np.sort(dist, axis=-1)
     rho = order[..., 0]
     second = order[..., 1] if dist.shape[-1] > 1 else np.full_like(rho, np.inf)
@@ -483,7 +503,7 @@ def _surely_apart(frac1, species1, b: _Cell, chol, recip, r) -> bool:
     k, s = np.nonzero(alive)
     step = max(1, MAX_ARRAY // (MAX_IMAGE_CHOICES * n * 3))  # rows per call: bounded arrays
     for start in range(0, len(k), step):
-        kk, ss = k[start:start + step], s[start:start + step]
+        kk, ss = k[start : start + step], s[start : start + step]
         if _within_spread(displacement[kk, ss], chol[kk], image_cart[kk], reach[kk], r[kk]):
             return False
     return True

@@ -84,9 +84,13 @@ def _decode(data: bytes, where: str) -> str:
             try:
                 return data.decode(codec)
             except UnicodeDecodeError as exc:
-                raise InputError(f"{where} starts with a {name} byte-order mark but is not valid {name} ({exc.reason}).") from None
+                raise InputError(
+                    f"{where} starts with a {name} byte-order mark but is not valid {name} ({exc.reason})."
+                ) from None
     if b"\x00" in data:
-        raise InputError(f"{where} contains NUL bytes: it is binary, or UTF-16 without a byte-order mark; save it as UTF-8 text.")
+        raise InputError(
+            f"{where} contains NUL bytes: it is binary, or UTF-16 without a byte-order mark; save it as UTF-8 text."
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -153,7 +157,9 @@ def _check_structure(structure, where: str):
             if not isinstance(getattr(species, "element", species), Element):
                 raise InputError(f"{where} contains an unknown element {shorten(species)}.")
     if not structure.is_ordered:
-        raise InputError(f"{where} is a disordered (partial occupancy) structure; only ordered structures are supported.")
+        raise InputError(
+            f"{where} is a disordered (partial occupancy) structure; only ordered structures are supported."
+        )
     return structure
 
 
@@ -177,7 +183,9 @@ def structure_from_any(obj, where: str = "input"):
             cls = Structure if "lattice" in obj else Molecule
             structure = cls.from_dict(obj)
         except Exception as exc:  # pymatgen raises KeyError/ValueError/TypeError on bad dicts
-            raise InputError(f"{where} is not a valid pymatgen structure dict ({type(exc).__name__}: {shorten(exc)}).") from None
+            raise InputError(
+                f"{where} is not a valid pymatgen structure dict ({type(exc).__name__}: {shorten(exc)})."
+            ) from None
         return _check_structure(structure, where)
     try:
         from ase import Atoms
@@ -194,7 +202,9 @@ def structure_from_any(obj, where: str = "input"):
         except Exception as exc:
             raise InputError(f"{where} cannot be converted from ASE Atoms ({shorten(exc)}).") from None
         return _check_structure(structure, where)
-    raise InputError(f"{where} has unsupported type {type(obj).__name__}; give a pymatgen Structure/Molecule, ASE Atoms or a dict.")
+    raise InputError(
+        f"{where} has unsupported type {type(obj).__name__}; give a pymatgen Structure/Molecule, ASE Atoms or a dict."
+    )
 
 
 # --- CIF ----------------------------------------------------------------------------------------
@@ -223,7 +233,9 @@ def _symmetry_operations(data: dict) -> int:
                 return len(SpaceGroup(str(value).strip()).symmetry_ops)
         except Exception:  # a symbol pymatgen does not know: assume the most operations
             continue
-    return 1 if not any("space_group" in k.lower() or "symmetry" in k.lower() for k in data) else _MAX_SYMMETRY_OPERATIONS
+    return (
+        1 if not any("space_group" in k.lower() or "symmetry" in k.lower() for k in data) else _MAX_SYMMETRY_OPERATIONS
+    )
 
 
 def _check_cif_block(name: str, data: dict, where: str) -> None:
@@ -232,24 +244,36 @@ def _check_cif_block(name: str, data: dict, where: str) -> None:
         value = data.get(f"_cell_length_{axis}")
         length = _cif_number(value) if value is not None else None
         if length is not None and not 0 < length <= MAX_LATTICE_LENGTH:
-            raise InputError(f"{where} (block {shorten(name, 40)}): _cell_length_{axis} is {shorten(value, 40)}; "
-                             f"cell lengths must be above 0 and at most {MAX_LATTICE_LENGTH:,.0f} Å.")
+            raise InputError(
+                f"{where} (block {shorten(name, 40)}): _cell_length_{axis} is {shorten(value, 40)}; "
+                f"cell lengths must be above 0 and at most {MAX_LATTICE_LENGTH:,.0f} Å."
+            )
     for angle in ("alpha", "beta", "gamma"):
         value = data.get(f"_cell_angle_{angle}")
         degrees = _cif_number(value) if value is not None else None
         if degrees is not None and not 0 < degrees < 180:
-            raise InputError(f"{where} (block {shorten(name, 40)}): _cell_angle_{angle} is {shorten(value, 40)}; "
-                             "cell angles must be between 0 and 180 degrees.")
-    rows = max((_cif_rows(v) for k, v in data.items()
-                if k.lower().startswith("_atom_site_") and not k.lower().startswith("_atom_site_aniso")), default=0)
+            raise InputError(
+                f"{where} (block {shorten(name, 40)}): _cell_angle_{angle} is {shorten(value, 40)}; "
+                "cell angles must be between 0 and 180 degrees."
+            )
+    rows = max(
+        (
+            _cif_rows(v)
+            for k, v in data.items()
+            if k.lower().startswith("_atom_site_") and not k.lower().startswith("_atom_site_aniso")
+        ),
+        default=0,
+    )
     check_atom_count(rows, f"{where} (block {shorten(name, 40)})")
     for axis in "xyz":  # pymatgen wraps 1e20 to 0 without a word: a coordinate that size is garbage
         column = data.get(f"_atom_site_fract_{axis}")
         for row, value in enumerate(column if isinstance(column, list) else [column] if column else []):
             number = _cif_number(value)
             if number is not None and not abs(number) <= MAX_ABS_FRACTIONAL_COORDINATE:
-                raise InputError(f"{where} (block {shorten(name, 40)}): atom site {row + 1} has _atom_site_fract_{axis} "
-                                 f"{shorten(value, 40)}, outside ±{MAX_ABS_FRACTIONAL_COORDINATE:,.0f}.")
+                raise InputError(
+                    f"{where} (block {shorten(name, 40)}): atom site {row + 1} has _atom_site_fract_{axis} "
+                    f"{shorten(value, 40)}, outside ±{MAX_ABS_FRACTIONAL_COORDINATE:,.0f}."
+                )
     operations = _symmetry_operations(data) if rows else 1
     if rows * operations > MAX_CIF_EXPANDED_SITES:
         raise InputError(
@@ -367,13 +391,17 @@ def _read_csv(path: Path) -> list[tuple[str, object]]:
         raise InputError(f"{path} has no '{CSV_STRUCTURE_COLUMN}' column (columns: {columns}).")
     has_id = CSV_ID_COLUMN in frame.columns
     out = []
-    for row, (ident, text) in enumerate(zip(frame[CSV_ID_COLUMN] if has_id else frame.index, frame[CSV_STRUCTURE_COLUMN])):
+    for row, (ident, text) in enumerate(
+        zip(frame[CSV_ID_COLUMN] if has_id else frame.index, frame[CSV_STRUCTURE_COLUMN])
+    ):
         where = f"{path} row {row + 2}"  # 1-based, after the header line: what an editor shows
         if not isinstance(text, str) or not text.strip():
             raise InputError(f"{where} has an empty '{CSV_STRUCTURE_COLUMN}' cell.")
         structures = structures_from_cif(text, where)
         if len(structures) != 1:
-            raise InputError(f"{where} holds {len(structures)} structures in its '{CSV_STRUCTURE_COLUMN}' cell; give one per row.")
+            raise InputError(
+                f"{where} holds {len(structures)} structures in its '{CSV_STRUCTURE_COLUMN}' cell; give one per row."
+            )
         out.append((str(ident), structures[0][1]))
     return out
 

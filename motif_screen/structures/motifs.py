@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -150,16 +150,22 @@ def _template_vectors() -> dict[str, np.ndarray]:
     bent = lambda deg: [[1, 0, 0], [np.cos(np.radians(deg)), np.sin(np.radians(deg)), 0]]  # noqa: E731
     octa = [[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]]
     tetra = [[t, t, t], [t, -t, -t], [-t, t, -t], [-t, -t, t]]
-    cubo = [[a, b, 0] for a in (1, -1) for b in (1, -1)] + [[a, 0, b] for a in (1, -1) for b in (1, -1)] + [
-        [0, a, b] for a in (1, -1) for b in (1, -1)
-    ]
+    cubo = (
+        [[a, b, 0] for a in (1, -1) for b in (1, -1)]
+        + [[a, 0, b] for a in (1, -1) for b in (1, -1)]
+        + [[0, a, b] for a in (1, -1) for b in (1, -1)]
+    )
     # hcp shell: hexagon of radius sqrt(3) plus eclipsed triangles of radius 1 at z = ±sqrt(2)
-    anticubo = [[np.sqrt(3) * x, np.sqrt(3) * y, 0] for x, y, _ in _ring(6)] + [
-        [x, y, np.sqrt(2)] for x, y, _ in _ring(3, 0, np.pi / 6)
-    ] + [[x, y, -np.sqrt(2)] for x, y, _ in _ring(3, 0, np.pi / 6)]
-    icosa = [[0, a, b * phi] for a in (1, -1) for b in (1, -1)] + [[a, b * phi, 0] for a in (1, -1) for b in (1, -1)] + [
-        [b * phi, 0, a] for a in (1, -1) for b in (1, -1)
-    ]
+    anticubo = (
+        [[np.sqrt(3) * x, np.sqrt(3) * y, 0] for x, y, _ in _ring(6)]
+        + [[x, y, np.sqrt(2)] for x, y, _ in _ring(3, 0, np.pi / 6)]
+        + [[x, y, -np.sqrt(2)] for x, y, _ in _ring(3, 0, np.pi / 6)]
+    )
+    icosa = (
+        [[0, a, b * phi] for a in (1, -1) for b in (1, -1)]
+        + [[a, b * phi, 0] for a in (1, -1) for b in (1, -1)]
+        + [[b * phi, 0, a] for a in (1, -1) for b in (1, -1)]
+    )
     antiprism_z = np.sqrt(2 - (2 * np.sin(np.pi / 8)) ** 2) / 2  # all edges sqrt(2) for unit-radius squares
     shapes = {
         "linear": [[1, 0, 0], [-1, 0, 0]],
@@ -205,7 +211,7 @@ def _angle_spectrum(unit_vectors: np.ndarray) -> np.ndarray:
     return np.sort(np.degrees(np.arccos(cos[upper])))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _templates_by_cn() -> dict[int, tuple[list[str], np.ndarray]]:
     """cn -> (environment names, stacked angle spectra) for the angle method."""
     grouped: dict[int, tuple[list[str], list[np.ndarray]]] = {}
@@ -216,7 +222,7 @@ def _templates_by_cn() -> dict[int, tuple[list[str], np.ndarray]]:
     return {cn: (names, np.stack(spectra)) for cn, (names, spectra) in grouped.items()}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _order_parameters(cn: int):
     """pymatgen's order-parameter calculator and our names for the shapes of one CN (lsop method)."""
     from pymatgen.analysis.local_env import LocalStructOrderParams, cn_opt_params
@@ -401,7 +407,7 @@ def motif_summary(structure, motifs: list[SiteMotif] | None = None, method: str 
 
 @dataclass(frozen=True)
 class MotifFilter:
-    """"Every <element> site is <environment> [coordinated only by <ligands>]"."""
+    """ "Every <element> site is <environment> [coordinated only by <ligands>]"."""
 
     element: str
     environment: str
@@ -448,7 +454,9 @@ def canonical_environment(text: str, where: str | None = None) -> str:
         key = ALIASES[key]
     if key not in ENVIRONMENT_NAMES:
         shaped = ", ".join(name for name in ENVIRONMENTS)
-        raise InputError(f"Unknown coordination environment {text.strip()!r} in motif filter {where or text!r}; known: {shaped}, or cnN.")
+        raise InputError(
+            f"Unknown coordination environment {text.strip()!r} in motif filter {where or text!r}; known: {shaped}, or cnN."
+        )
     return key
 
 

@@ -108,7 +108,9 @@ def _distance_check(structure, min_distance: float) -> CheckResult:
         vpa = float(structure.volume) / len(structure)
         if vpa < min_distance**3 / np.sqrt(2):
             return CheckResult(False, f"volume per atom {vpa:.3g} Å³ is too small for atoms {min_distance} Å apart")
-        return CheckResult(False, "the cell is too thin to search for neighbours (reduce it, e.g. get_reduced_structure())")
+        return CheckResult(
+            False, "the cell is too thin to search for neighbours (reduce it, e.g. get_reduced_structure())"
+        )
     dmin = min_interatomic_distance(structure, probe=probe)
     shown = f"{dmin:.3f} Å" if np.isfinite(dmin) else f"> {probe:.1f} Å"
     ok = dmin >= min_distance
@@ -346,5 +348,7 @@ def symmetrize(structure, symprec: float = 0.1, primitive: bool = True):
             f"spglib cannot find the symmetry of {structure.composition.reduced_formula} at symprec={symprec} ({exc})."
         ) from exc
     if result is None or len(result) == 0:
-        raise InputError(f"spglib cannot find the symmetry of {structure.composition.reduced_formula} at symprec={symprec}.")
+        raise InputError(
+            f"spglib cannot find the symmetry of {structure.composition.reduced_formula} at symprec={symprec}."
+        )
     return result

@@ -23,8 +23,8 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -179,8 +179,9 @@ def make_fake_vasp_refs(
             outputs = dict(energy_fn=energy_fn, band_gap_fn=band_gap_fn, final_structure_fn=final_structure_fn)
             (ref / "outputs").mkdir()
             if not (failing and fizzle_mode == "missing_outputs"):
-                write_outputs(ref / "inputs", ref / "outputs", converged=not (failing and fizzle_mode == "unconverged"),
-                              **outputs)
+                write_outputs(
+                    ref / "inputs", ref / "outputs", converged=not (failing and fizzle_mode == "unconverged"), **outputs
+                )
             if failing and fizzle_mode == "truncated":  # a run killed mid-write: vasprun.xml ends half-way
                 vasprun = ref / "outputs" / "vasprun.xml"
                 text = vasprun.read_text(encoding="utf-8")
@@ -419,9 +420,11 @@ class SyntheticRun:
         type_of = {sp: i + 1 for i, sp in enumerate(species)}
         atoms = "\n".join(f"    <rc><c>{s.specie.symbol:2s}</c><c>{type_of[s.specie]:3d}</c></rc>" for s in self.final)
         counts = {sp: sum(1 for s in self.final if s.specie == sp) for sp in species}
-        titles = self.potcar_titles if len(self.potcar_titles) == len(species) else [
-            f"PAW_PBE {sp.symbol} 01Jan2000" for sp in species
-        ]
+        titles = (
+            self.potcar_titles
+            if len(self.potcar_titles) == len(species)
+            else [f"PAW_PBE {sp.symbol} 01Jan2000" for sp in species]
+        )
         types = "\n".join(
             f"    <rc><c>{counts[sp]:4d}</c><c>{sp.symbol:2s}</c><c>{float(sp.atomic_mass):10.4f}</c>"
             f"<c>{4.0:10.4f}</c><c>  {title}</c></rc>"

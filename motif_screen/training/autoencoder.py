@@ -36,7 +36,7 @@ import torch
 from motif_screen import keys
 from motif_screen.errors import ConfigError, InputError
 from motif_screen.graphs import collate
-from motif_screen.model.autoencoder import AutoencoderConfig, StructureAutoencoder, build_autoencoder
+from motif_screen.model.autoencoder import AutoencoderConfig, build_autoencoder
 from motif_screen.model.checkpoint import load_autoencoder, save_autoencoder
 from motif_screen.model.heads import heads_nll
 from motif_screen.training.config import AutoencoderTrainConfig
@@ -65,9 +65,13 @@ def load_recipe_data(cfg: AutoencoderTrainConfig) -> RecipeData:
     """The structures and property labels a recipe names: a CSV of CIFs, or QM9 molecules."""
     if cfg.data.lower() == "qm9":
         if cfg.properties:
-            raise ConfigError("property heads on QM9 are not wired into the autoencoder recipe; leave 'properties' empty")
+            raise ConfigError(
+                "property heads on QM9 are not wired into the autoencoder recipe; leave 'properties' empty"
+            )
         molecules, _ = load_qm9(n=cfg.qm9.get("n", 5000), max_atoms=cfg.qm9.get("max_atoms"), seed=cfg.seed, targets=())
-        return RecipeData(molecules, [str(m.properties.get("qm9_index")) for m in molecules], np.zeros((len(molecules), 0)), False)
+        return RecipeData(
+            molecules, [str(m.properties.get("qm9_index")) for m in molecules], np.zeros((len(molecules), 0)), False
+        )
     columns = list(cfg.properties.values())
     dataset = load_csv(cfg.data, columns)
     targets = np.stack([dataset.targets[c] for c in columns], axis=1) if columns else np.zeros((len(dataset), 0))
@@ -92,8 +96,13 @@ def _shuffled(n_structures: int, cfg: AutoencoderTrainConfig) -> list[int]:
 
 def _split(data: RecipeData, cfg: AutoencoderTrainConfig, order: list[int], cutoff: float, elements) -> _Split:
     """``order`` without the structures that cannot be graphs, validation first and training after."""
-    usable = usable_graphs([data.structures[i] for i in order], cutoff, elements,
-                           names=[f"structure {data.ids[i]}" for i in order], what="autoencoder training")
+    usable = usable_graphs(
+        [data.structures[i] for i in order],
+        cutoff,
+        elements,
+        names=[f"structure {data.ids[i]}" for i in order],
+        what="autoencoder training",
+    )
     used = [order[k] for k in usable.kept]
     why = f" ({len(usable.skipped)} skipped: {skip_summary(usable.skipped)})" if usable.skipped else ""
     if len(used) < 2:
@@ -119,8 +128,9 @@ def refit_latent_prior(config):
     model = load_autoencoder(cfg.output)
     data = load_recipe_data(cfg)
     split = _split(data, cfg, _shuffled(len(data.structures), cfg), model.cutoff, model.config.elements)
-    summary = model.fit_latent_prior(_latent_means(model, [split.graphs[i] for i in split.train]), cfg.prior_components,
-                                     int(cfg.seed))
+    summary = model.fit_latent_prior(
+        _latent_means(model, [split.graphs[i] for i in split.train]), cfg.prior_components, int(cfg.seed)
+    )
     info = getattr(model, "checkpoint_info", None) or {}
     metrics = {**(info.get("metrics") or {}), **summary}
     recorded = {**(info.get("config") or {}), "prior_components": cfg.prior_components}
@@ -163,7 +173,9 @@ def _learning_rate(base: float, step: int, total_steps: int, elapsed: float, bud
     return base * (0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
-def refine_heads(model, graphs: list, targets=None, epochs: int = 200, lr: float = 3e-3, batch_size: int = 256, seed: int = 0) -> dict:
+def refine_heads(
+    model, graphs: list, targets=None, epochs: int = 200, lr: float = 3e-3, batch_size: int = 256, seed: int = 0
+) -> dict:
     """Refit the small MLPs that read the latent (number of atoms, composition, lattice, property
     heads) with the encoder and the flow frozen.
 
@@ -197,7 +209,9 @@ def refine_heads(model, graphs: list, targets=None, epochs: int = 200, lr: float
             idx = order[start : start + 128]
             z = latents[idx]
             terms = {
-                "num_atoms": torch.nn.functional.cross_entropy(dec.num_atoms_head(z), num_nodes[idx].clamp(max=dec.config.max_atoms)),
+                "num_atoms": torch.nn.functional.cross_entropy(
+                    dec.num_atoms_head(z), num_nodes[idx].clamp(max=dec.config.max_atoms)
+                ),
                 "composition": dec.composition_loss(z, counts[idx]),
             }
             if dec.lattice_head is not None:
@@ -215,7 +229,9 @@ def refine_heads(model, graphs: list, targets=None, epochs: int = 200, lr: float
 
 def _latent_means(model, graphs: list, batch_size: int = 256) -> torch.Tensor:
     with torch.no_grad():
-        return torch.cat([model.encode_batch(collate(graphs[i : i + batch_size]))[0] for i in range(0, len(graphs), batch_size)])
+        return torch.cat(
+            [model.encode_batch(collate(graphs[i : i + batch_size]))[0] for i in range(0, len(graphs), batch_size)]
+        )
 
 
 def _calibrate_heads(model, graphs, targets, val_idx) -> dict:
@@ -233,8 +249,13 @@ def _calibrate_heads(model, graphs, targets, val_idx) -> dict:
         factor = std_scale_factor(truth, mean, std) if known.sum() >= 2 else 1.0
         model.target_scaler.std_factor[i] = factor
         calibrated = regression_metrics(truth, mean, std * factor)
-        out.update({f"val_mae_{name}": calibrated["mae"], f"std_factor_{name}": factor,
-                    f"val_coverage_1sigma_{name}": calibrated.get("coverage_1sigma", float("nan"))})
+        out.update(
+            {
+                f"val_mae_{name}": calibrated["mae"],
+                f"std_factor_{name}": factor,
+                f"val_coverage_1sigma_{name}": calibrated.get("coverage_1sigma", float("nan")),
+            }
+        )
     return out
 
 
@@ -258,16 +279,23 @@ def train_autoencoder(config):
     order = _shuffled(len(structures), cfg)
     elements = sorted({site.specie.Z for i in order for site in structures[i]})
     model_options = dict(cfg.model)
-    model_options["decoder"] = {"max_atoms": max(len(structures[i]) for i in order) + 2, **(model_options.get("decoder") or {})}
-    ae_config = AutoencoderConfig(elements=elements, periodic=data.periodic, properties=list(cfg.properties), **model_options)
+    model_options["decoder"] = {
+        "max_atoms": max(len(structures[i]) for i in order) + 2,
+        **(model_options.get("decoder") or {}),
+    }
+    ae_config = AutoencoderConfig(
+        elements=elements, periodic=data.periodic, properties=list(cfg.properties), **model_options
+    )
     model = build_autoencoder(ae_config)
 
     split = _split(data, cfg, order, model.cutoff, elements)
     graphs, val_idx, train_idx = split.graphs, split.val, split.train
     unlabelled = [name for p, name in enumerate(cfg.properties) if not np.isfinite(targets[train_idx, p]).any()]
     if unlabelled:
-        raise InputError(f"property {', '.join(unlabelled)} has no numeric value among the {len(train_idx)} training "
-                         "structures: nothing to train its head on")
+        raise InputError(
+            f"property {', '.join(unlabelled)} has no numeric value among the {len(train_idx)} training "
+            "structures: nothing to train its head on"
+        )
 
     # statistics the model standardises with: lattice parameters, property labels
     train_batch, _ = _collate(graphs, targets, train_idx)
@@ -299,7 +327,9 @@ def train_autoencoder(config):
             optimizer.step()
             step += 1
             for group in optimizer.param_groups:
-                group["lr"] = _learning_rate(base_lr, step, epochs * steps_per_epoch, time.time() - start, deadline - start)
+                group["lr"] = _learning_rate(
+                    base_lr, step, epochs * steps_per_epoch, time.time() - start, deadline - start
+                )
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(idx)
             count += len(idx)
@@ -314,8 +344,14 @@ def train_autoencoder(config):
     model.eval()
     prior = model.fit_latent_prior(_latent_means(model, [graphs[i] for i in train_idx]), cfg.prior_components, seed)
     if int(cfg.head_epochs):
-        head_terms = refine_heads(model, [graphs[i] for i in train_idx], targets[train_idx], int(cfg.head_epochs),
-                                  float(cfg.head_lr), seed=seed)
+        head_terms = refine_heads(
+            model,
+            [graphs[i] for i in train_idx],
+            targets[train_idx],
+            int(cfg.head_epochs),
+            float(cfg.head_lr),
+            seed=seed,
+        )
         print("refined latent heads: " + " ".join(f"{k}={v:.4f}" for k, v in head_terms.items()), flush=True)
 
     metrics = {
@@ -333,8 +369,10 @@ def train_autoencoder(config):
         if targets.shape[1]:
             metrics.update(_calibrate_heads(model, graphs, targets, val_idx))
     metrics["skipped_structures"] = len(split.skipped)
-    fingerprint = data_fingerprint([structures[i] for i in split.used],
-                                   {name: targets[split.used, p].tolist() for p, name in enumerate(cfg.properties)})
+    fingerprint = data_fingerprint(
+        [structures[i] for i in split.used],
+        {name: targets[split.used, p].tolist() for p, name in enumerate(cfg.properties)},
+    )
     model.model_name = str(cfg.name or (Path(cfg.output).stem if cfg.output else "autoencoder"))
     output = cfg.output or (str(Path(cfg.out_dir) / f"{model.model_name}.pt") if cfg.out_dir else None)
     recorded = {**cfg.to_dict(), "name": model.model_name, "output": output}

@@ -57,8 +57,10 @@ def _element_index(model: CompletionModel, atomic_numbers: torch.Tensor) -> torc
     lookup = {z: i for i, z in enumerate(model.elements)}
     missing = sorted({int(z) for z in atomic_numbers} - set(lookup))
     if missing:
-        raise InputError(f"removed atoms with atomic number(s) {missing} are not among the elements the "
-                         f"model can predict {list(model.elements)}")
+        raise InputError(
+            f"removed atoms with atomic number(s) {missing} are not among the elements the "
+            f"model can predict {list(model.elements)}"
+        )
     return torch.tensor([lookup[int(z)] for z in atomic_numbers], dtype=torch.long)
 
 
@@ -100,8 +102,9 @@ def train_completion(molecules, config: CompletionConfig | None = None, validati
         validation = [molecules[i] for i in order[:n_val]]
         molecules = [molecules[i] for i in order[n_val:]]
     elements = config.elements or sorted({site.specie.Z for m in molecules for site in m})
-    model = build_completion_model(elements, config.preset, config.hidden_scalars, config.hidden_vectors,
-                                   **config.encoder_overrides)
+    model = build_completion_model(
+        elements, config.preset, config.hidden_scalars, config.hidden_vectors, **config.encoder_overrides
+    )
     train_graphs = [model.graph(m, name=f"training structure {i}") for i, m in enumerate(molecules)]
     val_graphs = [model.graph(m, name=f"validation structure {i}") for i, m in enumerate(validation)]
     val_holey, val_z, val_pos = _holes(val_graphs, np.random.default_rng(config.seed + 1))
@@ -142,10 +145,21 @@ def train_completion(molecules, config: CompletionConfig | None = None, validati
             val_loss, _, _ = _loss(val_out, val_target, val_pos, config.position_weight)
             val_acc = float((val_out[ELEMENT_LOGITS].argmax(1) == val_target).double().mean())
             val_err = float(torch.linalg.norm(val_out[POSITION] - val_pos, dim=1).mean())
-        history.append({"epoch": epoch, "train_loss": epoch_loss / len(train_graphs), "val_loss": float(val_loss),
-                        "val_element_accuracy": val_acc, "val_position_error": val_err})
-        bar.set_postfix(loss=f"{history[-1]['train_loss']:.3f}", val=f"{float(val_loss):.3f}",
-                        acc=f"{val_acc:.3f}", err=f"{val_err:.2f}")
+        history.append(
+            {
+                "epoch": epoch,
+                "train_loss": epoch_loss / len(train_graphs),
+                "val_loss": float(val_loss),
+                "val_element_accuracy": val_acc,
+                "val_position_error": val_err,
+            }
+        )
+        bar.set_postfix(
+            loss=f"{history[-1]['train_loss']:.3f}",
+            val=f"{float(val_loss):.3f}",
+            acc=f"{val_acc:.3f}",
+            err=f"{val_err:.2f}",
+        )
         if float(val_loss) < best["val_loss"]:
             best = {"val_loss": float(val_loss), "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
         elif epoch - best["epoch"] >= config.patience:
@@ -173,8 +187,15 @@ def train_completion(molecules, config: CompletionConfig | None = None, validati
     return model, metrics
 
 
-def evaluate_completion(model: CompletionModel, molecules, remove: str = "all", seed: int = 0,
-                        batch_size: int = 256, tolerance: float = 0.5, progress: bool = False) -> dict:
+def evaluate_completion(
+    model: CompletionModel,
+    molecules,
+    remove: str = "all",
+    seed: int = 0,
+    batch_size: int = 256,
+    tolerance: float = 0.5,
+    progress: bool = False,
+) -> dict:
     """Accuracy of filling holes in ``molecules``.
 
     ``remove="all"`` makes one hole per atom of every structure (the TFN paper's test protocol);

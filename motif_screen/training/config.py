@@ -46,8 +46,10 @@ class TrainingSettings(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg'].removeprefix('Value error, ')}"
-                                 for err in exc.errors())
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg'].removeprefix('Value error, ')}"
+                for err in exc.errors()
+            )
             raise ConfigError(f"invalid {cls.WHAT} setting(s): {problems}") from None
 
     def to_dict(self) -> dict:

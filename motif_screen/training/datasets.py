@@ -18,11 +18,9 @@ from __future__ import annotations
 import glob
 import logging
 import math
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from ase.io import read as ase_read
 from pymatgen.core import Molecule, Structure
@@ -96,8 +94,10 @@ def numeric_column(frame: pd.DataFrame, column: str, label) -> list[float]:
     if not any(math.isfinite(v) for v in values):
         raise InputError(f"column {column} of {label} has no numeric value: nothing to train on")
     if bad:
-        raise InputError(f"column {column} of {label} holds non-numeric values in {skip_summary(bad, sep=', ')}; "
-                         "correct them or leave those cells empty (an empty cell is a missing label)")
+        raise InputError(
+            f"column {column} of {label} holds non-numeric values in {skip_summary(bad, sep=', ')}; "
+            "correct them or leave those cells empty (an empty cell is a missing label)"
+        )
     return values
 
 
@@ -115,7 +115,9 @@ def _cif_structure(cell) -> Structure:
     return blocks[0][1]
 
 
-def load_csv(path, targets, cif_column: str = "cif", id_column: str | None = "material_id", limit: int | None = None) -> Dataset:
+def load_csv(
+    path, targets, cif_column: str = "cif", id_column: str | None = "material_id", limit: int | None = None
+) -> Dataset:
     """A CDVAE-style CSV: one CIF per row in ``cif_column`` plus label columns ``targets``.
 
     Rows whose CIF cannot be read are skipped, each with its reason (logged, and kept in
@@ -140,8 +142,11 @@ def load_csv(path, targets, cif_column: str = "cif", id_column: str | None = "ma
         names.append(name)
         kept.append(i)
     if not structures:
-        raise InputError(f"no usable structures in {path}: all {len(frame)} rows failed: {skip_summary(skipped)}"
-                         if skipped else f"no usable structures in {path}: it has no data rows")
+        raise InputError(
+            f"no usable structures in {path}: all {len(frame)} rows failed: {skip_summary(skipped)}"
+            if skipped
+            else f"no usable structures in {path}: it has no data rows"
+        )
     if skipped:
         log.warning("%s: skipped %d of %d rows: %s", path, len(skipped), len(frame), skip_summary(skipped))
     values = {t: [column[i] for i in kept] for t, column in values.items()}
@@ -158,7 +163,13 @@ def _expand_paths(paths) -> list[Path]:
         entry = str(Path(entry).expanduser())
         p = Path(entry)
         if p.is_dir():
-            found.extend(sorted(q for q in p.iterdir() if q.suffix.lower() in STRUCTURE_SUFFIXES or q.name.startswith(("POSCAR", "CONTCAR"))))
+            found.extend(
+                sorted(
+                    q
+                    for q in p.iterdir()
+                    if q.suffix.lower() in STRUCTURE_SUFFIXES or q.name.startswith(("POSCAR", "CONTCAR"))
+                )
+            )
         elif any(ch in entry for ch in "*?["):
             found.extend(Path(q) for q in sorted(glob.glob(entry)))
         elif p.is_file():
@@ -176,7 +187,10 @@ def _read_file(path: Path):
     try:
         if suffix in (".extxyz", ".xyz"):
             frames = ase_read(str(path), index=":")
-            return [(f"{path.name}:{i}" if len(frames) > 1 else path.name, atoms, dict(atoms.info)) for i, atoms in enumerate(frames)]
+            return [
+                (f"{path.name}:{i}" if len(frames) > 1 else path.name, atoms, dict(atoms.info))
+                for i, atoms in enumerate(frames)
+            ]
         return [(path.name, Structure.from_file(str(path)), {})]
     except Exception as exc:  # pymatgen and ASE raise many types for broken files
         raise InputError(f"cannot read structure file {path}: {type(exc).__name__}: {str(exc)[:120]}") from None
@@ -217,11 +231,16 @@ def load_files(paths, targets, labels_csv=None) -> Dataset:
 def load_qm9_dataset(targets, n: int | None = None, seed: int = 0, **filters) -> Dataset:
     molecules, values = load_qm9(n=n, seed=seed, targets=tuple(targets), **filters)
     names = [f"qm9:{m.properties.get('qm9_index')}" for m in molecules]
-    return Dataset(molecules, {t: [float(v) for v in values[t]] for t in targets}, names, f"QM9 ({len(molecules)} molecules)")
+    return Dataset(
+        molecules, {t: [float(v) for v in values[t]] for t in targets}, names, f"QM9 ({len(molecules)} molecules)"
+    )
 
 
-ORACLE_FIELDS = {keys.FORMATION_ENERGY: "formation_energy_per_atom", keys.ENERGY_PER_ATOM: "energy_per_atom",
-                 keys.BAND_GAP: "band_gap"}
+ORACLE_FIELDS = {
+    keys.FORMATION_ENERGY: "formation_energy_per_atom",
+    keys.ENERGY_PER_ATOM: "energy_per_atom",
+    keys.BAND_GAP: "band_gap",
+}
 
 
 def load_oracle_results(targets, campaign: str | None = None, sources=keys.DFT_SOURCES) -> Dataset:

@@ -18,8 +18,15 @@ from motif_screen.model.heads import heads_nll
 __all__ = ["fine_tune_heads"]
 
 
-def fine_tune_heads(model: StructureAutoencoder, structures: list, targets: dict[str, np.ndarray], *, epochs: int = 30,
-                    lr: float = 3e-3, seed: int = 0) -> dict:
+def fine_tune_heads(
+    model: StructureAutoencoder,
+    structures: list,
+    targets: dict[str, np.ndarray],
+    *,
+    epochs: int = 30,
+    lr: float = 3e-3,
+    seed: int = 0,
+) -> dict:
     """Train ``model.heads`` in place on (structures, targets); properties not given stay unlabelled.
 
     Returns ``{"task": "fine_tune_heads", "epochs", "first_loss", "last_loss"}``. Unknown
@@ -28,8 +35,10 @@ def fine_tune_heads(model: StructureAutoencoder, structures: list, targets: dict
     properties = list(model.config.properties)
     unknown = set(targets) - set(properties)
     if unknown:
-        raise InputError(f"the model has no head for {', '.join(sorted(unknown))}, so it cannot be fine-tuned on it; "
-                         f"it predicts {', '.join(properties) or 'nothing'}")
+        raise InputError(
+            f"the model has no head for {', '.join(sorted(unknown))}, so it cannot be fine-tuned on it; "
+            f"it predicts {', '.join(properties) or 'nothing'}"
+        )
     if model.heads is None or not structures:
         raise InputError("nothing to fine-tune: the model has no property heads or no structures were given")
     torch.manual_seed(seed)
@@ -55,5 +64,9 @@ def fine_tune_heads(model: StructureAutoencoder, structures: list, targets: dict
         optimizer.step()
         history.append(float(loss.detach()))
     model.heads.eval()
-    return {"task": "fine_tune_heads", "epochs": len(history), "first_loss": history[0] if history else None,
-            "last_loss": history[-1] if history else None}
+    return {
+        "task": "fine_tune_heads",
+        "epochs": len(history),
+        "first_loss": history[0] if history else None,
+        "last_loss": history[-1] if history else None,
+    }

@@ -46,7 +46,9 @@ def _pymatgen(item, index: int):
         numbers = item[keys.ATOMIC_NUMBERS].tolist()
         positions = item[keys.POSITIONS].double().numpy()
         if bool(item[keys.PBC].any()):
-            return Structure(Lattice(item[keys.CELL][0].double().numpy()), numbers, positions, coords_are_cartesian=True)
+            return Structure(
+                Lattice(item[keys.CELL][0].double().numpy()), numbers, positions, coords_are_cartesian=True
+            )
         return Molecule(numbers, positions)
     raise InputError(f"training item {index} is a {type(item).__name__}, not a structure")
 
@@ -75,8 +77,9 @@ def data_fingerprint(structures: Sequence, targets: Mapping[str, Sequence]) -> s
     return SCHEME + digest.hexdigest()[:16]
 
 
-def migrate_fingerprint(value: str | None, structures: Sequence | None = None,
-                        targets: Mapping[str, Sequence] | None = None) -> str | None:
+def migrate_fingerprint(
+    value: str | None, structures: Sequence | None = None, targets: Mapping[str, Sequence] | None = None
+) -> str | None:
     """A stored ``data_fingerprint`` in the current scheme where possible.
 
     With the data (``structures`` and ``targets``) the v2 value is recomputed; without it a v2
@@ -84,8 +87,12 @@ def migrate_fingerprint(value: str | None, structures: Sequence | None = None,
     scheme is tagged ``"unknown:"``. ``None`` (no fingerprint recorded) stays ``None``."""
     if structures is not None and targets is not None:
         return data_fingerprint(structures, targets)
-    if value is None or value.startswith(SCHEME) or value.startswith(tuple(LEGACY_PREFIXES.values())) \
-            or value.startswith("unknown:"):
+    if (
+        value is None
+        or value.startswith(SCHEME)
+        or value.startswith(tuple(LEGACY_PREFIXES.values()))
+        or value.startswith("unknown:")
+    ):
         return value
     prefix = LEGACY_PREFIXES.get(len(value)) if _HEX.fullmatch(value) else None
     return (prefix or "unknown:") + value

@@ -74,7 +74,7 @@ def _predict_graphs(model: PropertyModel, graphs, batch_size: int = 256):
     model.eval()
     means, stds = [], []
     for start in range(0, len(graphs), batch_size):
-        out = model(collate(graphs[start:start + batch_size]))
+        out = model(collate(graphs[start : start + batch_size]))
         means.append(out[MEAN])
         stds.append(out[STD])
     return torch.cat(means).double().numpy(), torch.cat(stds).double().numpy()
@@ -114,10 +114,13 @@ def _fit(model: PropertyModel, graphs, labels: torch.Tensor, config: TrainConfig
     model.scaler.std_factor.fill_(1.0)
     y_norm = model.scaler.normalise(labels)
     k = model.heads.ensemble_size
-    weights = torch.tensor(rng.poisson(1.0, size=(n, k)) if (config.bootstrap and k > 1) else np.ones((n, k)),
-                           dtype=labels.dtype)
+    weights = torch.tensor(
+        rng.poisson(1.0, size=(n, k)) if (config.bootstrap and k > 1) else np.ones((n, k)), dtype=labels.dtype
+    )
     val_graphs, val_labels = [graphs[i] for i in val_idx], labels[val_idx]
-    monitor_graphs, monitor_labels = (val_graphs, val_labels) if n_val else ([graphs[i] for i in train_idx], labels[train_idx])
+    monitor_graphs, monitor_labels = (
+        (val_graphs, val_labels) if n_val else ([graphs[i] for i in train_idx], labels[train_idx])
+    )
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=max(2, config.patience // 3))
@@ -132,20 +135,26 @@ def _fit(model: PropertyModel, graphs, labels: torch.Tensor, config: TrainConfig
         total, count = 0.0, 0
         perm = train_idx[rng.permutation(len(train_idx))]
         for s in range(0, len(perm), config.batch_size):
-            idx = perm[s:s + config.batch_size]
+            idx = perm[s : s + config.batch_size]
             out = model(collate([graphs[i] for i in idx]))
             loss, mse = _loss(out, y_norm[idx], weights[idx], config.nll_weight)
             if not torch.isfinite(loss):
                 model.load_state_dict(best_state)
                 saved = None
                 if out_dir is not None:
-                    saved = save_checkpoint(out_dir / "last_good.pt", model, config=config.to_dict(),
-                                            metrics={"best_epoch": best_epoch, "diverged_epoch": epoch})
+                    saved = save_checkpoint(
+                        out_dir / "last_good.pt",
+                        model,
+                        config=config.to_dict(),
+                        metrics={"best_epoch": best_epoch, "diverged_epoch": epoch},
+                    )
                 where = f"saved to {saved}" if saved else "kept in memory"
                 raise TrainingDiverged(
                     f"training diverged at epoch {epoch} (loss became {loss.item()}); the last good model "
                     f"(epoch {best_epoch}) was {where}; try a lower lr than {config.lr:g}",
-                    model=model, checkpoint=saved, metrics={"best_epoch": best_epoch, "diverged_epoch": epoch},
+                    model=model,
+                    checkpoint=saved,
+                    metrics={"best_epoch": best_epoch, "diverged_epoch": epoch},
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -161,7 +170,12 @@ def _fit(model: PropertyModel, graphs, labels: torch.Tensor, config: TrainConfig
             best_score, best_epoch, bad_epochs = score, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
             if out_dir is not None:
-                save_checkpoint(out_dir / "best.pt", model, config=config.to_dict(), metrics={"best_epoch": epoch, "val_mae_normalised": score})
+                save_checkpoint(
+                    out_dir / "best.pt",
+                    model,
+                    config=config.to_dict(),
+                    metrics={"best_epoch": epoch, "val_mae_normalised": score},
+                )
         else:
             bad_epochs += 1
         bar.set_postfix(loss=f"{train_loss:.4f}", val=f"{score:.4f}", best=best_epoch)
@@ -196,14 +210,21 @@ def _finish(model, config, graphs, labels, fit_info, fingerprint, skipped):
     val_idx = fit_info["val_split"]
     if val_idx:
         vg = [graphs[i] for i in val_idx]
-        metrics.update(evaluate(model, vg, {t: labels[val_idx, j].tolist() for j, t in enumerate(model.targets)}, prefix="val_"))
+        metrics.update(
+            evaluate(model, vg, {t: labels[val_idx, j].tolist() for j, t in enumerate(model.targets)}, prefix="val_")
+        )
     metrics["skipped_structures"] = len(skipped)
     metrics["data_fingerprint"] = fingerprint
     metrics["task"] = "train"
     model.checkpoint_info = {"config": config.to_dict(), "metrics": metrics, "data_fingerprint": fingerprint}
     if config.out_dir:
-        path = save_checkpoint(Path(config.out_dir).expanduser() / "model.pt", model, config=config.to_dict(),
-                               metrics=metrics, data_fingerprint=fingerprint)
+        path = save_checkpoint(
+            Path(config.out_dir).expanduser() / "model.pt",
+            model,
+            config=config.to_dict(),
+            metrics=metrics,
+            data_fingerprint=fingerprint,
+        )
         metrics["checkpoint"] = str(path)
     return model, metrics
 
@@ -212,7 +233,9 @@ def _check_labels(labels: torch.Tensor, names: list[str], n_usable: int) -> None
     """Refuse a target with no label among the usable structures: it would train on nothing."""
     for j, name in enumerate(names):
         if not bool(torch.isfinite(labels[:, j]).any()):
-            raise InputError(f"target {name} has no numeric value among the {n_usable} usable structures: nothing to train on")
+            raise InputError(
+                f"target {name} has no numeric value among the {n_usable} usable structures: nothing to train on"
+            )
 
 
 def train_property_model(structures, targets: dict, config, names=None) -> tuple[PropertyModel, dict]:
@@ -232,13 +255,16 @@ def train_property_model(structures, targets: dict, config, names=None) -> tuple
     if missing:
         raise InputError(f"no labels given for target(s) {', '.join(missing)}")
     torch.manual_seed(config.seed)
-    model = build_property_model(target_names, config.preset, config.ensemble_size, config.head_hidden, **config.encoder)
+    model = build_property_model(
+        target_names, config.preset, config.ensemble_size, config.head_hidden, **config.encoder
+    )
     labels = _label_matrix(targets, target_names, len(structures))
     usable = usable_graphs(structures, model.cutoff, model.vocabulary, config.max_atoms, names)
     labels = labels[usable.kept]
     _check_labels(labels, target_names, len(usable.kept))
-    fingerprint = data_fingerprint([structures[i] for i in usable.kept],
-                                   {t: labels[:, j].tolist() for j, t in enumerate(target_names)})
+    fingerprint = data_fingerprint(
+        [structures[i] for i in usable.kept], {t: labels[:, j].tolist() for j, t in enumerate(target_names)}
+    )
     info = _fit(model, usable.graphs, labels, config)
     return _finish(model, config, usable.graphs, labels, info, fingerprint, usable.skipped)
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -63,9 +63,7 @@ def qm9_data_dir() -> Path:
     """The ``data`` folder of the installed qm9pack wheel, without importing the package."""
     spec = importlib.util.find_spec("qm9pack")
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(
-            "QM9 needs the qm9pack package: install the qm9 extra (pip install 'motif_screen[qm9]')."
-        )
+        raise ConfigError("QM9 needs the qm9pack package: install the qm9 extra (pip install 'motif_screen[qm9]').")
     for location in spec.submodule_search_locations:
         data = Path(location) / "data"
         if all((data / part).is_file() for part in CSV_PARTS):

@@ -24,8 +24,16 @@ log = logging.getLogger(__name__)
 _CONNECTION_ERRORS = {"ConnectionFailure", "ServerSelectionTimeoutError", "MongoEngineConnectionError"}
 
 
-def register_model_version(name: str, checkpoint_path, *, parent: int | None = None, metrics=None,
-                           data_fingerprint: str | None = None, config=None, promoted: bool = False) -> ModelVersion:
+def register_model_version(
+    name: str,
+    checkpoint_path,
+    *,
+    parent: int | None = None,
+    metrics=None,
+    data_fingerprint: str | None = None,
+    config=None,
+    promoted: bool = False,
+) -> ModelVersion:
     """Store the checkpoint's bytes in GridFS as the next integer version of ``name``.
 
     The checkpoint must load (it is read back first). Promoting a version un-promotes the others
@@ -37,12 +45,21 @@ def register_model_version(name: str, checkpoint_path, *, parent: int | None = N
     data = path.read_bytes()
     read_checkpoint(data, str(path))  # refuse to register something that could not be loaded back
     try:
-        doc = model_versions.add(name, data, parent=parent, config=json_safe(config or {}),
-                                 metrics=json_safe(metrics or {}), data_fingerprint=data_fingerprint,
-                                 code_version=__version__, promoted=promoted)
+        doc = model_versions.add(
+            name,
+            data,
+            parent=parent,
+            config=json_safe(config or {}),
+            metrics=json_safe(metrics or {}),
+            data_fingerprint=data_fingerprint,
+            code_version=__version__,
+            promoted=promoted,
+        )
     except Exception as exc:
         if type(exc).__name__ in _CONNECTION_ERRORS:
-            raise DatabaseError(f"cannot register model {name}: no database connection ({type(exc).__name__})") from None
+            raise DatabaseError(
+                f"cannot register model {name}: no database connection ({type(exc).__name__})"
+            ) from None
         raise
     log.info("registered model %s v%d (%s)", name, doc.version, "promoted" if promoted else "not promoted")
     return doc

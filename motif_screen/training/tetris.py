@@ -85,8 +85,9 @@ def _graphs(molecules, cutoff):
     return collate([to_graph(m, cutoff) for m in molecules])
 
 
-def train_tetris(seed: int = 0, steps: int = 400, lr: float = 1e-2, preset: str = "S", scale: float = 1.5,
-                 **encoder_overrides):
+def train_tetris(
+    seed: int = 0, steps: int = 400, lr: float = 1e-2, preset: str = "S", scale: float = 1.5, **encoder_overrides
+):
     """Train on the eight shapes in their canonical orientation only: ``(model, metrics)``.
 
     Full-batch Adam until every shape is right with a small loss (or ``steps`` run out).

@@ -35,8 +35,14 @@ class UsableGraphs:
     skipped: list[str] = field(default_factory=list)  # "<name>: <reason>" of each structure left out
 
 
-def usable_graphs(structures: Sequence, cutoff: float, vocabulary=None, max_atoms: int | None = None,
-                  names: Sequence[str] | None = None, what: str = "training") -> UsableGraphs:
+def usable_graphs(
+    structures: Sequence,
+    cutoff: float,
+    vocabulary=None,
+    max_atoms: int | None = None,
+    names: Sequence[str] | None = None,
+    what: str = "training",
+) -> UsableGraphs:
     """Graphs of the structures :func:`motif_screen.graphs.to_graph` accepts (graph dicts pass
     through), the others skipped with their reason (logged); InputError naming the first failures
     when none is usable."""
@@ -57,8 +63,14 @@ def usable_graphs(structures: Sequence, cutoff: float, vocabulary=None, max_atom
             continue
         out.kept.append(i)
     if not out.graphs:
-        raise InputError(f"no usable structures for {what}: all {len(structures)} were refused: {skip_summary(out.skipped)}")
+        raise InputError(
+            f"no usable structures for {what}: all {len(structures)} were refused: {skip_summary(out.skipped)}"
+        )
     if out.skipped:
-        log.warning("skipped %d of %d structures that cannot be graphs: %s", len(out.skipped), len(structures),
-                    skip_summary(out.skipped))
+        log.warning(
+            "skipped %d of %d structures that cannot be graphs: %s",
+            len(out.skipped),
+            len(structures),
+            skip_summary(out.skipped),
+        )
     return out

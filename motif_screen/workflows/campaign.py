@@ -15,7 +15,7 @@ read from MongoDB, so ``lpad rerun_fws`` on any of them is safe.
 
 from __future__ import annotations
 
-from fireworks import Firework, FiretaskBase, FWAction, Workflow, explicit_serialize
+from fireworks import FiretaskBase, Firework, FWAction, Workflow, explicit_serialize
 
 from motif_screen import keys
 from motif_screen.campaign import steps
@@ -62,37 +62,68 @@ class SubmitToOracle(FiretaskBase):
         db_file = self.get("db_file", DB_FILE_PLACEHOLDER)
         with worker_repository(self, fw_spec) as repo:
             spec = steps.load_spec(repo, self["campaign"])
-            preset = (spec.atomate.preset or preset_for_target(spec.target.property)
-                      if spec.oracle == keys.SOURCE_VASP else None)
+            preset = (
+                spec.atomate.preset or preset_for_target(spec.target.property)
+                if spec.oracle == keys.SOURCE_VASP
+                else None
+            )
             plan = steps.submit_round(repo, fireworks_view(self), self["campaign"], int(self["round"]), preset)
             workflows = []
             for cand in plan.candidates:
                 if spec.oracle == keys.SOURCE_CHGNET:
-                    workflows.append(chgnet_oracle_workflow(cand["id"], spec.name, cand["priority"],
-                                                            spec.chgnet_steps, db_file=db_file))
+                    workflows.append(
+                        chgnet_oracle_workflow(
+                            cand["id"], spec.name, cand["priority"], spec.chgnet_steps, db_file=db_file
+                        )
+                    )
                     continue
                 wf = build_oracle_workflow(
-                    cand["structure"], spec.target.property, candidate_id=cand["id"], campaign=spec.name,
-                    model_version=cand["model_version"], priority=cand["priority"], db_file=db_file,
-                    queue_options=spec.atomate.queue_options, preset=preset)
+                    cand["structure"],
+                    spec.target.property,
+                    candidate_id=cand["id"],
+                    campaign=spec.name,
+                    model_version=cand["model_version"],
+                    priority=cand["priority"],
+                    db_file=db_file,
+                    queue_options=spec.atomate.queue_options,
+                    preset=preset,
+                )
                 repo.update_candidate(cand["id"], handoff=wf.metadata["motif_screen_handoff"])
                 workflows.append(wf)
             for ref in plan.references:
-                workflows.append(build_reference_workflow(ref["element"], ref["structure"], reference_key=ref["key"],
-                                                          preset=preset, db_file=db_file,
-                                                          queue_options=spec.atomate.queue_options))
+                workflows.append(
+                    build_reference_workflow(
+                        ref["element"],
+                        ref["structure"],
+                        reference_key=ref["key"],
+                        preset=preset,
+                        db_file=db_file,
+                        queue_options=spec.atomate.queue_options,
+                    )
+                )
         return FWAction(stored_data={"result": plan.summary()}, detours=workflows)
 
 
 def round_fireworks(campaign: str, round_index: int, db_file: str = DB_FILE_PLACEHOLDER) -> list[Firework]:
     """generate -> prescreen -> submit -> collect (runs however the oracle workflows end)."""
     params = {"campaign": campaign, "round": round_index, "db_file": db_file}
-    generate = Firework([GenerateCandidates(**params)], name=fw_name(campaign, round_index, "generate"),
-                        spec=_spec(campaign, round_index))
-    prescreen = Firework([Prescreen(**params)], name=fw_name(campaign, round_index, "prescreen"),
-                         spec=_spec(campaign, round_index), parents=[generate])
-    submit = Firework([SubmitToOracle(**params)], name=fw_name(campaign, round_index, "submit"),
-                      spec=_spec(campaign, round_index, _add_launchpad_and_fw_id=True), parents=[prescreen])
+    generate = Firework(
+        [GenerateCandidates(**params)],
+        name=fw_name(campaign, round_index, "generate"),
+        spec=_spec(campaign, round_index),
+    )
+    prescreen = Firework(
+        [Prescreen(**params)],
+        name=fw_name(campaign, round_index, "prescreen"),
+        spec=_spec(campaign, round_index),
+        parents=[generate],
+    )
+    submit = Firework(
+        [SubmitToOracle(**params)],
+        name=fw_name(campaign, round_index, "submit"),
+        spec=_spec(campaign, round_index, _add_launchpad_and_fw_id=True),
+        parents=[prescreen],
+    )
     collect = Firework(
         [CollectOracleResults(**params), Retrain(**params), CampaignController(**params)],
         name=fw_name(campaign, round_index, "collect-retrain-finish"),
@@ -104,8 +135,11 @@ def round_fireworks(campaign: str, round_index: int, db_file: str = DB_FILE_PLAC
 
 def campaign_workflow(spec: CampaignSpec, db_file: str = DB_FILE_PLACEHOLDER) -> Workflow:
     """What a workflow file holds: create the campaign, then every round, one after the other."""
-    create = Firework([CreateCampaign(spec=spec.model_dump(mode="json"), db_file=db_file)],
-                      name=fw_name(spec.name, 0, "create campaign"), spec=_spec(spec.name, 0))
+    create = Firework(
+        [CreateCampaign(spec=spec.model_dump(mode="json"), db_file=db_file)],
+        name=fw_name(spec.name, 0, "create campaign"),
+        spec=_spec(spec.name, 0),
+    )
     fws, previous = [create], create
     for round_index in range(spec.rounds):
         generate, prescreen, submit, collect = round_fireworks(spec.name, round_index, db_file)
