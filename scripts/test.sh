@@ -3,6 +3,12 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
 cd "$ROOT"
+# the house rules first: lint, format, layers (import-linter contracts in pyproject.toml), types
+echo "[test] ruff, import-linter, mypy"
+"$ROOT/.venv/bin/ruff" check motif_screen
+"$ROOT/.venv/bin/ruff" format --check motif_screen
+"$ROOT/.venv/bin/lint-imports"
+"$ROOT/.venv/bin/mypy"
 set +e
 "$VENV_PY" -m pytest -q -p no:cacheprovider --timeout=900 "$@"
 rc=$?
