@@ -142,8 +142,8 @@ def check_file_size(size: int, where: str) -> None:
     """InputError when a structure file is larger than :data:`MAX_STRUCTURE_FILE_BYTES`."""
     if size > MAX_STRUCTURE_FILE_BYTES:
         raise InputError(
-            f"{where} is {size / 2**20:,.1f} MiB; structure files may be at most {MAX_STRUCTURE_FILE_BYTES // 2**20} MiB "
-            "(split it into several files)."
+            f"{where} is {size / 2**20:,.1f} MiB; structure files may be at most "
+            f"{MAX_STRUCTURE_FILE_BYTES // 2**20} MiB (split it into several files)."
         )
 
 

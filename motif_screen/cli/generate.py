@@ -27,9 +27,10 @@ validity and the reason when invalid, head predictions and the latent vector. A 
 holds an earlier run's output is refused unless --overwrite (which removes that output first).
 The model is a checkpoint file (default: the shipped perov-5 autoencoder, motif_screen/pretrained/).
 
-Limits (motif_screen/limits.py): --n up to {limits.STRUCTURES_PER_CALL.high:,}; --candidates up to {limits.DECODE_CANDIDATES.high}; --n × --candidates up
-to {limits.MAX_DECODED_PER_CALL:,}; --steps up to {limits.FLOW_STEPS.high:,}; --temperature above 0, up to {limits.TEMPERATURE.high:g}; --scale up to {limits.PERTURB_SCALE.high:g};
-seed structures of up to {limits.MAX_ATOMS_PER_STRUCTURE:,} atoms.
+Limits (motif_screen/limits.py): --n up to {limits.STRUCTURES_PER_CALL.high:,};
+--candidates up to {limits.DECODE_CANDIDATES.high}; --n × --candidates up to {limits.MAX_DECODED_PER_CALL:,};
+--steps up to {limits.FLOW_STEPS.high:,}; --temperature above 0, up to {limits.TEMPERATURE.high:g};
+--scale up to {limits.PERTURB_SCALE.high:g}; seed structures of up to {limits.MAX_ATOMS_PER_STRUCTURE:,} atoms.
 """
 
 MODES = ("prior", "perturb", "interpolate", "guided", "constrained")

@@ -138,7 +138,10 @@ def _restore_hint(path: Path) -> str:
     bak = backup_path(path)
     if bak.is_file():
         stamp = _dt.datetime.fromtimestamp(bak.stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S")
-        return f"The previous version ({bak.name}, written {stamp}) can be restored with `motif-screen status --restore-backup`."
+        return (
+            f"The previous version ({bak.name}, written {stamp}) can be restored with "
+            "`motif-screen status --restore-backup`."
+        )
     return "There is no backup beside it; re-run `motif-screen init` in a new folder."
 
 

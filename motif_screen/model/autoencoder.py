@@ -182,7 +182,8 @@ class StructureAutoencoder(nn.Module):
         for row in counts:
             if len(row) != len(self.config.elements) or any(int(c) != c or c < 0 for c in row):
                 raise InputError(
-                    f"a composition must give a non-negative integer count for each of the model's {len(self.config.elements)} elements"
+                    "a composition must give a non-negative integer count for each of the model's "
+                    f"{len(self.config.elements)} elements"
                 )
             if sum(row) < 1:
                 raise InputError("a composition with zero atoms cannot be decoded")

@@ -53,8 +53,8 @@ class RadialEmbedding(nn.Module):
 def hidden_irreps(channels: int, lmax: int) -> o3.Irreps:
     """Node features: C scalars, C/2 vectors (1o), C/4 l=2 tensors (2e)... with natural parity."""
     parts = [(channels, (0, 1))]
-    for l in range(1, lmax + 1):
-        parts.append((max(channels // (2**l), 1), (l, (-1) ** l)))
+    for degree in range(1, lmax + 1):
+        parts.append((max(channels // (2**degree), 1), (degree, (-1) ** degree)))
     return o3.Irreps(parts)
 
 

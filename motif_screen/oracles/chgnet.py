@@ -136,7 +136,9 @@ def _relaxed_reference(symbol: str) -> dict:
             best = {
                 "energy_per_atom": relaxed["energy_per_atom"],
                 "converged": relaxed["converged"],
-                "state": f"lowest of {'/'.join(PROTOTYPES)} prototypes ({lattice}); ASE's reference state is not buildable",
+                "state": (
+                    f"lowest of {'/'.join(PROTOTYPES)} prototypes ({lattice}); ASE's reference state is not buildable"
+                ),
             }
     return best
 

@@ -557,7 +557,7 @@ def _first_match(item: _Prepared, others: list[_Prepared], options: _Options) ->
 
 
 def _same(a: _Prepared, b: _Prepared, options: _Options) -> bool:
-    """``StructureMatcher.fit(a, b)``: decided by ``_decide`` where certain, by ``fit`` on the reduced cells otherwise."""
+    """``StructureMatcher.fit(a, b)``: ``_decide`` where it is certain, else ``fit`` on the reduced cells."""
     ra, rb = a.ready(options.primitive_cell), b.ready(options.primitive_cell)
     if isinstance(ra, np.ndarray):
         return len(ra) == len(rb) and (len(ra) == 0 or float(np.abs(ra - rb).max()) <= MOLECULE_DISTANCE_TOL)

@@ -277,9 +277,9 @@ def _check_cif_block(name: str, data: dict, where: str) -> None:
     operations = _symmetry_operations(data) if rows else 1
     if rows * operations > MAX_CIF_EXPANDED_SITES:
         raise InputError(
-            f"{where} (block {shorten(name, 40)}) has {rows:,} atom sites and {operations} symmetry operations, which can expand "
-            f"to {rows * operations:,} atoms; at most {MAX_CIF_EXPANDED_SITES:,} are read (a structure may have "
-            f"{MAX_ATOMS_PER_STRUCTURE:,} atoms)."
+            f"{where} (block {shorten(name, 40)}) has {rows:,} atom sites and {operations} symmetry operations, "
+            f"which can expand to {rows * operations:,} atoms; at most {MAX_CIF_EXPANDED_SITES:,} are read "
+            f"(a structure may have {MAX_ATOMS_PER_STRUCTURE:,} atoms)."
         )
 
 

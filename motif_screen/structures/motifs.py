@@ -455,7 +455,8 @@ def canonical_environment(text: str, where: str | None = None) -> str:
     if key not in ENVIRONMENT_NAMES:
         shaped = ", ".join(name for name in ENVIRONMENTS)
         raise InputError(
-            f"Unknown coordination environment {text.strip()!r} in motif filter {where or text!r}; known: {shaped}, or cnN."
+            f"Unknown coordination environment {text.strip()!r} in motif filter {where or text!r}; "
+            f"known: {shaped}, or cnN."
         )
     return key
 

@@ -574,10 +574,14 @@ class SyntheticRun:
         mags = "\n".join(f"{i + 1:5d}        0.000       0.000       0.000       0.000" for i in range(self.nions))
         charges = "\n".join(f"{i + 1:5d}        1.000       1.000       0.000       2.000" for i in range(self.nions))
         nplwv = 1000 * self.nions
+        kpoints = (
+            f"   k-points           NKPTS = {len(self.kpts):6d}   k-points in BZ     NKDIM = {len(self.kpts):6d}"
+            f"   number of bands    NBANDS= {self.nbands:6d}"
+        )
         return f""" vasp.6.3.2 (build Jan 01 2024) complex  (fake-vasp, motif_screen.testing)
  running on    1 total cores
  POSCAR = {self.final.composition.reduced_formula}
-   k-points           NKPTS = {len(self.kpts):6d}   k-points in BZ     NKDIM = {len(self.kpts):6d}   number of bands    NBANDS= {self.nbands:6d}
+{kpoints}
    number of dos      NEDOS =    301   number of ions     NIONS = {self.nions:6d}
    total plane-waves  NPLWV = {nplwv:6d}
    NELM   = {self.nelm:6d};   NELMIN=  2; NELMDL= -5     # of ELM steps

@@ -203,7 +203,7 @@ def refine_heads(
     optimizer = torch.optim.Adam(params, lr=lr)
     rng = torch.Generator().manual_seed(seed)
     last = {}
-    for epoch in range(int(epochs)):
+    for _ in range(int(epochs)):
         order = torch.randperm(len(latents), generator=rng)
         for start in range(0, len(order), 128):
             idx = order[start : start + 128]

@@ -1,8 +1,9 @@
 """Training and evaluating an atom-completion model (:mod:`motif_screen.model.completion`).
 
-Training follows the tensor field network paper's protocol (Thomas et al. 2018): each epoch removes one random atom from every training
-structure and the model learns to put it back; evaluation makes one hole per atom (the tensor
-field network paper's test) or one random hole per structure.
+Training follows the tensor field network paper's protocol (Thomas et al. 2018): each epoch
+removes one random atom from every training structure and the model learns to put it back;
+evaluation makes one hole per atom (the tensor field network paper's test) or one random hole
+per structure.
 """
 
 from __future__ import annotations
