@@ -73,6 +73,11 @@ def heads_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor) -
 class TargetScaler(nn.Module):
     """Per-target shift/scale (fitted on the training labels) and variance calibration factor."""
 
+    # buffers (register_buffer), declared so they type as tensors rather than Module attributes
+    shift: torch.Tensor
+    scale: torch.Tensor
+    std_factor: torch.Tensor
+
     def __init__(self, num_targets: int):
         super().__init__()
         self.register_buffer("shift", torch.zeros(num_targets))
