@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from motif_screen import limits
 from motif_screen.cli.arguments import bounded
 from motif_screen.errors import InputError
 from motif_screen.safe_paths import OutputFolder
 from motif_screen.structures.validity import check_composition_text
+
+if TYPE_CHECKING:
+    from pymatgen.core import Molecule, Structure
 
 HELP = "generate hypothetical structures (prior, perturb, interpolate, guided, constrained)"
 DESCRIPTION = f"""\
@@ -125,7 +129,7 @@ def check_request(args) -> None:
         )
 
 
-def _read_seeds(paths) -> list[tuple[str, object]]:
+def _read_seeds(paths) -> list[tuple[str, Structure | Molecule]]:
     from motif_screen.structures.io import read_structures
 
     return read_structures(list(paths))  # every failure names its file
@@ -224,7 +228,11 @@ def write_report(report, out) -> Path:
         where.remove(name)
     invalid = folder.subfolder(INVALID_FOLDER) if any(not valid for valid, _, _ in files) else None
     for valid, name, text in files:
-        (folder if valid else invalid).write(name, text)
+        if valid:
+            folder.write(name, text)
+        else:
+            assert invalid is not None  # made above when any file is invalid
+            invalid.write(name, text)
     return folder.write(CSV_NAME, csv_text)
 
 

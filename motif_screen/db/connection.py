@@ -221,7 +221,8 @@ def launchpad_for(conn: Connection, launchpad_file: str | os.PathLike | None = N
     # deferred: FireWorks' own config loads motif_screen.db.embedded while FireWorks is importing
     from fireworks import LaunchPad
 
-    if conn.is_embedded:  # FireWorks may have been imported only now, with FW_config.yaml's writer client
+    if conn.embedded_store is not None:  # conn.is_embedded, spelled out so that the store path is a str
+        # FireWorks may have been imported only now, with FW_config.yaml's writer client
         embedded.bind_clients(embedded.FireWorksClient(conn.embedded_store, writable=not conn.readonly))
     if launchpad_file and Path(launchpad_file).exists():
         try:

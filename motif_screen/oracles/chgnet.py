@@ -140,6 +140,7 @@ def _relaxed_reference(symbol: str) -> dict:
                     f"lowest of {'/'.join(PROTOTYPES)} prototypes ({lattice}); ASE's reference state is not buildable"
                 ),
             }
+    assert best is not None  # PROTOTYPES is not empty
     return best
 
 
