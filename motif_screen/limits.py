@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
+from typing import SupportsInt, cast
 
 import numpy as np
 
@@ -96,7 +97,9 @@ class Bound:
             if isinstance(value, str):
                 number = int(value.strip()) if self.integer else float(value)
             elif self.integer and isinstance(value, numbers.Real) and float(value).is_integer():
-                number = int(value)
+                # the Reals met here (int, float, Fraction, NumPy scalars) all have __int__; typeshed's
+                # numbers.Real does not declare it
+                number = int(cast(SupportsInt, value))
             elif self.integer:
                 raise ValueError
             else:
@@ -142,8 +145,8 @@ def check_file_size(size: int, where: str) -> None:
     """InputError when a structure file is larger than :data:`MAX_STRUCTURE_FILE_BYTES`."""
     if size > MAX_STRUCTURE_FILE_BYTES:
         raise InputError(
-            f"{where} is {size / 2**20:,.1f} MiB; structure files may be at most {MAX_STRUCTURE_FILE_BYTES // 2**20} MiB "
-            "(split it into several files)."
+            f"{where} is {size / 2**20:,.1f} MiB; structure files may be at most "
+            f"{MAX_STRUCTURE_FILE_BYTES // 2**20} MiB (split it into several files)."
         )
 
 
@@ -183,9 +186,9 @@ def _cell_problem(matrix: np.ndarray, frac: np.ndarray) -> str | None:
     if abs(np.linalg.det(matrix)) < 1e-6:
         return "lattice vectors are linearly dependent (zero cell volume)"
     if len(frac) and np.abs(frac).max() > MAX_ABS_FRACTIONAL_COORDINATE:
-        site, axis = np.unravel_index(int(np.abs(frac).argmax()), frac.shape)
+        site, column = np.unravel_index(int(np.abs(frac).argmax()), frac.shape)
         return (
-            f"fractional coordinate {frac[site, axis]:.3g} of site {site} is outside "
+            f"fractional coordinate {frac[site, column]:.3g} of site {site} is outside "
             f"±{MAX_ABS_FRACTIONAL_COORDINATE:,.0f}"
         )
     return None

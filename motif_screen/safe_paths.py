@@ -228,7 +228,8 @@ def replaced_file(path, what: str = "output file"):
         raise _error(f"use the {what}", path, exc) from None
     if mode is not None and stat.S_ISDIR(mode):
         raise InputError(
-            f"the {what} {path} is a folder; give a file name inside it, e.g. {path / ('plot' + (path.suffix or '.png'))}."
+            f"the {what} {path} is a folder; give a file name inside it, "
+            f"e.g. {path / ('plot' + (path.suffix or '.png'))}."
         )
     if mode is not None and not stat.S_ISREG(mode):
         raise InputError(f"the {what} {path} is {kind_of(mode)}, not a regular file.")

@@ -306,10 +306,11 @@ def collect_round(repo: Repository, fireworks: FireworksView | None, campaign: s
     """Every submitted candidate of the round whose workflow has finished leaves computed or failed.
 
     A failed candidate whose workflow was re-run (``lpad rerun_fws`` after a fix) and now finished
-    cleanly is recorded again and becomes computed. A fizzled step (or one stopped because its parent fizzled) fails the candidate with the step's
-    name and reason; a finished VASP workflow is read from the step that defines each value (energies
-    from the static, the band gap from the uniform NSCF); references computed for the round are
-    stored, and formation energies and distances to the hull are brought up to date.
+    cleanly is recorded again and becomes computed. A fizzled step (or one stopped because its
+    parent fizzled) fails the candidate with the step's name and reason; a finished VASP workflow
+    is read from the step that defines each value (energies from the static, the band gap from the
+    uniform NSCF); references computed for the round are stored, and formation energies and
+    distances to the hull are brought up to date.
     """
     spec = load_spec(repo, campaign)
     counts = {"computed": 0, "failed": 0, "still_running": 0, "references": 0}

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from motif_screen import limits
 from motif_screen.cli.arguments import bounded
 from motif_screen.errors import InputError
 from motif_screen.safe_paths import OutputFolder
 from motif_screen.structures.validity import check_composition_text
+
+if TYPE_CHECKING:
+    from pymatgen.core import Molecule, Structure
 
 HELP = "generate hypothetical structures (prior, perturb, interpolate, guided, constrained)"
 DESCRIPTION = f"""\
@@ -27,9 +31,10 @@ validity and the reason when invalid, head predictions and the latent vector. A 
 holds an earlier run's output is refused unless --overwrite (which removes that output first).
 The model is a checkpoint file (default: the shipped perov-5 autoencoder, motif_screen/pretrained/).
 
-Limits (motif_screen/limits.py): --n up to {limits.STRUCTURES_PER_CALL.high:,}; --candidates up to {limits.DECODE_CANDIDATES.high}; --n × --candidates up
-to {limits.MAX_DECODED_PER_CALL:,}; --steps up to {limits.FLOW_STEPS.high:,}; --temperature above 0, up to {limits.TEMPERATURE.high:g}; --scale up to {limits.PERTURB_SCALE.high:g};
-seed structures of up to {limits.MAX_ATOMS_PER_STRUCTURE:,} atoms.
+Limits (motif_screen/limits.py): --n up to {limits.STRUCTURES_PER_CALL.high:,};
+--candidates up to {limits.DECODE_CANDIDATES.high}; --n × --candidates up to {limits.MAX_DECODED_PER_CALL:,};
+--steps up to {limits.FLOW_STEPS.high:,}; --temperature above 0, up to {limits.TEMPERATURE.high:g};
+--scale up to {limits.PERTURB_SCALE.high:g}; seed structures of up to {limits.MAX_ATOMS_PER_STRUCTURE:,} atoms.
 """
 
 MODES = ("prior", "perturb", "interpolate", "guided", "constrained")
@@ -124,7 +129,7 @@ def check_request(args) -> None:
         )
 
 
-def _read_seeds(paths) -> list[tuple[str, object]]:
+def _read_seeds(paths) -> list[tuple[str, Structure | Molecule]]:
     from motif_screen.structures.io import read_structures
 
     return read_structures(list(paths))  # every failure names its file
@@ -223,7 +228,11 @@ def write_report(report, out) -> Path:
         where.remove(name)
     invalid = folder.subfolder(INVALID_FOLDER) if any(not valid for valid, _, _ in files) else None
     for valid, name, text in files:
-        (folder if valid else invalid).write(name, text)
+        if valid:
+            folder.write(name, text)
+        else:
+            assert invalid is not None  # made above when any file is invalid
+            invalid.write(name, text)
     return folder.write(CSV_NAME, csv_text)
 
 

@@ -6,6 +6,7 @@ import json
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -88,7 +89,7 @@ def config_files(
         "query": "{}",
         "env": {"db_file": str(db_file), "vasp_cmd": vasp_cmd, "scratch_dir": None, "incar_update": {}},
     }
-    fw_config = {
+    fw_config: dict[str, Any] = {
         "LAUNCHPAD_LOC": str(directory / "my_launchpad.yaml"),
         "FWORKER_LOC": str(directory / "my_fworker.yaml"),
         "CONFIG_FILE_DIR": str(directory),

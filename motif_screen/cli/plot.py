@@ -109,7 +109,7 @@ def _campaign_points(args, color_by: str):
     if not docs:
         raise InputError(f"campaign {args.campaign!r} has no candidates with stored latents")
     latents = np.array([list(d.latent) for d in docs])
-    values = []
+    values: list[str | float] = []
     for d in docs:
         if color_by == "motif":
             envs = sorted({label.split(":")[1] for label in (d.motif_labels or []) if label.count(":") == 1})

@@ -103,11 +103,7 @@ def set_prototype(args) -> int:
     if len(found) != 1:
         raise InputError(f"{args.file} holds {len(found)} structures; give one")
     structure = found[0][1]
-    symbols = (
-        sorted({el.symbol for el in getattr(structure, "composition", {}).elements})
-        if hasattr(structure, "composition")
-        else []
-    )
+    symbols = sorted({el.symbol for el in structure.composition.elements})
     if not hasattr(structure, "lattice"):
         raise InputError(f"{args.file} is not a periodic structure; a ground state needs a cell")
     if symbols != [element] or not structure.is_ordered:

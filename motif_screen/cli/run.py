@@ -8,11 +8,13 @@ previous run died are re-run (their steps are idempotent), nothing is duplicated
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from motif_screen import keys
 from motif_screen.cli.common import (
@@ -57,7 +59,7 @@ def campaign_fireworks(lpad, campaign: str, states: list[str] | None = None) -> 
     """The campaign's own step Fireworks (create, generate, prescreen, submit, collect), optionally in ``states``."""
     from motif_screen.workflows.campaign import SPEC_CAMPAIGN
 
-    query = {f"spec.{SPEC_CAMPAIGN}": campaign}
+    query: dict[str, Any] = {f"spec.{SPEC_CAMPAIGN}": campaign}
     if states:
         query["state"] = {"$in": states}
     return list(lpad.fireworks.find(query, {"fw_id": 1, "state": 1, "name": 1}))
@@ -97,20 +99,22 @@ def campaign_failures(lpad, campaign: str) -> list[str]:
     return lines
 
 
+class _WarningsOnly(logging.Filter):
+    """Lets warnings and errors through, drops INFO and DEBUG records."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+
 def _quiet_fireworks_logs() -> None:
     """One progress bar instead of FireWorks' INFO line per task; warnings and errors still show.
 
     FireWorks resets its loggers' levels on every launch, so a filter (which it leaves alone) is used.
     """
-    import logging
-
     for name in ("launchpad", "rocket.launcher"):
         logger = logging.getLogger(name)
-        if not any(getattr(f, "motif_screen", False) for f in logger.filters):
-            quiet = logging.Filter()
-            quiet.filter = lambda record: record.levelno >= logging.WARNING
-            quiet.motif_screen = True
-            logger.addFilter(quiet)
+        if not any(isinstance(f, _WarningsOnly) for f in logger.filters):
+            logger.addFilter(_WarningsOnly())
 
 
 def launch_until_done(lpad, fworker, conn, launch_root: Path) -> int:

@@ -95,8 +95,8 @@ def stuck_candidates(repo, lpad, campaign: str | None, expiration_secs: int) -> 
                 fws = workflows.get(str(d.id), [])
                 if not fws:
                     why = "no oracle Firework on the LaunchPad"
-                elif lost & {fw.fw_id for fw in fws}:
-                    why = f"lost run (Firework {sorted(lost & {fw.fw_id for fw in fws})[0]}): `lpad detect_lostruns --rerun`"
+                elif lost_here := lost & {fw.fw_id for fw in fws}:
+                    why = f"lost run (Firework {min(lost_here)}): `lpad detect_lostruns --rerun`"
                 elif any(fw.state == "FIZZLED" for fw in fws):
                     why = view.failure(fws) or "a step fizzled"
                 elif finished(fws):

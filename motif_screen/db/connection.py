@@ -78,8 +78,9 @@ def load_db_file(path: str | os.PathLike) -> dict:
         raise ConfigError(f"db file {path} must hold a JSON object")
     if LEGACY_EMBEDDED_KEY in creds:
         raise ConfigError(
-            f"db file {path} was written by an older motif-screen for an embedded store that FireWorks' own tools "
-            f"could overwrite: run `motif-screen init {path.parent}` again to upgrade it (the store and its data are kept)"
+            f"db file {path} was written by an older motif-screen for an embedded store that FireWorks' "
+            f"own tools could overwrite: run `motif-screen init {path.parent}` again to upgrade it "
+            "(the store and its data are kept)"
         )
     if EMBEDDED_KEY not in creds and "host_uri" not in creds and "host" not in creds:
         raise ConfigError(f"db file {path} names no `host`, `host_uri` or `{EMBEDDED_KEY}`")
@@ -105,9 +106,8 @@ def real_client(kwargs: dict, where: str, timeout_ms: int):
         client = pymongo.MongoClient(serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, **kwargs)
         client.admin.command("ping")
     except OperationFailure as exc:
-        raise DatabaseError(
-            f"MongoDB at {where} refused us: {exc.details.get('errmsg', 'authentication failed') if exc.details else 'operation failed'}"
-        ) from None
+        reason = exc.details.get("errmsg", "authentication failed") if exc.details else "operation failed"
+        raise DatabaseError(f"MongoDB at {where} refused us: {reason}") from None
     except PyConfigError as exc:
         raise DatabaseError(f"MongoDB settings for {where} are invalid: {type(exc).__name__}") from None
     except PyMongoError:
@@ -221,7 +221,8 @@ def launchpad_for(conn: Connection, launchpad_file: str | os.PathLike | None = N
     # deferred: FireWorks' own config loads motif_screen.db.embedded while FireWorks is importing
     from fireworks import LaunchPad
 
-    if conn.is_embedded:  # FireWorks may have been imported only now, with FW_config.yaml's writer client
+    if conn.embedded_store is not None:  # conn.is_embedded, spelled out so that the store path is a str
+        # FireWorks may have been imported only now, with FW_config.yaml's writer client
         embedded.bind_clients(embedded.FireWorksClient(conn.embedded_store, writable=not conn.readonly))
     if launchpad_file and Path(launchpad_file).exists():
         try:

@@ -28,6 +28,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
+from typing import Any, TextIO
 
 import mongomock
 import mongomock.gridfs
@@ -138,7 +139,10 @@ def _restore_hint(path: Path) -> str:
     bak = backup_path(path)
     if bak.is_file():
         stamp = _dt.datetime.fromtimestamp(bak.stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S")
-        return f"The previous version ({bak.name}, written {stamp}) can be restored with `motif-screen status --restore-backup`."
+        return (
+            f"The previous version ({bak.name}, written {stamp}) can be restored with "
+            "`motif-screen status --restore-backup`."
+        )
     return "There is no backup beside it; re-run `motif-screen init` in a new folder."
 
 
@@ -178,7 +182,7 @@ def load_into(client, content: dict) -> None:
 
 
 def dump(client) -> dict:
-    databases = {}
+    databases: dict[str, dict[str, dict]] = {}
     for db_name in client.list_database_names():
         db = client[db_name]
         databases[db_name] = {}
@@ -199,7 +203,7 @@ def dump(client) -> dict:
 
 def _new_client(content: dict):
     mongomock.gridfs.enable_gridfs_integration()  # GridFS over mongomock (checkpoints, FireWorks' fallback)
-    client = mongomock.MongoClient()
+    client: mongomock.MongoClient[dict[str, Any]] = mongomock.MongoClient()
     load_into(client, content)
     return client
 
@@ -212,7 +216,7 @@ class StoreLock:
 
     def __init__(self, store_path: str | os.PathLike):
         self.path = Path(f"{os.path.realpath(store_path)}{LOCK_SUFFIX}")
-        self._fh = None
+        self._fh: TextIO | None = None
 
     def acquire(self, timeout_s: float = 0.0) -> None:
         try:

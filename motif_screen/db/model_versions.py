@@ -59,7 +59,7 @@ def of_round(name: str, campaign: str, round_index: int) -> ModelVersion | None:
     return ModelVersion.objects(name=name, config__campaign=campaign, config__round=int(round_index)).first()
 
 
-def rewrite_fingerprints(migrate: Callable[[str], str]) -> int:
+def rewrite_fingerprints(migrate: Callable[[str], str | None]) -> int:
     """Apply ``migrate`` to every stored data fingerprint; returns how many changed (idempotent)."""
     changed = 0
     for doc in ModelVersion.objects(data_fingerprint__ne=None).only("data_fingerprint"):

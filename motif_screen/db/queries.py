@@ -50,7 +50,7 @@ def parse_range(text: str, name: str = "range") -> Range:
     """``"1.0:3.0"``, ``"1:"`` or ``":3"`` -> Range; anything else is an InputError."""
     if not isinstance(text, str) or text.count(":") != 1:
         raise InputError(f"--{name} {text!r}: expected LOW:HIGH, LOW: or :HIGH (e.g. 1.0:3.0)")
-    parts = []
+    parts: list[float | None] = []
     for part in text.split(":"):
         part = part.strip()
         if not part:

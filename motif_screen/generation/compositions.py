@@ -20,13 +20,13 @@ def compound_rule(elements: Sequence[int], periodic: bool) -> Callable[[list[int
     elements = [int(z) for z in elements]
     if not periodic:
 
-        def accept(counts: list[int]) -> bool:
+        def pairs_valences(counts: list[int]) -> bool:
             return valences_can_pair({z: n for z, n in zip(elements, counts) if n})
 
-        return accept
+        return pairs_valences
     symbols = [element_symbol(z) for z in elements]
 
-    def accept(counts: list[int]) -> bool:
+    def passes_smact(counts: list[int]) -> bool:
         return counts_pass_smact({s: n for s, n in zip(symbols, counts) if n})
 
-    return accept
+    return passes_smact

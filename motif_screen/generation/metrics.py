@@ -58,7 +58,7 @@ def cdvae_validity(structure) -> tuple[bool, bool]:
 def reconstruction_metrics(predictions: Sequence, truths: Sequence, valid: Sequence[bool] | None = None) -> dict:
     """match_rate and rmse (mean over matched structures) as CDVAE's RecEval."""
     matcher = cdvae_matcher()
-    rms = []
+    rms: list[float | None] = []
     for i, (pred, true) in enumerate(zip(predictions, truths)):
         if valid is not None and not valid[i]:
             rms.append(None)

@@ -125,7 +125,8 @@ def perturb(
     """``n`` structures around seed structures (round-robin): z = encode(seed) + scale · (a prior-shaped step).
 
     ``scale`` is in prior units (the step has the prior's covariance times scale²), so 0.1 stays
-    close to the seed and 1.0 wanders as far as the whole prior. A seed the encoder cannot read raises InputError naming it.
+    close to the seed and 1.0 wanders as far as the whole prior. A seed the encoder cannot read
+    raises InputError naming it.
     """
     n = check_count(n)
     if not seeds:

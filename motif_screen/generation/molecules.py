@@ -166,9 +166,9 @@ def rdkit_molecule(numbers: Sequence[int], orders: np.ndarray):
 
 
 def _sanitised_smiles(mol) -> str | None:
-    from rdkit import Chem, RDLogger  # optional extra, see rdkit_molecule
+    from rdkit import Chem, rdBase  # optional extra, see rdkit_molecule
 
-    RDLogger.DisableLog("rdApp.*")  # a rejected molecule is a counted outcome, not console noise
+    rdBase.DisableLog("rdApp.*")  # a rejected molecule is a counted outcome, not console noise
     try:
         Chem.SanitizeMol(mol)
         fragments = Chem.GetMolFrags(mol, asMols=True, sanitizeFrags=True)

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from motif_screen import limits
 from motif_screen.structures.validity import check_validity
+
+if TYPE_CHECKING:
+    from pymatgen.core import Molecule, Structure
 
 __all__ = ["GeneratedStructure", "GenerationReport", "MAX_REQUEST", "check_count", "assess"]
 
@@ -22,7 +26,7 @@ MAX_REQUEST = limits.STRUCTURES_PER_CALL.high  # one call; more is a mistake (a 
 class GeneratedStructure:
     """One decoded structure and where it came from."""
 
-    structure: object  # pymatgen Structure (crystals) or Molecule
+    structure: Structure | Molecule  # crystals or molecules
     mode: str  # prior | perturb | interpolate | guided | constrained
     parents: list[str]  # ids/names of the structures it was derived from ([] for prior samples)
     latent: list[float]  # the latent vector that was decoded

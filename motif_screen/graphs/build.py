@@ -175,7 +175,8 @@ def to_graph(
     if len(dist) and dist.min() < MIN_DISTANCE:
         k = int(np.argmin(dist))
         raise InputError(
-            f"{label()} has overlapping atoms: sites {int(dst[k])} and {int(src[k])} are {dist[k]:.3f} Å apart (< {MIN_DISTANCE} Å)"
+            f"{label()} has overlapping atoms: sites {int(dst[k])} and {int(src[k])} are {dist[k]:.3f} Å apart "
+            f"(< {MIN_DISTANCE} Å)"
         )
     dtype = dtype or torch.get_default_dtype()
     np_dtype = _NUMPY_DTYPES.get(dtype)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fireworks import Firework, Workflow
 
 from motif_screen import keys
@@ -13,7 +15,7 @@ from motif_screen.settings import DB_FILE_PLACEHOLDER
 def chgnet_oracle_workflow(
     candidate_id: str, campaign: str, acquisition: float | None, steps: int, db_file: str = DB_FILE_PLACEHOLDER
 ) -> Workflow:
-    spec = {keys.TASKDOC_CANDIDATE_ID: candidate_id, keys.TASKDOC_CAMPAIGN: campaign}
+    spec: dict[str, Any] = {keys.TASKDOC_CANDIDATE_ID: candidate_id, keys.TASKDOC_CAMPAIGN: campaign}
     if acquisition is not None:
         spec["_priority"] = priority_from_acquisition(acquisition)
     fw = Firework(

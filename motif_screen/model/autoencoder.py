@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 from pymatgen.core import Lattice, Molecule, Structure
@@ -21,7 +22,7 @@ from motif_screen import keys, limits
 from motif_screen.errors import InputError
 from motif_screen.graphs import collate, to_graph
 from motif_screen.model.decoder import Decoder, DecoderConfig
-from motif_screen.model.encoder import build_encoder
+from motif_screen.model.encoder import Encoder, build_encoder
 from motif_screen.model.heads import EnsembleHeads, TargetScaler, ensemble_moments, heads_nll
 from motif_screen.model.latent_prior import fit_gaussian_mixture
 
@@ -55,7 +56,15 @@ class StructureAutoencoder(nn.Module):
 
     KIND = "autoencoder"  # checkpoint kind (motif_screen.model.builders)
 
-    def __init__(self, config: AutoencoderConfig, encoder: nn.Module | None = None):
+    # buffers (register_buffer): the latent prior, see __init__ and _set_mixture
+    prior_mean: torch.Tensor
+    prior_scale_tril: torch.Tensor
+    prior_weights: torch.Tensor
+    prior_means: torch.Tensor
+    prior_scale_trils: torch.Tensor
+    checkpoint_info: dict[str, Any]  # set by training and by motif_screen.model.checkpoint
+
+    def __init__(self, config: AutoencoderConfig, encoder: Encoder | None = None):
         super().__init__()
         self.config = config
         self.encoder = (
@@ -182,7 +191,8 @@ class StructureAutoencoder(nn.Module):
         for row in counts:
             if len(row) != len(self.config.elements) or any(int(c) != c or c < 0 for c in row):
                 raise InputError(
-                    f"a composition must give a non-negative integer count for each of the model's {len(self.config.elements)} elements"
+                    "a composition must give a non-negative integer count for each of the model's "
+                    f"{len(self.config.elements)} elements"
                 )
             if sum(row) < 1:
                 raise InputError("a composition with zero atoms cannot be decoded")
@@ -270,7 +280,8 @@ class StructureAutoencoder(nn.Module):
         out = self.decoder.losses(z, species, batch[keys.NUM_NODES], batch[keys.POSITIONS], cell, generator=generator)
         out["kl"] = (-0.5 * (1 + logvar - mean**2 - logvar.exp()).sum(-1)).mean()
         if self.heads is not None and targets is not None and torch.isfinite(targets).any():
-            out["property"] = heads_nll(*self.heads(mean), self.target_scaler.normalise(targets))
+            head_mean, head_log_var = self.heads(mean)
+            out["property"] = heads_nll(head_mean, head_log_var, self.target_scaler.normalise(targets))
         return out
 
     def total_loss(self, terms: dict) -> torch.Tensor:
@@ -351,9 +362,9 @@ class StructureAutoencoder(nn.Module):
 PRIOR_REG = 1e-4  # added to every covariance of the latent prior (latents have unit-order spread)
 
 
-def to_structures(decoded) -> list:
+def to_structures(decoded) -> list[Structure | Molecule]:
     """A :class:`~motif_screen.model.decoder.DecodedBatch` as pymatgen objects."""
-    out = []
+    out: list[Structure | Molecule] = []
     ends = torch.cumsum(decoded.num_nodes, 0).tolist()
     starts = [0] + ends[:-1]
     for b, (s, e) in enumerate(zip(starts, ends)):
@@ -368,7 +379,7 @@ def to_structures(decoded) -> list:
     return out
 
 
-def build_autoencoder(config: AutoencoderConfig | dict, encoder: nn.Module | None = None) -> StructureAutoencoder:
+def build_autoencoder(config: AutoencoderConfig | dict, encoder: Encoder | None = None) -> StructureAutoencoder:
     if isinstance(config, dict):
         config = AutoencoderConfig(**config)
     return StructureAutoencoder(config, encoder=encoder)

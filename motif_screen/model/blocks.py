@@ -26,6 +26,8 @@ _ACTIVATION_GATE = torch.sigmoid
 class RadialEmbedding(nn.Module):
     """|r| -> Bessel basis × smooth polynomial cutoff (DimeNet), zero with zero slope at the cutoff."""
 
+    frequencies: torch.Tensor  # buffer
+
     def __init__(self, cutoff: float, num_basis: int = 8, p: int = 6):
         super().__init__()
         self.cutoff = float(cutoff)
@@ -53,8 +55,8 @@ class RadialEmbedding(nn.Module):
 def hidden_irreps(channels: int, lmax: int) -> o3.Irreps:
     """Node features: C scalars, C/2 vectors (1o), C/4 l=2 tensors (2e)... with natural parity."""
     parts = [(channels, (0, 1))]
-    for l in range(1, lmax + 1):
-        parts.append((max(channels // (2**l), 1), (l, (-1) ** l)))
+    for degree in range(1, lmax + 1):
+        parts.append((max(channels // (2**degree), 1), (degree, (-1) ** degree)))
     return o3.Irreps(parts)
 
 
@@ -84,7 +86,8 @@ class Interaction(nn.Module):
         self.irreps_out = o3.Irreps(irreps_out).simplify()
         wanted = {ir for _, ir in self.irreps_out}
 
-        mid, instructions = [], []
+        mid: list[tuple[int, o3.Irrep]] = []
+        instructions: list[tuple[int, int, int, str, bool]] = []
         for i, (mul, ir_in) in enumerate(self.irreps_in):
             for j, (_, ir_sh) in enumerate(self.irreps_sh):
                 for ir_out in ir_in * ir_sh:
@@ -118,6 +121,8 @@ class Interaction(nn.Module):
     @property
     def weight_scale(self) -> torch.Tensor:
         """(weight_numel,) float64 constants of the fast path, folded into the radial MLP."""
+        if self._plan is None:
+            raise RuntimeError("this interaction has no fast path (plan_paths does not cover it): no weight_scale")
         return self._plan.weight_scale
 
     def forward(self, x, edge_sh, edge_radial, edge_src, edge_dst, sh_parity=None):

@@ -15,9 +15,12 @@ from motif_screen.model.autoencoder import StructureAutoencoder
 from motif_screen.model.completion import CompletionModel
 from motif_screen.model.property_model import PropertyModel
 
-__all__ = ["MODEL_KINDS", "build_from_config", "kind_of"]
+__all__ = ["MODEL_KINDS", "CheckpointModel", "build_from_config", "kind_of"]
 
-MODEL_KINDS: dict[str, type[nn.Module]] = {
+# a model of one of the kinds below (each has KIND, model_config and from_config)
+CheckpointModel = PropertyModel | StructureAutoencoder | CompletionModel
+
+MODEL_KINDS: dict[str, type[CheckpointModel]] = {
     cls.KIND: cls for cls in (PropertyModel, StructureAutoencoder, CompletionModel)
 }
 
@@ -32,7 +35,7 @@ def kind_of(model: nn.Module) -> str:
     )
 
 
-def build_from_config(kind: str, config: dict) -> nn.Module:
+def build_from_config(kind: str, config: dict) -> CheckpointModel:
     """A fresh (untrained) model of ``kind`` with the architecture ``config`` records."""
     if kind not in MODEL_KINDS:
         raise ModelError(f"model kind {kind!r} is unknown to this code; it builds {', '.join(sorted(MODEL_KINDS))}")

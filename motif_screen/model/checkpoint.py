@@ -16,6 +16,7 @@ import json
 import os
 import warnings
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -23,7 +24,7 @@ from torch import nn
 from motif_screen import __version__
 from motif_screen.errors import ModelError
 from motif_screen.model.autoencoder import StructureAutoencoder
-from motif_screen.model.builders import MODEL_KINDS, build_from_config, kind_of
+from motif_screen.model.builders import MODEL_KINDS, CheckpointModel, build_from_config, kind_of
 from motif_screen.model.migrations import FORMAT_VERSION, migrate
 
 __all__ = [
@@ -85,14 +86,15 @@ def checkpoint_dict(model: nn.Module, *, config=None, metrics=None, data_fingerp
     if encoder is not None and hasattr(encoder, "vocabulary"):
         payload["vocabulary"] = [int(z) for z in encoder.vocabulary]
     scaler = getattr(model, "scaler", None)
-    if scaler is not None and hasattr(model, "targets"):
+    targets = getattr(model, "targets", None)
+    if scaler is not None and targets is not None:
         payload["normalisation"] = {
             t: {
                 "shift": float(scaler.shift[i]),
                 "scale": float(scaler.scale[i]),
                 "std_factor": float(scaler.std_factor[i]),
             }
-            for i, t in enumerate(model.targets)
+            for i, t in enumerate(targets)
         }
     return payload
 
@@ -114,6 +116,7 @@ def read_checkpoint(source, label: str | None = None) -> dict:
     """The checkpoint dict of a path or bytes, validated and migrated to :data:`FORMAT_VERSION`;
     raises :class:`ModelError` when it is unusable."""
     label = label or str(source)
+    handle: io.BytesIO | Path
     if isinstance(source, (bytes, bytearray)):
         handle = io.BytesIO(source)
     else:
@@ -139,7 +142,7 @@ def read_checkpoint(source, label: str | None = None) -> dict:
     return payload
 
 
-def model_from_checkpoint(payload: dict, label: str = "checkpoint") -> nn.Module:
+def model_from_checkpoint(payload: dict, label: str = "checkpoint") -> CheckpointModel:
     """The model a :func:`read_checkpoint` payload describes, in eval mode, with
     ``checkpoint_info`` (config, metrics, data fingerprint, code version)."""
     kind = payload.get("kind")
@@ -156,7 +159,7 @@ def model_from_checkpoint(payload: dict, label: str = "checkpoint") -> nn.Module
     return model
 
 
-def load_checkpoint(path, kind: str | None = None) -> nn.Module:
+def load_checkpoint(path, kind: str | None = None) -> CheckpointModel:
     """The model stored at ``path`` (eval mode); ``model.checkpoint_info`` holds config/metrics/fingerprint
     and ``model.model_name`` the name it was saved under (else the file's stem). With ``kind``, a
     checkpoint of another kind is refused."""
@@ -187,4 +190,5 @@ def save_autoencoder(
 
 def load_autoencoder(path) -> StructureAutoencoder:
     """The structure autoencoder stored at ``path``; a missing, corrupt or foreign file raises ModelError."""
-    return load_checkpoint(path, kind=StructureAutoencoder.KIND)
+    # load_checkpoint refuses a checkpoint of any other kind, so this is an autoencoder
+    return cast(StructureAutoencoder, load_checkpoint(path, kind=StructureAutoencoder.KIND))

@@ -18,6 +18,7 @@ Training and evaluation are :mod:`motif_screen.training.completion`; holes are m
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -111,7 +112,9 @@ class CompletionModel(nn.Module):
 
     KIND = "completion"
 
-    def __init__(self, encoder: nn.Module, elements, hidden_scalars: int = 32, hidden_vectors: int = 8):
+    checkpoint_info: dict[str, Any]  # set by training and by motif_screen.model.checkpoint
+
+    def __init__(self, encoder: Encoder, elements, hidden_scalars: int = 32, hidden_vectors: int = 8):
         super().__init__()
         self.encoder = encoder
         self.elements = tuple(int(z) for z in elements)
@@ -122,6 +125,8 @@ class CompletionModel(nn.Module):
         self.cutoff = float(encoder.cutoff)
         self.irreps_in = {keys.POSITIONS: o3.Irreps("1o"), keys.CELL: o3.Irreps("3x1o")}
         self.irreps_out = {ELEMENT_LOGITS: o3.Irreps(f"{len(self.elements)}x0e"), POSITION: o3.Irreps("1o")}
+        self.model_version: int | None = None  # the ModelVersion number, when loaded from the database
+        self.model_name: str | None = None
 
     @property
     def model_config(self) -> dict:

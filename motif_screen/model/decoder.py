@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import cast
 
 import numpy as np
 import torch
@@ -340,6 +341,8 @@ class VelocityField(nn.Module):
     unchanged by translations and by lattice-equivalent images.
     """
 
+    sh_parity: torch.Tensor  # buffer (not saved): (−1)^l of each spherical-harmonic component
+
     def __init__(self, config: DecoderConfig):
         super().__init__()
         c = config
@@ -379,7 +382,8 @@ class VelocityField(nn.Module):
     ) -> torch.Tensor:
         """(N, mlp_hidden) the species and latent terms of the first conditioning layer, with its bias:
         they do not change while a structure is decoded, so decoding computes them once for all steps."""
-        first, n_species = self.embed[0], len(self.config.elements)
+        first = cast(nn.Linear, self.embed[0])  # __init__ builds embed as Linear, SiLU, Linear
+        n_species = len(self.config.elements)
         batch = torch.repeat_interleave(torch.arange(len(num_nodes), device=latent.device), num_nodes)
         weight = first.weight
         per_graph = latent @ weight[:, n_species : n_species + latent.shape[1]].T
@@ -450,6 +454,11 @@ def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
 class Decoder(nn.Module):
     """The four heads of the decoder and its flow; see the module docstring."""
 
+    # buffers (register_buffer)
+    lattice_mean: torch.Tensor
+    lattice_std: torch.Tensor
+    element_table: torch.Tensor
+
     def __init__(self, config: DecoderConfig):
         super().__init__()
         self.config = config
@@ -485,6 +494,7 @@ class Decoder(nn.Module):
         self.lattice_std.copy_(p.std(0).clamp(min=1e-2) if len(p) > 1 else torch.ones(6))
 
     def predict_lattice(self, latent: torch.Tensor, num_nodes: torch.Tensor) -> torch.Tensor:
+        assert self.lattice_head is not None  # crystals only: a periodic decoder has a lattice head
         p = self.lattice_head(latent) * self.lattice_std + self.lattice_mean
         lengths = p[:, :3].clamp(min=0.5) * num_nodes[:, None].to(p.dtype) ** (1 / 3)
         angles = p[:, 3:].clamp(30.0, 150.0)
@@ -516,6 +526,7 @@ class Decoder(nn.Module):
         out["composition"] = self.composition_loss(latent, counts)
         t = torch.rand(B, generator=generator, dtype=latent.dtype).to(latent.device)
         if c.periodic:
+            assert self.lattice_head is not None  # built whenever c.periodic
             target_scaled = (self._scaled_lattice_params(cell, num_nodes) - self.lattice_mean) / self.lattice_std
             out["lattice"] = nn.functional.mse_loss(self.lattice_head(latent), target_scaled)
             frac1 = wrap_frac(torch.linalg.solve(cell[batch].transpose(1, 2), pos[..., None])[..., 0])
@@ -586,7 +597,7 @@ class Decoder(nn.Module):
         required: torch.Tensor | None = None,
         accept: Callable[[list[int]], bool] | None = None,
         search: int = 32,
-    ):
+    ) -> list[list[int]]:
         """Number of atoms and per-element counts for each latent. ``allowed`` (E,) bool keeps the
         other elements at zero; ``required`` (E,) bool gives each of those elements at least one atom
         (the size grows if it must). ``accept`` (counts over the vocabulary -> bool) takes the most
@@ -603,13 +614,13 @@ class Decoder(nn.Module):
         if required is not None:
             log_probs[:, required.to(log_probs.device), 0] = -torch.inf
             num_atoms = [max(int(n), int(required.sum())) for n in num_atoms]
-        num_atoms = torch.as_tensor(num_atoms)
-        counts = counts_from_log_probs(log_probs, num_atoms).tolist()
+        totals = torch.as_tensor(num_atoms)
+        counts = counts_from_log_probs(log_probs, totals).tolist()
         if accept is None:
             return counts
         redo = [i for i, row in enumerate(counts) if not accept(row)]  # most pass already: search only these
         if redo:
-            options, scores = best_compositions(log_probs[redo], num_atoms[redo], search)
+            options, scores = best_compositions(log_probs[redo], totals[redo], search)
             for i, rows, row_scores in zip(redo, options.tolist(), scores.tolist()):
                 counts[i] = next(
                     (row for row, score in zip(rows, row_scores) if math.isfinite(score) and accept(row)), counts[i]
@@ -671,12 +682,12 @@ class Decoder(nn.Module):
             pos = move(pos, self.velocity(pos, species, num_nodes, cell, ones, latent, ones * sigma, constant=constant))
             if keep_trajectory:
                 trajectory.append(pos.clone())
-        frac = None if cell is None else wrap_frac(torch.einsum("ni,nij->nj", pos, inv[batch]))
+        final_frac = None if cell is None else wrap_frac(torch.einsum("ni,nij->nj", pos, inv[batch]))
         return DecodedBatch(
             num_nodes=num_nodes.cpu(),
             species=species.cpu(),
             atomic_numbers=self.element_table[species].cpu(),
-            frac_coords=None if frac is None else frac.cpu(),
+            frac_coords=None if final_frac is None else final_frac.cpu(),
             cell=None if cell is None else cell.cpu(),
             positions=pos.cpu(),
             trajectory=trajectory,

@@ -167,6 +167,7 @@ def messages(plan: PathPlan, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) 
                 acc.addcmul_(xs[:, i * p.mul : (i + 1) * p.mul], ys[:, i : i + 1])
             pairs = [(acc, ww)]
         else:  # contract Y with the Clebsch–Gordan block first: (E, dim3, dim1), then batch-multiply
+            assert p.w3j is not None  # plan_paths sets it on every GENERAL path
             c = p.w3j.to(dtype=y.dtype, device=y.device)  # (dim1, dim2, dim3)
             filt = (y[:, p.y] @ c.permute(1, 2, 0).reshape(c.shape[1], -1)).reshape(n, p.dim3, p.dim1)
             product = torch.bmm(filt, x[:, p.x].reshape(n, p.dim1, p.mul))

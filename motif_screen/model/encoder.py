@@ -24,6 +24,8 @@ class Encoder(nn.Module):
     LATENT (B, latent_dim) invariant, LATENT_EQUIVARIANT (B, latent_vectors x 1o)}.
     """
 
+    species_lookup: torch.Tensor  # buffer: atomic number -> vocabulary index (-1 outside it)
+
     def __init__(
         self,
         *,

@@ -34,8 +34,8 @@ class EnsembleHeads(nn.Module):
         self.irreps_out = o3.Irreps(f"{2 * num_targets}x0e")
         self.num_targets = int(num_targets)
         self.ensemble_size = int(ensemble_size)
-        k, l, h, t = ensemble_size, latent_dim, hidden, num_targets
-        self.w1 = nn.Parameter(torch.randn(k, l, h) / math.sqrt(l))
+        k, h, t = ensemble_size, hidden, num_targets
+        self.w1 = nn.Parameter(torch.randn(k, latent_dim, h) / math.sqrt(latent_dim))
         self.b1 = nn.Parameter(torch.zeros(k, 1, h))
         self.w2 = nn.Parameter(torch.randn(k, h, h) / math.sqrt(h))
         self.b2 = nn.Parameter(torch.zeros(k, 1, h))
@@ -72,6 +72,11 @@ def heads_nll(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor) -
 
 class TargetScaler(nn.Module):
     """Per-target shift/scale (fitted on the training labels) and variance calibration factor."""
+
+    # buffers (register_buffer), declared so they type as tensors rather than Module attributes
+    shift: torch.Tensor
+    scale: torch.Tensor
+    std_factor: torch.Tensor
 
     def __init__(self, num_targets: int):
         super().__init__()

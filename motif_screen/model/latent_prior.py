@@ -31,7 +31,7 @@ def _choose_components(latents: torch.Tensor, reg: float, seed: int) -> tuple[in
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     fit_part, held_part = latents[order[held:]].double().numpy(), latents[order[:held]].double().numpy()
     scores = {k: float(_mixture(fit_part, k, reg, seed).score(held_part)) for k in candidates}
-    return max(scores, key=scores.get), {f"prior_heldout_loglik_k{k}": v for k, v in scores.items()}
+    return max(scores, key=lambda k: scores[k]), {f"prior_heldout_loglik_k{k}": v for k, v in scores.items()}
 
 
 def fit_gaussian_mixture(latents: torch.Tensor, components: int | str, reg: float, seed: int = 0):

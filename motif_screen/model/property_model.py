@@ -8,6 +8,7 @@ de-duplication, maps and the decoder.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,6 +32,8 @@ class PropertyModel(nn.Module):
     """
 
     KIND = "property"  # checkpoint kind (motif_screen.model.builders)
+
+    checkpoint_info: dict[str, Any]  # set by training and by motif_screen.model.checkpoint
 
     def __init__(self, encoder: Encoder, targets: Sequence[str], ensemble_size: int = 5, head_hidden: int = 64):
         super().__init__()

@@ -11,7 +11,7 @@ from e3nn import o3
 from torch import nn
 
 from motif_screen import keys
-from motif_screen.model.encoder import build_encoder
+from motif_screen.model.encoder import Encoder, build_encoder
 
 __all__ = ["TetrisClassifier", "build_tetris_classifier"]
 
@@ -31,7 +31,7 @@ class TetrisClassifier(nn.Module):
     inversion exactly as the two shapes do. irreps_out: ``7x0e + 1x0o`` (before the logits).
     """
 
-    def __init__(self, encoder: nn.Module, cross_channels: int = 8):
+    def __init__(self, encoder: Encoder, cross_channels: int = 8):
         super().__init__()
         self.encoder = encoder
         irreps_node = o3.Irreps(encoder.irreps_out[keys.NODE_FEATURES])

@@ -136,8 +136,11 @@ def _relaxed_reference(symbol: str) -> dict:
             best = {
                 "energy_per_atom": relaxed["energy_per_atom"],
                 "converged": relaxed["converged"],
-                "state": f"lowest of {'/'.join(PROTOTYPES)} prototypes ({lattice}); ASE's reference state is not buildable",
+                "state": (
+                    f"lowest of {'/'.join(PROTOTYPES)} prototypes ({lattice}); ASE's reference state is not buildable"
+                ),
             }
+    assert best is not None  # PROTOTYPES is not empty
     return best
 
 

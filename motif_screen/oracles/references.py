@@ -71,7 +71,7 @@ _CANONICAL = {
 # The Materials Project's documented input sets, for entries that carry no INCAR (entries from
 # the Materials Project API store run_type, hubbards and potcar_spec, not ENCUT): GGA/GGA+U runs
 # use MPRelaxSet (520 eV, PBE POTCARs) and r2SCAN runs MPScanRelaxSet (680 eV, PBE_54 POTCARs).
-MP_DEFAULT_INPUT_SETS = {GGA: MPRelaxSet, "r2SCAN": MPScanRelaxSet}
+MP_DEFAULT_INPUT_SETS: dict[str, type[MPRelaxSet] | type[MPScanRelaxSet]] = {GGA: MPRelaxSet, "r2SCAN": MPScanRelaxSet}
 
 
 def describe_entry(entry) -> str:
@@ -140,6 +140,7 @@ def comparable_settings(entry_or_parameters) -> tuple[str, str]:
     MPScanRelaxSet (ENCUT 680 eV, PBE_54 POTCARs), read from pymatgen's input sets. Any other run
     type without them is an InputError: there is no documented default to assume.
     """
+    parameters: Mapping
     if isinstance(entry_or_parameters, ComputedEntry):
         parameters, what = entry_or_parameters.parameters or {}, describe_entry(entry_or_parameters)
     elif isinstance(entry_or_parameters, Mapping):
@@ -207,7 +208,9 @@ def ground_state_structure(symbol: str) -> Structure:
     _element(symbol)
     if symbol in GAS_DIMERS:
         d = GAS_DIMERS[symbol]
-        return Structure(Lattice.cubic(BOX), [symbol, symbol], [[0, 0, 0], [0, 0, d]], coords_are_cartesian=True)
+        return Structure(
+            Lattice.cubic(BOX), [symbol, symbol], [[0.0, 0.0, 0.0], [0.0, 0.0, d]], coords_are_cartesian=True
+        )
     if symbol in NOBLE_GASES:
         return Structure(Lattice.cubic(BOX), [symbol], [[0, 0, 0]])
     try:
@@ -236,7 +239,10 @@ def prototype_structure(symbol: str, lattice: str) -> Structure:
 # reference entries a user brings
 # --------------------------------------------------------------------------------------------
 
-_ENTRY_CLASSES = {"ComputedEntry": ComputedEntry, "ComputedStructureEntry": ComputedStructureEntry}
+_ENTRY_CLASSES: dict[str, type[ComputedEntry]] = {
+    "ComputedEntry": ComputedEntry,
+    "ComputedStructureEntry": ComputedStructureEntry,
+}
 
 
 def _entry_from_dict(item, where: str):

@@ -13,9 +13,10 @@ import math
 import textwrap
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from typing import Any
 
 from pymatgen.analysis.phase_diagram import PhaseDiagram
-from pymatgen.core import Element
+from pymatgen.core import DummySpecies, Element, Species
 from pymatgen.entries.compatibility import CompatibilityError, MaterialsProject2020Compatibility
 from pymatgen.entries.computed_entries import ComputedEntry
 
@@ -75,9 +76,9 @@ def _check_consistent(entries: Sequence[ComputedEntry]) -> None:
         raise InputError(f"entries of different functionals or input sets cannot be compared: {listed}")
 
 
-def _elemental_references(entries: Iterable[ComputedEntry]) -> dict[Element, ComputedEntry]:
+def _elemental_references(entries: Iterable[ComputedEntry]) -> dict[Element | Species | DummySpecies, ComputedEntry]:
     """The lowest-energy-per-atom single-element entry of each element (PhaseDiagram's el_refs)."""
-    refs: dict[Element, ComputedEntry] = {}
+    refs: dict[Element | Species | DummySpecies, ComputedEntry] = {}
     for entry in entries:
         if entry.composition.is_element:
             element = entry.composition.elements[0]
@@ -125,7 +126,7 @@ def energy_above_hull(entry: ComputedEntry, others: Iterable[ComputedEntry]) -> 
     (a terminal element without a reference, a non-finite energy, mixed settings, an entry MP2020
     rejects) ``energy_above_hull`` is None and ``error`` says why; nothing is raised.
     """
-    result = {"energy_above_hull": None, "decomposition": {}, "n_entries": 0, "error": None}
+    result: dict[str, Any] = {"energy_above_hull": None, "decomposition": {}, "n_entries": 0, "error": None}
     others = [o for o in others if entry.entry_id is None or o.entry_id != entry.entry_id]
     try:
         _check_consistent([entry, *others])
@@ -146,11 +147,14 @@ def energy_above_hull(entry: ComputedEntry, others: Iterable[ComputedEntry]) -> 
         )
         return result
     try:
-        diagram = PhaseDiagram(pool, elements=sorted(chemsys))
+        # pymatgen annotates `elements` as Element only; the composition's own keys are what it compares
+        diagram = PhaseDiagram(pool, elements=sorted(chemsys))  # type: ignore[arg-type]
         decomposition, e_above_hull = diagram.get_decomp_and_e_above_hull(target, allow_negative=True)
     except (ValueError, RuntimeError, KeyError) as exc:  # pymatgen's own failure modes (qhull: RuntimeError)
         result["error"] = f"the convex hull of the {system} system cannot be built: {exc}"
         return result
+    # with on_error="raise" (the default) pymatgen raises instead of returning (None, None)
+    assert decomposition is not None and e_above_hull is not None
     fractions: dict[str, float] = {}
     for phase, fraction in decomposition.items():
         formula = phase.composition.reduced_formula

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 from pymatgen.core import Structure
 from pymatgen.entries.computed_entries import ComputedStructureEntry
@@ -165,7 +166,7 @@ def _failure_reasons(doc: Mapping) -> list[str]:
     return reasons or [f"VASP run state is {doc.get('state')!r} (atomate's VaspDrone)"]
 
 
-def values_from_taskdocs(docs: list[dict], defines: dict[str, str]) -> dict:
+def values_from_taskdocs(docs: list[dict], defines: Mapping[str, str | None]) -> dict:
     """One oracle result from the task documents of one candidate's workflow.
 
     ``defines`` maps ``"energy"`` and ``"band_gap"`` to the step that defines each (see
@@ -210,7 +211,7 @@ def values_from_taskdocs(docs: list[dict], defines: dict[str, str]) -> dict:
     if not docs and not any(defines.values()):
         errors.append("no atomate task documents and no step defining a value")
 
-    values = {
+    values: dict[str, Any] = {
         "energy": None,
         "energy_per_atom": None,
         BAND_GAP: None,
@@ -223,9 +224,9 @@ def values_from_taskdocs(docs: list[dict], defines: dict[str, str]) -> dict:
     ok = {step: doc for step, doc in latest.items() if doc.get("state") == SUCCESSFUL}
     energy_step, gap_step = defines[ENERGY], defines[BAND_GAP]
     if energy_step in ok:
-        doc = ok[energy_step]
+        energy_doc = ok[energy_step]
         try:
-            entry = entry_from_taskdoc(doc)
+            entry = entry_from_taskdoc(energy_doc)
             functional, input_set = comparable_settings(entry)
         except InputError as exc:
             errors.append(f"{energy_step}: {exc}")
@@ -233,7 +234,7 @@ def values_from_taskdocs(docs: list[dict], defines: dict[str, str]) -> dict:
             values.update(
                 energy=entry.uncorrected_energy,
                 energy_per_atom=entry.energy_per_atom,
-                final_structure=doc["output"]["structure"],
+                final_structure=energy_doc["output"]["structure"],
                 task_id=entry.entry_id,
                 entry=entry.as_dict(),
                 functional=functional,

@@ -94,6 +94,7 @@ def acquisition(mean, std, target: TargetSpec, kind: str = "ucb", kappa: float =
             if target.goal == "maximize":
                 score = _gaussian_excess(mean, std, target.lower)
             elif target.goal == "minimize":
+                assert target.upper is not None  # TargetSpec requires it for a minimize goal
                 score = _gaussian_excess(-mean, std, -target.upper)
             else:
                 score = _range_ei(mean, std, target.lower, target.upper)

@@ -156,7 +156,7 @@ def screen(
     pool = _motif_pool(decisions, novel, motif_filter)
     if aligned is not None:
         mean, std = aligned[0][pool], aligned[1][pool]
-    elif pool:
+    elif pool and callable(predictions):  # not aligned: a predictor
         mean, std = _mean_std(
             predictions([candidates[i] for i in pool]),
             target.property,

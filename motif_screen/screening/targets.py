@@ -7,9 +7,10 @@ and the stored campaign alike.
 
 from __future__ import annotations
 
+import builtins
 import math
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import ConfigDict
@@ -62,13 +63,16 @@ class TargetSpec:
     @classmethod
     def from_document(cls, target) -> TargetSpec:
         """From a mapping (a stored campaign's ``target``) or anything with these attributes."""
-        get = target.get if isinstance(target, dict) else lambda k, d=None: getattr(target, k, d)
+
+        def get(key: str) -> Any:  # unchecked stored values: __post_init__ validates them
+            return target.get(key) if isinstance(target, dict) else getattr(target, key, None)
+
         return cls(get("property"), get("goal"), get("lower"), get("upper"), get("composition"))
 
     def to_dict(self) -> dict:
         return asdict(self)
 
-    @property
+    @builtins.property  # the field `property` shadows the builtin for type checkers
     def learned_property(self) -> str:
         """The property the model's head predicts for this target (stability comes from formation energy)."""
         return keys.LEARNED_PROPERTY[self.property]

@@ -330,11 +330,12 @@ class _Cell:
         return frac[keep], cart[keep], dist[keep]
 
 
-def _mappings(a: _Cell, b: _Cell, ltol: float, atol: float) -> tuple[np.ndarray, np.ndarray]:
+def _mappings(a: _Cell, b: _Cell, ltol: float, atol: float) -> tuple[np.ndarray, np.ndarray] | None:
     """Bases of lattice ``a`` that ``Lattice.find_all_mappings`` would match to ``b``'s basis (unimodular ones).
 
     Returns (K, 3, 3) Cartesian bases — a superset of pymatgen's, every tolerance widened by
-    ``_MARGIN`` — and a (K,) mask of those inside pymatgen's set with the margin to spare.
+    ``_MARGIN`` — and a (K,) mask of those inside pymatgen's set with the margin to spare; ``None``
+    when there are too many candidates to check.
     """
     radius = b.lengths.max() * (1 + ltol) * (1 + _MARGIN)
     frac, cart, dist = a.points(radius)
@@ -352,7 +353,7 @@ def _mappings(a: _Cell, b: _Cell, ltol: float, atol: float) -> tuple[np.ndarray,
     off_b = np.abs(_angle_matrix(cart[pa], cart[pc]) - beta)[:, None, :]
     i, j, k = np.nonzero((off_g < atol + _MARGIN) & (off_a < atol + _MARGIN) & (off_b < atol + _MARGIN))
     if len(i) > MAX_ARRAY // 9:
-        return None, None
+        return None
     det = np.round(np.linalg.det(np.stack([frac[pa[i]], frac[pb[j]], frac[pc[k]]], axis=1).astype(float)))
     keep = np.abs(det) == 1
     angles_sure = np.maximum(np.maximum(off_g[i, j, 0], off_a[0, j, k]), off_b[i, 0, k]) < atol - _MARGIN
@@ -377,9 +378,10 @@ def _decide(a: _Cell, b: _Cell, stol: float, ltol: float, atol: float) -> bool |
     n = b.n
     if not (a.ordered and b.ordered) or a.n != n or sorted(a.species) != sorted(b.species):
         return None
-    mats, robust = _mappings(a, b, ltol, atol)
-    if mats is None:
+    mappings = _mappings(a, b, ltol, atol)
+    if mappings is None:
         return None
+    mats, robust = mappings
     if not len(mats):
         return False
     if len(mats) * n * n * n * 3 > MAX_ARRAY:
@@ -557,7 +559,7 @@ def _first_match(item: _Prepared, others: list[_Prepared], options: _Options) ->
 
 
 def _same(a: _Prepared, b: _Prepared, options: _Options) -> bool:
-    """``StructureMatcher.fit(a, b)``: decided by ``_decide`` where certain, by ``fit`` on the reduced cells otherwise."""
+    """``StructureMatcher.fit(a, b)``: ``_decide`` where it is certain, else ``fit`` on the reduced cells."""
     ra, rb = a.ready(options.primitive_cell), b.ready(options.primitive_cell)
     if isinstance(ra, np.ndarray):
         return len(ra) == len(rb) and (len(ra) == 0 or float(np.abs(ra - rb).max()) <= MOLECULE_DISTANCE_TOL)

@@ -21,6 +21,7 @@ import stat
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from motif_screen.errors import InputError
 from motif_screen.limits import (
@@ -34,6 +35,9 @@ from motif_screen.limits import (
 )
 from motif_screen.messages import shorten
 from motif_screen.safe_paths import MAX_NAME_BYTES, OutputFolder, file_name, kind_of
+
+if TYPE_CHECKING:
+    from pymatgen.core import Molecule, Structure
 
 __all__ = [
     "cif_text",
@@ -187,11 +191,7 @@ def structure_from_any(obj, where: str = "input"):
                 f"{where} is not a valid pymatgen structure dict ({type(exc).__name__}: {shorten(exc)})."
             ) from None
         return _check_structure(structure, where)
-    try:
-        from ase import Atoms
-    except ImportError:  # pragma: no cover - ase is a dependency
-        Atoms = None
-    if Atoms is not None and isinstance(obj, Atoms):
+    if _is_ase_atoms(obj):
         from pymatgen.io.ase import AseAtomsAdaptor
 
         if len(obj) == 0:
@@ -205,6 +205,14 @@ def structure_from_any(obj, where: str = "input"):
     raise InputError(
         f"{where} has unsupported type {type(obj).__name__}; give a pymatgen Structure/Molecule, ASE Atoms or a dict."
     )
+
+
+def _is_ase_atoms(obj) -> bool:
+    try:
+        from ase import Atoms
+    except ImportError:  # pragma: no cover - ase is a dependency
+        return False
+    return isinstance(obj, Atoms)
 
 
 # --- CIF ----------------------------------------------------------------------------------------
@@ -228,7 +236,10 @@ def _symmetry_operations(data: dict) -> int:
         lowered = key.lower().replace(".", "_")
         try:
             if lowered.endswith(("int_tables_number", "_it_number")):
-                return len(SpaceGroup.from_int_number(int(_cif_number(value))).symmetry_ops)
+                number = _cif_number(value)
+                if number is None:  # not a number: this key says nothing
+                    continue
+                return len(SpaceGroup.from_int_number(int(number)).symmetry_ops)
             if "name_h-m" in lowered:
                 return len(SpaceGroup(str(value).strip()).symmetry_ops)
         except Exception:  # a symbol pymatgen does not know: assume the most operations
@@ -277,13 +288,13 @@ def _check_cif_block(name: str, data: dict, where: str) -> None:
     operations = _symmetry_operations(data) if rows else 1
     if rows * operations > MAX_CIF_EXPANDED_SITES:
         raise InputError(
-            f"{where} (block {shorten(name, 40)}) has {rows:,} atom sites and {operations} symmetry operations, which can expand "
-            f"to {rows * operations:,} atoms; at most {MAX_CIF_EXPANDED_SITES:,} are read (a structure may have "
-            f"{MAX_ATOMS_PER_STRUCTURE:,} atoms)."
+            f"{where} (block {shorten(name, 40)}) has {rows:,} atom sites and {operations} symmetry operations, "
+            f"which can expand to {rows * operations:,} atoms; at most {MAX_CIF_EXPANDED_SITES:,} are read "
+            f"(a structure may have {MAX_ATOMS_PER_STRUCTURE:,} atoms)."
         )
 
 
-def structures_from_cif(text: str, where: str) -> list[tuple[str, object]]:
+def structures_from_cif(text: str, where: str) -> list[tuple[str, Structure]]:
     """``(block name, Structure)`` for every block of a CIF text, within the limits; the cell and
     the declared atom sites are checked before pymatgen expands the symmetry."""
     from pymatgen.io.cif import CifFile, CifParser
@@ -310,7 +321,7 @@ def structures_from_cif(text: str, where: str) -> list[tuple[str, object]]:
     return [(names[i] if i < len(names) else str(i), _check_structure(s, where)) for i, s in enumerate(structures)]
 
 
-def _read_cif(path: Path, text: str) -> list[tuple[str, object]]:
+def _read_cif(path: Path, text: str) -> list[tuple[str, Structure | Molecule]]:
     structures = [s for _, s in structures_from_cif(text, str(path))]
     if len(structures) == 1:
         return [(path.stem, structures[0])]
@@ -327,7 +338,7 @@ def _declared_poscar_atoms(lines: list[str]) -> int | None:
     return None
 
 
-def _read_poscar(path: Path, text: str) -> list[tuple[str, object]]:
+def _read_poscar(path: Path, text: str) -> list[tuple[str, Structure | Molecule]]:
     from pymatgen.io.vasp import Poscar
 
     lines = text.split("\n", 7)[:7]
@@ -360,7 +371,7 @@ def _check_xyz_frames(text: str, where: str) -> None:
         frame += 1
 
 
-def _read_xyz(path: Path, text: str) -> list[tuple[str, object]]:
+def _read_xyz(path: Path, text: str) -> list[tuple[str, Structure | Molecule]]:
     import ase.io
 
     _check_xyz_frames(text, str(path))
@@ -372,7 +383,7 @@ def _read_xyz(path: Path, text: str) -> list[tuple[str, object]]:
     return out
 
 
-def _read_json(path: Path, text: str) -> list[tuple[str, object]]:
+def _read_json(path: Path, text: str) -> list[tuple[str, Structure | Molecule]]:
     import json
 
     data = json.loads(text)
@@ -383,14 +394,14 @@ def _read_json(path: Path, text: str) -> list[tuple[str, object]]:
     raise InputError(f"{path} holds neither a structure dict nor a list of them.")
 
 
-def _read_csv(path: Path) -> list[tuple[str, object]]:
+def _read_csv(path: Path) -> list[tuple[str, Structure | Molecule]]:
     """CDVAE's split format: one CIF string per row in column ``cif``; ids from ``material_id``."""
     frame = read_table(path)
     if CSV_STRUCTURE_COLUMN not in frame.columns:
         columns = shorten(", ".join(map(str, frame.columns)))
         raise InputError(f"{path} has no '{CSV_STRUCTURE_COLUMN}' column (columns: {columns}).")
     has_id = CSV_ID_COLUMN in frame.columns
-    out = []
+    out: list[tuple[str, Structure | Molecule]] = []
     for row, (ident, text) in enumerate(
         zip(frame[CSV_ID_COLUMN] if has_id else frame.index, frame[CSV_STRUCTURE_COLUMN])
     ):
@@ -406,7 +417,7 @@ def _read_csv(path: Path) -> list[tuple[str, object]]:
     return out
 
 
-def _read_file(path: Path) -> list[tuple[str, object]]:
+def _read_file(path: Path) -> list[tuple[str, Structure | Molecule]]:
     _regular_file(path)
     suffix = path.suffix.lower()
     if not _is_supported(path):
@@ -432,7 +443,7 @@ def _read_file(path: Path) -> list[tuple[str, object]]:
     return pairs
 
 
-def _read_folder(folder: Path) -> list[tuple[str, object]]:
+def _read_folder(folder: Path) -> list[tuple[str, Structure | Molecule]]:
     files = sorted(p for p in folder.iterdir() if p.is_file() and _is_supported(p))
     if not files:
         raise InputError(f"{folder} contains no structure files (CIF, POSCAR/CONTCAR, extxyz, CSV, JSON).")
@@ -442,7 +453,7 @@ def _read_folder(folder: Path) -> list[tuple[str, object]]:
     return out
 
 
-def read_structures(source) -> list[tuple[str, object]]:
+def read_structures(source) -> list[tuple[str, Structure | Molecule]]:
     """All structures in a file, a folder of files, or a list of paths, as ``(id, structure)`` pairs.
 
     ids are file stems (``stem:i`` for multi-structure files) or the CSV ``material_id``.

@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
+from typing import cast
 
 import numpy as np
 
@@ -228,11 +229,14 @@ def _order_parameters(cn: int):
     from pymatgen.analysis.local_env import LocalStructOrderParams, cn_opt_params
 
     by_pmg = {pmg: ours for ours, (n, pmg) in ENVIRONMENTS.items() if n == cn and pmg}
-    names, types, params = [], [], []
+    names: list[str] = []
+    types: list[str] = []
+    params: list[dict[str, float] | None] = []
     for pmg_name, spec in cn_opt_params.get(cn, {}).items():
+        # a row of pymatgen's cn_opt_params.yaml: [order parameter type] or [type, {parameter: value}]
         names.append(by_pmg[pmg_name])
-        types.append(spec[0])
-        params.append(spec[1] if len(spec) > 1 else None)
+        types.append(cast(str, spec[0]))
+        params.append(cast(dict[str, float], spec[1]) if len(spec) > 1 else None)
     return (LocalStructOrderParams(types, parameters=params) if names else None), names
 
 
@@ -307,9 +311,10 @@ def _ion_signs(structure, symbols: list[str]) -> dict[str, int]:
     if len(elements) == 1 or not hasattr(structure, "lattice"):
         return {s: 0 for s in elements}
     key = reduced_counts(structure.composition)
-    states = smact_assignment(*key) if key is not None else None
-    if states is not None and any(states):
-        return {s: int(np.sign(q)) for s, q in zip(key[0], states)}
+    if key is not None:
+        states = smact_assignment(*key)
+        if states is not None and any(states):
+            return {s: int(np.sign(q)) for s, q in zip(key[0], states)}
     nonmetal = {s: not (Element(s).is_metal or Element(s).is_metalloid) for s in elements}
     if all(nonmetal.values()) or not any(nonmetal.values()):
         return {s: 0 for s in elements}
@@ -455,7 +460,8 @@ def canonical_environment(text: str, where: str | None = None) -> str:
     if key not in ENVIRONMENT_NAMES:
         shaped = ", ".join(name for name in ENVIRONMENTS)
         raise InputError(
-            f"Unknown coordination environment {text.strip()!r} in motif filter {where or text!r}; known: {shaped}, or cnN."
+            f"Unknown coordination environment {text.strip()!r} in motif filter {where or text!r}; "
+            f"known: {shaped}, or cnN."
         )
     return key
 

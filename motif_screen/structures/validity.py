@@ -166,14 +166,14 @@ def smact_assignment(symbols: tuple[str, ...], counts: tuple[int, ...]) -> tuple
         return None
     if int(np.prod([len(st) for st in oxidation_states])) > SMACT_MAX_COMBINATIONS:
         return None
-    electronegativities = list(electronegativities)
+    electronegativity_list = list(electronegativities)
     # every combination at once, in itertools.product order (the last element varies fastest)
     grids = np.meshgrid(*[np.asarray(st, dtype=np.int64) for st in oxidation_states], indexing="ij")
     combos = np.stack([g.ravel() for g in grids], axis=1)
     for row in np.flatnonzero(combos @ np.asarray(counts, dtype=np.int64) == 0):  # the charge-neutral ones, in order
         states = tuple(int(q) for q in combos[row])
         try:
-            pauling_ok = pauling_test(states, electronegativities)
+            pauling_ok = pauling_test(states, electronegativity_list)
         except TypeError:  # missing electronegativity data: SMACT/CDVAE accept
             pauling_ok = True
         if pauling_ok:

@@ -19,16 +19,21 @@ like a real calculation (``fizzle=`` — unconverged electronic loop, or missing
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from motif_screen.firetasks.oracle import GuardOracleStep
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
 
 INPUT_FILES = ("INCAR", "KPOINTS", "POSCAR", "POTCAR.spec")
 FIZZLE_MODES = ("unconverged", "missing_outputs", "truncated")
@@ -63,7 +68,7 @@ def _vasp_run_index(fw) -> int | None:
     return None
 
 
-def _topological_fws(wf):
+def _topological_fws(wf) -> list:
     parents = {fw.fw_id: list(wf.links.parent_links.get(fw.fw_id, [])) for fw in wf.fws}
     by_id = {fw.fw_id: fw for fw in wf.fws}
     done: list[int] = []
@@ -122,7 +127,7 @@ def make_fake_vasp_refs(
     energy_fn: EnergyFn | None = None,
     *,
     band_gap_fn: Callable[[object], float] | None = None,
-    final_structure_fn: Callable[[object], object] | None = None,
+    final_structure_fn: Callable[[Structure], Structure] | None = None,
     fizzle: Iterable[str] = (),
     fizzle_mode: str = "unconverged",
 ) -> dict[str, str]:
@@ -176,12 +181,12 @@ def make_fake_vasp_refs(
             ]
             _write_inputs(fw, run_idx, calc_locs, ref / "inputs")
             failing = any(name in fw.name for name in fizzle)
-            outputs = dict(energy_fn=energy_fn, band_gap_fn=band_gap_fn, final_structure_fn=final_structure_fn)
+            write_run = functools.partial(
+                write_outputs, energy_fn=energy_fn, band_gap_fn=band_gap_fn, final_structure_fn=final_structure_fn
+            )
             (ref / "outputs").mkdir()
             if not (failing and fizzle_mode == "missing_outputs"):
-                write_outputs(
-                    ref / "inputs", ref / "outputs", converged=not (failing and fizzle_mode == "unconverged"), **outputs
-                )
+                write_run(ref / "inputs", ref / "outputs", converged=not (failing and fizzle_mode == "unconverged"))
             if failing and fizzle_mode == "truncated":  # a run killed mid-write: vasprun.xml ends half-way
                 vasprun = ref / "outputs" / "vasprun.xml"
                 text = vasprun.read_text(encoding="utf-8")
@@ -189,7 +194,7 @@ def make_fake_vasp_refs(
             children_read = ref / "outputs"
             if failing:
                 children_read = Path(shadow_root) / ref.name
-                write_outputs(ref / "inputs", children_read, converged=True, **outputs)
+                write_run(ref / "inputs", children_read, converged=True)
             outputs_of[fw.fw_id] = (_calc_loc_name(fw), children_read)
             refs[fw.name] = str(ref)
     if not refs:
@@ -202,8 +207,8 @@ def make_fake_vasp_refs(
 
 def _write_inputs(fw, run_idx: int, calc_locs: list[dict], inputs_dir: Path) -> None:
     """Run the Firework's own input-writing tasks (everything before RunVasp) in a scratch folder."""
-    with tempfile.TemporaryDirectory(prefix="fake_vasp_") as scratch:
-        scratch = Path(scratch)
+    with tempfile.TemporaryDirectory(prefix="fake_vasp_") as scratch_name:
+        scratch = Path(scratch_name)
         spec = {k: v for k, v in fw.spec.items()}
         spec["calc_locs"] = calc_locs
         spec["_fw_env"] = {}
@@ -249,7 +254,7 @@ def write_outputs(
     *,
     energy_fn: EnergyFn | None = None,
     band_gap_fn: Callable[[object], float] | None = None,
-    final_structure_fn: Callable[[object], object] | None = None,
+    final_structure_fn: Callable[[Structure], Structure] | None = None,
     converged: bool = True,
 ) -> None:
     """Write the files a finished VASP run leaves (vasprun.xml, OUTCAR, CONTCAR, inputs) for ``inputs_dir``."""
@@ -574,10 +579,14 @@ class SyntheticRun:
         mags = "\n".join(f"{i + 1:5d}        0.000       0.000       0.000       0.000" for i in range(self.nions))
         charges = "\n".join(f"{i + 1:5d}        1.000       1.000       0.000       2.000" for i in range(self.nions))
         nplwv = 1000 * self.nions
+        kpoints = (
+            f"   k-points           NKPTS = {len(self.kpts):6d}   k-points in BZ     NKDIM = {len(self.kpts):6d}"
+            f"   number of bands    NBANDS= {self.nbands:6d}"
+        )
         return f""" vasp.6.3.2 (build Jan 01 2024) complex  (fake-vasp, motif_screen.testing)
  running on    1 total cores
  POSCAR = {self.final.composition.reduced_formula}
-   k-points           NKPTS = {len(self.kpts):6d}   k-points in BZ     NKDIM = {len(self.kpts):6d}   number of bands    NBANDS= {self.nbands:6d}
+{kpoints}
    number of dos      NEDOS =    301   number of ions     NIONS = {self.nions:6d}
    total plane-waves  NPLWV = {nplwv:6d}
    NELM   = {self.nelm:6d};   NELMIN=  2; NELMDL= -5     # of ELM steps

@@ -152,7 +152,8 @@ def _collate(graphs, targets, idx):
 
 def _evaluate(model, graphs, targets, indices, batch_size, generator) -> dict:
     model.eval()
-    sums, count = {}, 0
+    sums: dict[str, float] = {}
+    count = 0
     with torch.no_grad():
         for idx in _batches(indices, batch_size):
             batch, y = _collate(graphs, targets, idx)
@@ -203,7 +204,7 @@ def refine_heads(
     optimizer = torch.optim.Adam(params, lr=lr)
     rng = torch.Generator().manual_seed(seed)
     last = {}
-    for epoch in range(int(epochs)):
+    for _ in range(int(epochs)):
         order = torch.randperm(len(latents), generator=rng)
         for start in range(0, len(order), 128):
             idx = order[start : start + 128]
@@ -217,7 +218,8 @@ def refine_heads(
             if dec.lattice_head is not None:
                 terms["lattice"] = torch.nn.functional.mse_loss(dec.lattice_head(z), lattice_target[idx])
             if y is not None:
-                terms["property"] = heads_nll(*model.heads(z), y[idx])
+                head_mean, head_log_var = model.heads(z)
+                terms["property"] = heads_nll(head_mean, head_log_var, y[idx])
             loss = sum(model.config.loss_weights.get(k, 1.0) * v for k, v in terms.items())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

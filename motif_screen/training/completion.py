@@ -1,8 +1,9 @@
 """Training and evaluating an atom-completion model (:mod:`motif_screen.model.completion`).
 
-Training follows the tensor field network paper's protocol (Thomas et al. 2018): each epoch removes one random atom from every training
-structure and the model learns to put it back; evaluation makes one hole per atom (the tensor
-field network paper's test) or one random hole per structure.
+Training follows the tensor field network paper's protocol (Thomas et al. 2018): each epoch
+removes one random atom from every training structure and the model learns to put it back;
+evaluation makes one hole per atom (the tensor field network paper's test) or one random hole
+per structure.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -116,7 +118,7 @@ def train_completion(molecules, config: CompletionConfig | None = None, validati
     model.eval()
     with torch.no_grad():
         initial_val_loss = float(_loss(model(val_batch), val_target, val_pos, config.position_weight)[0])
-    best = {"val_loss": math.inf, "epoch": -1, "state": copy.deepcopy(model.state_dict())}
+    best: dict[str, Any] = {"val_loss": math.inf, "epoch": -1, "state": copy.deepcopy(model.state_dict())}
     history, stop_reason, start, cpu_start = [], "epochs", time.perf_counter(), time.process_time()
     bar = tqdm(range(config.epochs), desc="completion", disable=not config.progress, leave=False)
     for epoch in bar:
@@ -206,7 +208,7 @@ def evaluate_completion(
     if remove not in ("all", "random"):
         raise InputError(f"remove must be 'all' or 'random', not {remove!r}")
     rng = np.random.default_rng(seed)
-    jobs = []  # (graph, index)
+    jobs: list[tuple[dict[str, torch.Tensor], int]] = []  # (graph, index)
     for i, molecule in enumerate(molecules):
         if len(molecule) < 3:
             raise InputError(f"test structure {i} has fewer than 3 atoms; nothing meaningful to complete")
@@ -214,18 +216,20 @@ def evaluate_completion(
         n = len(molecule)
         indices = range(n) if remove == "all" else [int(rng.integers(n))]
         jobs.extend((graph, k) for k in indices)
-    true_z, pred_z, errors = [], [], []
+    true_numbers: list[int] = []
+    predicted_numbers: list[int] = []
+    error_chunks: list[torch.Tensor] = []
     model.eval()
     with torch.no_grad():
         for first in tqdm(range(0, len(jobs), batch_size), disable=not progress, leave=False, desc="evaluate"):
             chunk = jobs[first : first + batch_size]
             out = model(collate([remove_atom(g, k) for g, k in chunk]))
             truth = torch.stack([g[keys.POSITIONS][k] for g, k in chunk])
-            true_z.extend(int(g[keys.ATOMIC_NUMBERS][k]) for g, k in chunk)
-            pred_z.extend(model.elements[int(j)] for j in out[ELEMENT_LOGITS].argmax(1))
-            errors.append(torch.linalg.norm(out[POSITION] - truth, dim=1))
-    true_z, pred_z = np.array(true_z), np.array(pred_z)
-    errors = torch.cat(errors).double().numpy()
+            true_numbers.extend(int(g[keys.ATOMIC_NUMBERS][k]) for g, k in chunk)
+            predicted_numbers.extend(model.elements[int(j)] for j in out[ELEMENT_LOGITS].argmax(1))
+            error_chunks.append(torch.linalg.norm(out[POSITION] - truth, dim=1))
+    true_z, pred_z = np.array(true_numbers), np.array(predicted_numbers)
+    errors = torch.cat(error_chunks).double().numpy()
     right = true_z == pred_z
     hit = right & (errors < tolerance)
     metrics = {

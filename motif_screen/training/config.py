@@ -62,22 +62,22 @@ class TrainConfig(TrainingSettings):
     targets: list[str] = Field(default_factory=list)  # names; default: the keys of the targets dict
     preset: str = "S"  # encoder size, see motif_screen.model.presets
     encoder: dict = Field(default_factory=dict)  # overrides of the preset (cutoff, channels, ...)
-    ensemble_size: int = Field(5, ge=1)
-    head_hidden: int = Field(64, ge=1)
-    epochs: int = Field(100, ge=1)
-    batch_size: int = Field(32, ge=1)
-    lr: float = Field(3e-3, gt=0)
-    weight_decay: float = Field(1e-6, ge=0)
-    grad_clip: float = Field(10.0, gt=0)
-    patience: int = Field(15, ge=1)  # early stopping: epochs without validation improvement
-    min_delta: float = Field(1e-4, ge=0)  # improvement smaller than this (normalised MAE) does not count
-    val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    ensemble_size: int = Field(default=5, ge=1)
+    head_hidden: int = Field(default=64, ge=1)
+    epochs: int = Field(default=100, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    lr: float = Field(default=3e-3, gt=0)
+    weight_decay: float = Field(default=1e-6, ge=0)
+    grad_clip: float = Field(default=10.0, gt=0)
+    patience: int = Field(default=15, ge=1)  # early stopping: epochs without validation improvement
+    min_delta: float = Field(default=1e-4, ge=0)  # improvement smaller than this (normalised MAE) does not count
+    val_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
     bootstrap: bool = True  # each ensemble head sees its own Poisson(1) weighting of the data
-    nll_weight: float = Field(1.0, ge=0)  # weight of the variance (Gaussian NLL) term
+    nll_weight: float = Field(default=1.0, ge=0)  # weight of the variance (Gaussian NLL) term
     seed: int = 0
-    max_minutes: float | None = Field(None, gt=0)  # wall-clock budget; stops cleanly when spent
-    max_atoms: int = Field(5000, ge=1)
-    num_threads: int | None = Field(None, ge=1)
+    max_minutes: float | None = Field(default=None, gt=0)  # wall-clock budget; stops cleanly when spent
+    max_atoms: int = Field(default=5000, ge=1)
+    num_threads: int | None = Field(default=None, ge=1)
     progress: bool = True
     out_dir: str | None = None  # best.pt / last_good.pt / model.pt are written here when set
     data: dict = Field(default_factory=dict)  # data source (see motif_screen.training.datasets.load_data)
@@ -101,22 +101,22 @@ class AutoencoderTrainConfig(TrainingSettings):
     data: str  # a CSV with a `cif` column (path relative to the working directory), or "qm9"
     name: str | None = None  # the model's name; default: the output file's stem
     properties: dict[str, str] = Field(default_factory=dict)  # model property -> CSV column
-    limit: int | None = Field(None, ge=2)  # use only the first N structures (after shuffling)
-    val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
-    epochs: int = Field(100, ge=1)
-    max_minutes: float = Field(30.0, gt=0)  # stop early (and say so in the metrics) when time runs out
-    batch_size: int = Field(64, ge=1)
-    lr: float = Field(2e-3, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
+    limit: int | None = Field(default=None, ge=2)  # use only the first N structures (after shuffling)
+    val_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
+    epochs: int = Field(default=100, ge=1)
+    max_minutes: float = Field(default=30.0, gt=0)  # stop early (and say so in the metrics) when time runs out
+    batch_size: int = Field(default=64, ge=1)
+    lr: float = Field(default=2e-3, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
     seed: int = 0
-    threads: int | None = Field(None, ge=1)
+    threads: int | None = Field(default=None, ge=1)
     model: dict = Field(default_factory=dict)  # AutoencoderConfig fields (encoder_preset, latent_dim, decoder, ...)
     output: str | None = None  # the checkpoint to write
     out_dir: str | None = None  # set by `motif-screen train --out`: the checkpoint goes to <out_dir>/<name>.pt
     qm9: dict = Field(default_factory=lambda: {"n": 5000, "max_atoms": 29})
-    log_every: int = Field(1, ge=0)  # print the loss terms every N epochs (0: never)
-    head_epochs: int = Field(0, ge=0)  # then refit the latent -> (size, composition, lattice, property) MLPs
-    head_lr: float = Field(3e-3, gt=0)
+    log_every: int = Field(default=1, ge=0)  # print the loss terms every N epochs (0: never)
+    head_epochs: int = Field(default=0, ge=0)  # then refit the latent -> (size, composition, lattice, property) MLPs
+    head_lr: float = Field(default=3e-3, gt=0)
     prior_components: int | str = "auto"  # Gaussians in the latent prior: a number, or "auto" (held-out likelihood)
 
 
@@ -127,20 +127,21 @@ class CompletionConfig(TrainingSettings):
 
     preset: str = "S"
     encoder_overrides: dict = Field(default_factory=dict)
-    hidden_scalars: int = Field(32, ge=1)
-    hidden_vectors: int = Field(8, ge=1)
+    hidden_scalars: int = Field(default=32, ge=1)
+    hidden_vectors: int = Field(default=8, ge=1)
     elements: tuple[int, ...] | None = None  # default: the elements of the training molecules
-    epochs: int = Field(200, ge=1)
-    batch_size: int = Field(32, ge=1)  # on CPU ~2x the structures/s of batch 16 (measured here)
-    lr: float = Field(3e-3, gt=0)
-    lr_min: float = Field(1e-4, ge=0)  # cosine decay to this over the epochs or max_minutes, whichever ends first
-    weight_decay: float = Field(0.0, ge=0)
-    position_weight: float = Field(1.0, ge=0)  # loss = cross-entropy + position_weight * |Δr|² (Å²)
-    val_fraction: float = Field(0.1, ge=0.0, lt=1.0)  # at least one structure is held out
-    patience: int = Field(40, ge=1)  # epochs without a better validation loss before stopping
-    max_minutes: float | None = Field(None, gt=0)  # wall-clock budget; stop (keeping the best model) when spent
+    epochs: int = Field(default=200, ge=1)
+    batch_size: int = Field(default=32, ge=1)  # on CPU ~2x the structures/s of batch 16 (measured here)
+    lr: float = Field(default=3e-3, gt=0)
+    # cosine decay to this over the epochs or max_minutes, whichever ends first
+    lr_min: float = Field(default=1e-4, ge=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    position_weight: float = Field(default=1.0, ge=0)  # loss = cross-entropy + position_weight * |Δr|² (Å²)
+    val_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)  # at least one structure is held out
+    patience: int = Field(default=40, ge=1)  # epochs without a better validation loss before stopping
+    max_minutes: float | None = Field(default=None, gt=0)  # wall-clock budget; stop (keeping the best model) when spent
     seed: int = 0
-    num_threads: int | None = Field(None, ge=1)
+    num_threads: int | None = Field(default=None, ge=1)
     progress: bool = True
 
 

@@ -210,7 +210,8 @@ def load_files(paths, targets, labels_csv=None) -> Dataset:
         _require_columns(frame, [key, *targets], str(labels_csv))
         columns = {t: numeric_column(frame, t, labels_csv) for t in targets}
         labels = {str(name): {t: columns[t][row] for t in targets} for row, name in enumerate(frame[key].tolist())}
-    structures, names, values = [], [], {t: [] for t in targets}
+    structures, names = [], []
+    values: dict[str, list[float]] = {t: [] for t in targets}
     for path in _expand_paths(paths):
         for name, structure, info in _read_file(path):
             if labels is not None:
@@ -248,7 +249,8 @@ def load_oracle_results(targets, campaign: str | None = None, sources=keys.DFT_S
     unknown = [t for t in targets if t not in ORACLE_FIELDS]
     if unknown:
         raise InputError(f"oracle results carry {', '.join(ORACLE_FIELDS)}, not {', '.join(unknown)}")
-    structures, names, values = [], [], {t: [] for t in targets}
+    structures, names = [], []
+    values: dict[str, list[float]] = {t: [] for t in targets}
     for result in queries.successful_results(sources, campaign):
         data = result.final_structure or result.candidate.structure
         structures.append((Structure if "lattice" in data else Molecule).from_dict(data))

@@ -55,7 +55,8 @@ def fine_tune_heads(
     history = []
     for _ in range(max(0, int(epochs))):
         optimizer.zero_grad()
-        loss = heads_nll(*model.heads(latent), y_norm)
+        head_mean, head_log_var = model.heads(latent)
+        loss = heads_nll(head_mean, head_log_var, y_norm)
         if not torch.isfinite(loss):
             model.heads.load_state_dict(before)
             model.heads.eval()

@@ -22,6 +22,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 from pymatgen.core import Lattice, Molecule, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
@@ -58,7 +59,7 @@ def _label(value) -> str:
     return "nan" if not math.isfinite(value) else f"{value:.6g}"
 
 
-def data_fingerprint(structures: Sequence, targets: Mapping[str, Sequence]) -> str:
+def data_fingerprint(structures: Sequence, targets: Mapping[str, Sequence | np.ndarray]) -> str:
     """``"v2:"`` + 16 hex digits over the (structure, labels) pairs, independent of their order.
 
     ``targets`` maps each label name to one value per structure (None / NaN = missing)."""
@@ -78,7 +79,9 @@ def data_fingerprint(structures: Sequence, targets: Mapping[str, Sequence]) -> s
 
 
 def migrate_fingerprint(
-    value: str | None, structures: Sequence | None = None, targets: Mapping[str, Sequence] | None = None
+    value: str | None,
+    structures: Sequence | None = None,
+    targets: Mapping[str, Sequence | np.ndarray] | None = None,
 ) -> str | None:
     """A stored ``data_fingerprint`` in the current scheme where possible.
 

@@ -270,7 +270,11 @@ def train_property_model(structures, targets: dict, config, names=None) -> tuple
 
 
 def evaluate(model: PropertyModel, structures, targets: dict, batch_size: int = 256, prefix: str = "") -> dict:
-    """Flat metrics per target: ``{prefix}{target}_{mae,rmse,coverage_1sigma,coverage_2sigma,miscalibration_area,...}``."""
+    """Flat metrics per target.
+
+    Keys are ``{prefix}{target}_{metric}`` for metric in mae, rmse, coverage_1sigma, coverage_2sigma,
+    miscalibration_area, ...
+    """
     structures = list(structures)
     graphs = [s if isinstance(s, dict) else to_graph(s, model.cutoff, model.vocabulary) for s in structures]
     mean, std = _predict_graphs(model, graphs, batch_size)

@@ -128,7 +128,7 @@ def load_qm9_arrays() -> dict[str, np.ndarray]:
         cache.parent.mkdir(parents=True, exist_ok=True)
         # write-then-rename: several processes may build the cache at once.
         with tempfile.NamedTemporaryFile(dir=cache.parent, suffix=".npz", delete=False) as handle:
-            np.savez(handle, **arrays)
+            np.savez(handle, allow_pickle=False, **arrays)  # numeric arrays; np.load reads them without pickles
         os.replace(handle.name, cache)
     arrays["offsets"] = np.concatenate([[0], np.cumsum(arrays["n_atoms"])[:-1]])
     return arrays

@@ -1,10 +1,11 @@
 """The eight 3D Tetris shapes of tensor field networks (Thomas et al. 2018, Fig. 2) as Molecules.
 
-A classifier (:mod:`motif_screen.model.tetris`) trained on these shapes in ONE orientation and tested on randomly rotated copies is
-the simplest demonstration that a network is rotation-equivariant: a plain network fails, an
-equivariant one is perfect by construction. Two of the shapes are mirror images of each other, so
-a network that is equivariant under inversion (O(3), e3nn's parity) can only tell them apart
-through a pseudoscalar (``0o``) feature — see ``CHIRAL_PAIR``.
+A classifier (:mod:`motif_screen.model.tetris`) trained on these shapes in ONE orientation and
+tested on randomly rotated copies is the simplest demonstration that a network is
+rotation-equivariant: a plain network fails, an equivariant one is perfect by construction. Two
+of the shapes are mirror images of each other, so a network that is equivariant under inversion
+(O(3), e3nn's parity) can only tell them apart through a pseudoscalar (``0o``) feature — see
+``CHIRAL_PAIR``.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def train_tetris(
     labels = torch.arange(len(TETRIS_NAMES))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     losses = []
-    for step in range(steps):
+    for _ in range(steps):
         logits = model(batch)
         loss = torch.nn.functional.cross_entropy(logits, labels)
         optimizer.zero_grad(set_to_none=True)

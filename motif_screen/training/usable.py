@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from motif_screen.errors import InputError
-from motif_screen.graphs import to_graph
+from motif_screen.graphs import DEFAULT_MAX_ATOMS, to_graph
 
 __all__ = ["UsableGraphs", "skip_summary", "usable_graphs"]
 
@@ -48,7 +48,7 @@ def usable_graphs(
     when none is usable."""
     if not len(structures):
         raise InputError(f"no structures were given for {what}")
-    options = {} if max_atoms is None else {"max_atoms": max_atoms}
+    atom_limit = DEFAULT_MAX_ATOMS if max_atoms is None else max_atoms  # None: to_graph's own default
     out = UsableGraphs([], [])
     for i, structure in enumerate(structures):
         if isinstance(structure, dict):  # a graph built earlier
@@ -57,7 +57,7 @@ def usable_graphs(
             continue
         name = str(names[i]) if names is not None else None
         try:
-            out.graphs.append(to_graph(structure, cutoff, vocabulary, name=name, **options))
+            out.graphs.append(to_graph(structure, cutoff, vocabulary, max_atoms=atom_limit, name=name))
         except InputError as exc:  # its message names the structure (by name, else by formula)
             out.skipped.append(str(exc) if name is not None else f"#{i}: {exc}")
             continue
