@@ -267,10 +267,17 @@ def perovskite_screen(formula) -> tuple[bool, str, dict]:
         missing = sorted({ion for s in sizes for ion in s["missing"]})
         why = f"no Shannon radius for {', '.join(missing)}: the size rule cannot judge {x_text} with these cations"
         return False, why, {**details, "rule": "radius", "missing": missing}
+    unjudged = sorted({ion for s in sizes for ion in s.get("missing", ())})
+    if unjudged:
+        details["missing"] = unjudged  # readings left out for want of a radius
     passing = [j for j in judged if j[1]]
     if passing:
         best, _, why = min(passing, key=lambda j: j[0]["tau"])
         return True, why, {**details, **best}
-    scored = [j for j in judged if j[0].get("tau") is not None] or judged
-    best, _, why = min(scored, key=lambda j: j[0]["tau"] if j[0].get("tau") is not None else math.inf)
+
+    def closeness(j):  # the failure to show: a reading tau applies to, with the lowest tau
+        size = j[0]
+        return (size["n_A"] > N_A_MAX, size["tau"] is None, size["tau"] if size["tau"] is not None else math.inf)
+
+    best, _, why = min(judged, key=closeness)
     return False, why, {**details, **best, "rule": "size"}
