@@ -105,6 +105,7 @@ def propose(model, spec, round_index: int, seeds: list) -> tuple[list[Proposal],
         out = generation.sample_prior(model, n=n, seed=seed, charge_balanced=gen.charge_balanced, **decoding)
     proposals = [Proposal(g.structure, g.mode, tuple(g.parents), list(g.latent)) for g in out.structures]
     report = {"decoded_valid": len(out.valid), **{f"decoded_{k}": v for k, v in out.failure_counts.items()}}
+    report.update({f"formulas_{k}": v for k, v in out.formula_rules.items()})  # family modes: what each rule kept
     return proposals, report
 
 

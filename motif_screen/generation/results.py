@@ -62,6 +62,8 @@ class GenerationReport:
     requested: int
     structures: list[GeneratedStructure]
     seconds: float = 0.0
+    # family modes: how many formulas passed each composition rule, in order (generation.families.FUNNEL)
+    formula_rules: dict[str, int] = field(default_factory=dict)
 
     def __iter__(self):
         return iter(self.structures)
@@ -83,7 +85,10 @@ class GenerationReport:
     def summary(self) -> str:
         failed = ", ".join(f"{n} {reason}" for reason, n in sorted(self.failure_counts.items(), key=lambda kv: -kv[1]))
         text = f"{self.mode}: {len(self.valid)} of {len(self.structures)} valid"
-        return text + (f"; {failed}" if failed else "") + f" ({self.seconds:.1f} s)"
+        text += (f"; {failed}" if failed else "") + f" ({self.seconds:.1f} s)"
+        if self.formula_rules:
+            text += "; formulas: " + " -> ".join(f"{n} {k.replace('_', ' ')}" for k, n in self.formula_rules.items())
+        return text
 
 
 def check_count(n, what: str = "structures") -> int:
