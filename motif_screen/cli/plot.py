@@ -11,7 +11,7 @@ from motif_screen.safe_paths import replaced_file
 
 HELP = "plot the latent space (a 2D PCA map coloured by a property or by motif)"
 DESCRIPTION = """\
-  motif-screen plot latent --data ../shared/data/perov_5/test.csv --color-by heat_ref -o map.png
+  motif-screen plot latent --data perov_5/test.csv --color-by heat_ref -o map.png  # a CDVAE-style CSV
   motif-screen plot latent --data structures/ --color-by motif -o motifs.png
   motif-screen plot latent --campaign demo --color-by formation_energy_per_atom -o campaign.png
 
