@@ -547,7 +547,8 @@ def assemble(
         "chgnet_package_version": chgnet_package.__version__,
         "chgnet_model_version": version,
         "date": _dt.date.today().isoformat(),
-        "made_by": "scripts/make_chgnet_references.py " + " ".join(sys.argv[1:]),
+        "made_by": "python scripts/make_chgnet_references.py (relaxations, resumed until done), then --assemble; "
+        "this file's arguments: " + " ".join(sys.argv[1:]),
         "relaxation": {
             "optimizer": "FIRE (chgnet StructOptimizer), cell relaxed",
             "fmax_eV_per_A": args.fmax,
@@ -589,11 +590,46 @@ def assemble(
         "polymorphs_eV_per_atom": polymorphs,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".md").write_text(summary(metadata, out.name), encoding="utf-8")
     text = json.dumps({"metadata": metadata, "entries": entries}, separators=(",", ":"))
     out.write_text(text + "\n", encoding="utf-8")
     log.info("wrote %s: %d entries (%d elements, %d binaries), %.1f kB", out, len(entries), len(element_entries),
              len(best), len(text) / 1024)  # fmt: skip
     return metadata
+
+
+def summary(meta: dict, name: str) -> str:
+    """The human-readable sibling of the shipped file (its metadata, as a Markdown page)."""
+    counts = meta["counts"]
+    kept = Counter()
+    for energies in meta["polymorphs_eV_per_atom"].values():
+        kept[min(energies, key=energies.get)] += 1
+    lines = [
+        f"# {name}",
+        "",
+        "The CHGNet reference set of the demo's chemical space: elemental references and competing binary",
+        "phases, made by `scripts/make_chgnet_references.py` (read it for the method). "
+        "**CHGNet (machine-learned potential) energies, not DFT**: for the CHGNet stand-in oracle only.",
+        "",
+        f"- CHGNet {meta['chgnet_package_version']}, model {meta['chgnet_model_version']}, made {meta['date']}",
+        f"- command: `{meta['made_by'].strip()}`",
+        "- relaxation: {optimizer}, fmax {fmax_eV_per_A} eV/Å, at most {max_steps} steps".format(**meta["relaxation"]),
+        f"- start: {meta['start_geometry']}",
+        f"- cations ({len(meta['cations'])}): {', '.join(meta['cations'])}; anions: {', '.join(meta['anions'])}; "
+        f"oxidation states: {meta['oxidation_states']}; scope: {meta['scope']}",
+        f"- {counts['elements']} elements and {counts['compositions_kept']} binaries of {counts['compositions']} "
+        f"compositions; {counts['relaxations_ok']} of {counts['relaxations_planned']} planned relaxations succeeded "
+        f"({counts['relaxations_failed']} failed, {counts['relaxations_rejected']} rejected, "
+        f"{counts['relaxations_not_run']} not run); {counts['relaxation_seconds_total'] / 60:.0f} min of relaxation",
+        f"- compositions without a result: {', '.join(counts['compositions_without_result']) or 'none'}",
+        f"- binaries with no prototype here: {', '.join(s['formula'] for s in meta['skipped_no_prototype']) or 'none'}",
+        "",
+        "| prototype | stoichiometry | source | lowest for |",
+        "| --- | --- | --- | --- |",
+    ]
+    for proto, info in meta["prototypes"].items():
+        lines.append(f"| {proto} | {info['stoichiometry']} | {info['source']} | {kept.get(proto, 0)} |")
+    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------------------------
