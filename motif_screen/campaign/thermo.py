@@ -175,7 +175,7 @@ def chgnet_reference_key(entry) -> str:
 def ensure_shipped_chgnet_references(repo: Repository) -> int:
     """Store the shipped CHGNet reference set (elements and competing binaries) once; returns how many were new.
 
-    Idempotent and cheap once done (one look-up): the set is stored whole the first time, keyed so
+    Idempotent and cheap once done (two look-ups): the set is stored whole the first time, keyed so
     that its elements coincide with the references the CHGNet oracle stores itself. Entries of
     another CHGNet model version than the running one are not stored (their energies are on
     another scale). CHGNet energies, ``source="chgnet"``: never mixed with DFT references.

@@ -39,6 +39,7 @@ from motif_screen.oracles.references import (
     MissingPrototypeError,
     ground_state_structure,
     prototype_structure,
+    read_reference_entries,
 )
 
 SOURCE = keys.SOURCE_CHGNET
@@ -265,8 +266,6 @@ def shipped_competing_phases_file() -> Path:
 
 @lru_cache(maxsize=1)
 def _shipped_competing_phases() -> tuple[dict, tuple]:
-    from motif_screen.oracles.references import read_reference_entries
-
     path = shipped_competing_phases_file()
     if not path.exists():
         return {}, ()
