@@ -17,6 +17,7 @@ from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEn
 from motif_screen import keys
 from motif_screen.db.documents import ReferenceEntry, utcnow
 from motif_screen.db.repository import Repository
+from motif_screen.oracles.chgnet import shipped_competing_phases
 from motif_screen.oracles.references import comparable_settings
 from motif_screen.oracles.stability import corrected, energy_above_hull, formation_energy_per_atom
 
@@ -159,3 +160,35 @@ def store_reference(
         status="computed",
         **fields,
     )
+
+
+def chgnet_reference_key(entry) -> str:
+    """The key of a CHGNet reference: elements as the oracle stores them, shipped phases by formula and prototype."""
+    version = entry.parameters["model_version"]
+    composition = entry.composition
+    if composition.is_element:
+        return reference_key("computed", keys.SOURCE_CHGNET, version, composition.elements[0].symbol)
+    prototype = (getattr(entry, "data", None) or {}).get("prototype", "")
+    return reference_key("shipped", keys.SOURCE_CHGNET, version, f"{composition.reduced_formula}:{prototype}")
+
+
+def ensure_shipped_chgnet_references(repo: Repository) -> int:
+    """Store the shipped CHGNet reference set (elements and competing binaries) once; returns how many were new.
+
+    Idempotent and cheap once done (two look-ups): the set is stored whole the first time, keyed so
+    that its elements coincide with the references the CHGNet oracle stores itself. Entries of
+    another CHGNet model version than the running one are not stored (their energies are on
+    another scale). CHGNet energies, ``source="chgnet"``: never mixed with DFT references.
+    """
+    entries = shipped_competing_phases()
+    if not entries:
+        return 0
+    entry_keys = [chgnet_reference_key(entry) for entry in entries]
+    if repo.reference(entry_keys[-1]) is not None and repo.reference(entry_keys[0]) is not None:
+        return 0
+    added = sum(
+        store_reference(repo, keys.SOURCE_CHGNET, entry, origin="computed", key=key)[1]
+        for entry, key in zip(entries, entry_keys, strict=True)
+    )
+    log.info("stored %d shipped CHGNet reference entries (%d new)", len(entries), added)
+    return added

@@ -170,7 +170,9 @@ class RunChgnetOracle(FiretaskBase):
 
 
 def store_chgnet_references(repo, elements: list[str], cache_file=None) -> None:
-    """CHGNet elemental references of ``elements`` as reference entries (shipped table, cache, or relaxed)."""
+    """CHGNet references: the shipped set (elements and competing binaries, stored once), then the
+    elemental references of ``elements`` (shipped table, cache, or relaxed)."""
+    thermo.ensure_shipped_chgnet_references(repo)
     for element, entry in chgnet.elemental_reference_entries(elements, cache_file).items():
         key = thermo.reference_key("computed", keys.SOURCE_CHGNET, entry.parameters["model_version"], element)
         if repo.reference(key) is None:

@@ -8,6 +8,13 @@ whose reference state ASE cannot build (B, P, S, Ga, Mn ...) take the lowest-ene
 fcc/bcc/sc/diamond prototypes, an upper bound on the true reference (recorded in the cache).
 References are relaxed once and cached in a JSON file keyed by model version.
 
+Competing phases: :func:`shipped_competing_phases` reads the reference set shipped with the package
+(``chgnet_competing_phases.json``, made by ``scripts/make_chgnet_references.py``): the elemental
+references above plus the binary oxides, sulfides, nitrides and fluorides of the shipped model's
+cations in their common oxidation states, each the lowest-energy of a few common prototypes relaxed
+with CHGNet — so that a CHGNet distance to the hull of an ABX3 candidate has its binaries to
+compete with. CHGNet energies all, never DFT.
+
 CHGNet is loaded once per process (its weights ship in the wheel, so no network is needed).
 Measured on a 2-core machine: a prediction takes ~0.1 s for small cells, so a relaxation is
 bounded by ``steps`` × that.
@@ -15,6 +22,7 @@ bounded by ``steps`` × that.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -31,6 +39,7 @@ from motif_screen.oracles.references import (
     MissingPrototypeError,
     ground_state_structure,
     prototype_structure,
+    read_reference_entries,
 )
 
 SOURCE = keys.SOURCE_CHGNET
@@ -39,6 +48,7 @@ DEFAULT_STEPS = 200
 REFERENCE_FMAX = 0.05
 REFERENCE_STEPS = 300
 CACHE_NAME = "chgnet_references.json"
+COMPETING_PHASES_NAME = "chgnet_competing_phases.json"
 
 
 @lru_cache(maxsize=1)
@@ -245,3 +255,47 @@ def elemental_reference_entries(elements: Iterable[str], cache_file: str | os.Pa
         )
         for element, energy in elemental_references(elements, cache_file).items()
     }
+
+
+# --------------------------------------------------------------------------------------------
+# the shipped competing phases
+# --------------------------------------------------------------------------------------------
+
+
+def shipped_competing_phases_file() -> Path:
+    """The CHGNet reference set shipped with the package (elements and competing binary phases)."""
+    return Path(__file__).with_name(COMPETING_PHASES_NAME)
+
+
+@lru_cache(maxsize=1)
+def _shipped_competing_phases() -> tuple[dict, tuple]:
+    path = shipped_competing_phases_file()
+    if not path.exists():
+        return {}, ()
+    metadata = json.loads(path.read_text(encoding="utf-8")).get("metadata") or {}
+    return metadata, tuple(read_reference_entries(path))
+
+
+def shipped_competing_phases_metadata() -> dict:
+    """How the shipped set was made: CHGNet version, date, prototypes, counts, every polymorph's energy."""
+    return copy.deepcopy(_shipped_competing_phases()[0])
+
+
+def shipped_competing_phases(elements: Iterable[str] | None = None, version: str | None = None) -> list:
+    """The shipped CHGNet reference entries: elements (``ComputedEntry``) and binaries (``ComputedStructureEntry``).
+
+    Each is labelled ``run_type="CHGNet"`` with its model version. Only entries of CHGNet model
+    ``version`` (default: the one this process runs) are returned — another model's energies are
+    on another scale — so the list is empty when the shipped set was made with another model.
+    ``elements``: only entries whose elements all lie within these. Copies: callers may modify them.
+    """
+    version = version or model_version()
+    allowed = None if elements is None else set(elements)
+    out = []
+    for entry in _shipped_competing_phases()[1]:
+        if entry.parameters.get("model_version") != version:
+            continue
+        if allowed is not None and not {el.symbol for el in entry.composition.elements} <= allowed:
+            continue
+        out.append(copy.deepcopy(entry))
+    return out
