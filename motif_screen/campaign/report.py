@@ -140,11 +140,100 @@ def write_hits(repo: Repository, spec, folder: Path) -> list[Path]:
     return [csv_path, folder / "hits"]
 
 
+def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a hit rate (sensible at 0 and n hits, unlike the normal one)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * float(np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def acquisition_vs_random(repo: Repository, spec, seed: int = 0, draws: int = 10_000) -> dict:
+    """Hits per oracle call of the acquisition picks and of the random controls of the whole
+    campaign, with 95% intervals, and their ratio (the discovery acceleration) with a bootstrap
+    interval. ``verdict`` says plainly when the controls are too few to tell."""
+    prop = spec.target.property
+    picked = [d for d in repo.computed(spec.name) if d.selection in keys.SELECTIONS]
+    groups = {
+        sel: np.array(
+            [spec.target.is_hit((d.oracle or {}).get(prop)) for d in picked if d.selection == sel], dtype=float
+        )
+        for sel in keys.SELECTIONS
+    }
+    acq, ctl = groups[keys.SELECTED_BY_ACQUISITION], groups[keys.SELECTED_AS_CONTROL]
+    out: dict = {
+        "acquisition_calls": len(acq),
+        "acquisition_hits": int(acq.sum()),
+        "random_calls": len(ctl),
+        "random_hits": int(ctl.sum()),
+    }
+    for name, arr in (("acquisition", acq), ("random", ctl)):
+        out[f"{name}_rate"] = float(arr.mean()) if len(arr) else None
+        out[f"{name}_rate_interval"] = wilson_interval(int(arr.sum()), len(arr))
+    out["acceleration"], out["acceleration_interval"] = None, None
+    if len(acq) and len(ctl) and ctl.sum() > 0:
+        rng = np.random.default_rng(seed)
+        a = rng.choice(acq, size=(draws, len(acq))).mean(1)
+        c = rng.choice(ctl, size=(draws, len(ctl))).mean(1)
+        ratios = a[c > 0] / c[c > 0]
+        out["acceleration"] = float(acq.mean() / ctl.mean())
+        out["acceleration_interval"] = (float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5)))
+    if len(ctl) < 10 or out["acceleration_interval"] is None:
+        out["verdict"] = (
+            f"{len(ctl)} random controls ({int(ctl.sum())} hits): too few to tell whether the acquisition beats "
+            "random picks; raise the budget or control_fraction to measure it"
+        )
+    else:
+        low, high = out["acceleration_interval"]
+        out["verdict"] = (
+            "acquisition beats random picks"
+            if low > 1
+            else "random picks do as well as the acquisition"
+            if high < 1
+            else "no measurable difference from random picks at this budget"
+        )
+    return out
+
+
+def summary_text(stats: dict, spec) -> str:
+    """The report's plain-text summary: acquisition against random, with intervals and a verdict."""
+
+    def rate(name: str) -> str:
+        low, high = stats[f"{name}_rate_interval"]
+        value = stats[f"{name}_rate"]
+        shown = "-" if value is None else f"{value:.2f}"
+        calls, hits = stats[f"{name}_calls"], stats[f"{name}_hits"]
+        return f"{hits} hits / {calls} oracle calls = {shown} (95% interval {low:.2f}-{high:.2f})"
+
+    if stats["acceleration"] is None:
+        accel = "undefined (no random control was a hit)"
+    else:
+        low, high = stats["acceleration_interval"]
+        accel = f"{stats['acceleration']:.2f} (95% bootstrap interval {low:.2f}-{high:.2f})"
+    bounds = [
+        f"<= {spec.target.upper:g}" if spec.target.upper is not None else "",
+        f">= {spec.target.lower:g}" if spec.target.lower is not None else "",
+    ]
+    return (
+        f"campaign {spec.name}: {spec.target.goal} {spec.target.property}; "
+        f"a hit is {' and '.join(b for b in bounds if b)}\n"
+        f"acquisition picks: {rate('acquisition')}\n"
+        f"random controls:   {rate('random')}\n"
+        f"discovery acceleration: {accel}\n"
+        f"verdict: {stats['verdict']}\n"
+    )
+
+
 def write_report(repo: Repository, spec, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    return [
+    files = [
         plot_funnel(repo, spec, folder / "funnel.png"),
         plot_parity(repo, spec, folder / "parity.png"),
         plot_latent_map(repo, spec, folder / "latent_map.png"),
         *write_hits(repo, spec, folder),
     ]
+    with OutputFolder(folder, "report folder") as out:
+        files.append(out.write("summary.txt", summary_text(acquisition_vs_random(repo, spec), spec)))
+    return files

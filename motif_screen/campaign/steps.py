@@ -122,14 +122,23 @@ def exploration_seeds(repo: Repository, spec: CampaignSpec, round_index: int) ->
 # --- prescreen -----------------------------------------------------------------------------------
 
 
-def _predictor(model, learned: str, stash: dict):
-    """The screen calls this on the survivors only; every property is kept for the database."""
+def _predictor(model, target, hull: thermo.KnownHull | None, stash: dict):
+    """The screen calls this on the survivors only; every property is kept for the database.
+
+    For a stability target the head's formation energy becomes a predicted distance to the known
+    hull of the candidate's composition (the same σ: the hull is known, the candidate is not).
+    """
+    learned = target.learned_property
 
     def predict(structures):
         preds = learner.predict(model, structures)
+        if target.property == keys.ENERGY_ABOVE_HULL and hull is not None:
+            mean, std = preds[learned]
+            below = hull.formation_energies([s.composition for s in structures])
+            preds[keys.ENERGY_ABOVE_HULL] = (mean - below, std)
         for k, s in enumerate(structures):
             stash[id(s)] = {p: (float(m[k]), float(sd[k])) for p, (m, sd) in preds.items()}
-        return {learned: preds[learned]}
+        return {target.property: preds[target.property]}
 
     return predict
 
@@ -146,8 +155,7 @@ def prescreen_round(repo: Repository, campaign: str, round_index: int) -> dict:
     model, _ = learner.campaign_model(repo, spec)
     budget = spec.round_budget(round_index)
     stash: dict = {}
-    learned = spec.target.learned_property
-    ranking_target = spec.target if learned == spec.target.property else ranking_target_for(spec)
+    hull = thermo.known_hull(repo, spec.oracle) if spec.target.property == keys.ENERGY_ABOVE_HULL else None
     settings = ScreenSettings(
         kind=spec.acquisition,
         kappa=spec.kappa,
@@ -156,8 +164,8 @@ def prescreen_round(repo: Repository, campaign: str, round_index: int) -> dict:
     )
     result = screen(
         structures,
-        _predictor(model, learned, stash),
-        ranking_target,
+        _predictor(model, spec.target, hull, stash),
+        spec.target,
         budget,
         references=repo.sent_structures(),
         motif_filter=spec.motif,
@@ -177,18 +185,6 @@ def prescreen_round(repo: Repository, campaign: str, round_index: int) -> dict:
     counts = result.counts
     repo.update_round(campaign, round_index, **{k: int(counts[k]) for k in ("valid", "unique", "novel", "screened")})
     return {**counts, "decisions": result.decision_counts}
-
-
-def ranking_target_for(spec: CampaignSpec):
-    """The head's own target when the campaign's target is derived from it.
-
-    Stability is ranked by predicted formation energy: at a fixed composition the distance to the
-    hull is the formation energy minus the hull's, so the order within a chemical system is the
-    same; the hit threshold stays the campaign's, in eV/atom above the hull, for the oracle.
-    """
-    from motif_screen.screening import TargetSpec
-
-    return TargetSpec(spec.target.learned_property, "minimize", upper=spec.target.upper)
 
 
 # --- submit --------------------------------------------------------------------------------------

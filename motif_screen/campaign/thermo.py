@@ -11,7 +11,10 @@ to the hull is recomputed whenever a competing phase lands, and each change is k
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
+import numpy as np
+from pymatgen.analysis.phase_diagram import PhaseDiagram
 from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
 
 from motif_screen import keys
@@ -192,3 +195,50 @@ def ensure_shipped_chgnet_references(repo: Repository) -> int:
     )
     log.info("stored %d shipped CHGNet reference entries (%d new)", len(entries), added)
     return added
+
+
+class KnownHull:
+    """The convex hull of what is known for one source and set of comparable settings: references
+    and successful results. Answers, per composition, the formation energy (eV/atom) of the hull
+    there — so a predicted formation energy becomes a predicted distance to the hull.
+
+    Phase diagrams are built per chemical system and cached; a system with an element that has no
+    reference is measured against the elements only (its hull formation energy is 0).
+    """
+
+    def __init__(self, entries: list):
+        self.entries = entries
+        self._by_system: dict[tuple[str, ...], PhaseDiagram | None] = {}
+
+    def _diagram(self, system: tuple[str, ...]) -> PhaseDiagram | None:
+        if system not in self._by_system:
+            inside = [e for e in self.entries if {el.symbol for el in e.composition.elements} <= set(system)]
+            terminals = {e.composition.elements[0].symbol for e in inside if len(e.composition.elements) == 1}
+            self._by_system[system] = PhaseDiagram(inside) if terminals >= set(system) else None
+        return self._by_system[system]
+
+    def formation_energies(self, compositions) -> np.ndarray:
+        out = np.zeros(len(compositions))
+        for k, comp in enumerate(compositions):
+            system = tuple(sorted(el.symbol for el in comp.elements))
+            diagram = self._diagram(system)
+            if diagram is None:
+                continue
+            fractions = comp.fractional_composition
+            mu = sum(float(x) * diagram.el_refs[el].energy_per_atom for el, x in fractions.items())
+            out[k] = diagram.get_hull_energy_per_atom(comp) - mu
+        return out
+
+
+def known_hull(repo: Repository, source: str) -> KnownHull:
+    """The hull a campaign of ``source`` screens against: for CHGNet its shipped references and
+    results; for VASP the settings most references were computed with (none yet: elements only)."""
+    if source == keys.SOURCE_CHGNET:
+        ensure_shipped_chgnet_references(repo)
+    refs = repo.references(source=source)
+    if not refs:
+        return KnownHull([])
+    settings = Counter((r.functional, r.input_set) for r in refs).most_common(1)[0][0]
+    entries = [entry_from_dict(r.entry) for r in refs if (r.functional, r.input_set) == settings and r.entry]
+    entries += [entry_from_dict(r.entry) for r in repo.results_with_settings(source, *settings) if r.entry]
+    return KnownHull(corrected(entries))

@@ -179,6 +179,7 @@ def run(args) -> int:
     if report_dir is not None:
         files = write_report(repo, spec, report_dir)
         print(f"\nreport: {report_dir}\n" + "\n".join(f"  {f.name}" for f in files))
+        print("\n" + (report_dir / "summary.txt").read_text(encoding="utf-8"), end="")
     failures = campaign_failures(lpad, spec.name)
     if failures:
         print(f"\ncampaign {spec.name} did not complete:", file=sys.stderr)

@@ -37,3 +37,55 @@ def test_a_hostile_stored_formula_and_a_planted_link_stay_inside_the_report(db, 
                and not p.resolve().is_relative_to(report.resolve())]
     assert outside == []
     assert {f.name for f in files} >= {"funnel.png", "parity.png", "latent_map.png", "hits.csv"}
+
+
+def test_stability_is_screened_against_the_known_chgnet_hull(db):
+    """A predicted formation energy becomes a predicted distance to the hull of what is known:
+    at SrTiO3's composition, the SrO–TiO2 tie line of the shipped CHGNet references."""
+    import pytest
+    from pymatgen.core import Composition
+
+    from motif_screen.campaign.thermo import known_hull
+    from motif_screen.db.repository import Repository
+    from motif_screen.oracles.stability import formation_energy_per_atom
+
+    repo = Repository(db)
+    hull = known_hull(repo, keys.SOURCE_CHGNET)
+    by_formula = {e.composition.reduced_formula: e for e in hull.entries}
+    elements = [e for e in hull.entries if len(e.composition.elements) == 1]
+    e_sro = formation_energy_per_atom(by_formula["SrO"], elements)[0]
+    e_tio2 = formation_energy_per_atom(by_formula["TiO2"], elements)[0]
+    tie_line = (2 * e_sro + 3 * e_tio2) / 5  # SrO + TiO2 -> SrTiO3, per atom of SrTiO3
+    sto, unknown = hull.formation_energies([Composition("SrTiO3"), Composition("UO2")])
+    assert tie_line - 0.05 <= sto <= tie_line + 1e-9  # on (or just below, through another binary) the tie line
+    assert sto < -3.0 and unknown == 0.0  # no uranium reference: measured against the elements only
+
+
+def test_acquisition_against_random_with_intervals_and_a_plain_verdict(db, perovskites):
+    from motif_screen.campaign.report import acquisition_vs_random, summary_text, wilson_interval
+    from motif_screen.campaign.spec import parse_spec
+    from motif_screen.db.records import record_oracle_result, set_status, upsert_candidate
+    from motif_screen.db.repository import Repository
+
+    spec = parse_spec({"name": "ab", "budget": 40, "rounds": 1,
+                       "target": {"property": keys.FORMATION_ENERGY, "goal": "minimize", "upper": -2.0}})
+    structures = [perovskites["SrTiO3"].copy() for _ in range(24)]
+    for k, s in enumerate(structures):
+        s.scale_lattice(s.volume * (1 + 0.05 * k))  # 24 different cells (fingerprints differ)
+        cand, _ = upsert_candidate("ab", s, origin={"method": "prior", "round": 0})
+        control = k >= 12
+        set_status(cand.id, keys.STATUS_SCREENED,
+                   selection=keys.SELECTED_AS_CONTROL if control else keys.SELECTED_BY_ACQUISITION)
+        set_status(cand.id, keys.STATUS_SUBMITTED)
+        hit = (k % 12) < (3 if control else 9)  # 9/12 acquisition hits, 3/12 control hits
+        record_oracle_result(cand.id, keys.SOURCE_CHGNET, run_status="successful", energy=-40.0,
+                             energy_per_atom=-8.0, formation_energy_per_atom=-3.0 if hit else -1.0)
+    stats = acquisition_vs_random(Repository(db), spec)
+    assert (stats["acquisition_hits"], stats["acquisition_calls"], stats["random_hits"], stats["random_calls"]) == (
+        9, 12, 3, 12)
+    assert stats["acceleration"] == 3.0
+    low, high = stats["acceleration_interval"]
+    assert 1.0 < low < 3.0 < high  # 9/12 against 3/12 is a measured difference, with a wide interval
+    assert stats["acquisition_rate_interval"] == wilson_interval(9, 12)
+    assert "acquisition beats random picks" in summary_text(stats, spec)
+    assert wilson_interval(0, 5)[0] == 0.0 and wilson_interval(5, 5)[1] == 1.0
