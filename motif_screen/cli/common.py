@@ -48,7 +48,9 @@ def connect_from_args(args, readonly: bool):
 DEFAULT_HIT_BELOW = {"formation_energy_per_atom": -2.0, "energy_above_hull": 0.1}
 
 
-def add_campaign_options(parser: argparse.ArgumentParser, default_name: str, default_oracle: str) -> None:
+def add_campaign_options(
+    parser: argparse.ArgumentParser, default_name: str, default_oracle: str, default_target: str
+) -> None:
     """The options that define a campaign (shared by `run` and `workflow create`)."""
     from motif_screen import keys
 
@@ -58,9 +60,9 @@ def add_campaign_options(parser: argparse.ArgumentParser, default_name: str, def
     group.add_argument(
         "--target",
         choices=keys.KNOWN_PROPERTIES,
-        default=keys.FORMATION_ENERGY,
-        help="property to optimise (default: formation_energy_per_atom; energy_above_hull: "
-        "distance to the convex hull of the chemical system, a hit is a (near-)stable phase)",
+        default=default_target,
+        help=f"property to optimise (default: {default_target}; energy_above_hull: distance to the convex hull "
+        "of the chemical system in eV/atom, a hit is a (near-)stable phase)",
     )
     group.add_argument("--goal", choices=("minimize", "maximize", "range"), default="minimize")
     group.add_argument(

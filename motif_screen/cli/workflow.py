@@ -30,7 +30,9 @@ def add_arguments(parser) -> None:
     )
     create.add_argument("-o", "--output", type=Path, required=True, help="file to write (.yaml or .json)")
     create.add_argument("--force", action="store_true", help="overwrite an existing file")
-    add_campaign_options(create, default_name="campaign", default_oracle=keys.SOURCE_VASP)
+    add_campaign_options(
+        create, default_name="campaign", default_oracle=keys.SOURCE_VASP, default_target=keys.FORMATION_ENERGY
+    )
 
 
 def workflow_text(workflow, suffix: str) -> str:
