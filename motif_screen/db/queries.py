@@ -26,6 +26,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 PROPERTY_OPTIONS = {
     "band-gap": keys.BAND_GAP,
     "formation-energy": keys.FORMATION_ENERGY,
+    "energy-above-hull": keys.ENERGY_ABOVE_HULL,
     "energy-per-atom": keys.ENERGY_PER_ATOM,
 }
 SORT_FIELDS = ("acquisition", "created", "formula", "nsites", "round")
