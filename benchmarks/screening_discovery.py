@@ -110,6 +110,34 @@ def ridge(x_train, y_train, x_test, alpha: float = 1e-3) -> np.ndarray:
     return (x_test - mu_x) @ w + mu_y
 
 
+class old_variance_bound:
+    """The heads' aleatoric log-variance bound as it was before issue 13 (6.0: sigma up to ~20 label spreads),
+    so that the shipped head 'before' is scored as the demo used it."""
+
+    def __enter__(self):
+        import torch
+
+        from motif_screen.model import heads
+
+        self.saved, heads.MAX_LOG_VARIANCE = heads.MAX_LOG_VARIANCE, 6.0
+        self.grad = torch.no_grad()
+        self.grad.__enter__()
+
+    def __exit__(self, *exc):
+        from motif_screen.model import heads
+
+        heads.MAX_LOG_VARIANCE = self.saved
+        self.grad.__exit__(*exc)
+
+
+def sigma_summary(structures, std) -> dict:
+    std = np.asarray(std, dtype=float)
+    fluoride = np.array(["F" in {el.symbol for el in s.composition.elements} for s in structures])
+    return {"median_std": float(np.median(std)), "p99_std": float(np.quantile(std, 0.99)),
+            "max_std": float(std.max()), "fraction_std_over_5": float(np.mean(std > 5.0)),
+            "fluoride_max_std": float(std[fluoride].max()) if fluoride.any() else float("nan")}
+
+
 def load(labels: Path, extra: list[Path]):
     from pymatgen.core import Structure
 
@@ -145,6 +173,9 @@ def main(argv=None) -> int:
     parser.add_argument("--labels", type=Path, default=DATA / "chgnet_labels_generated.jsonl.gz")
     parser.add_argument("--extra-labels", type=Path, nargs="*", default=[DATA / "chgnet_labels_perov5_val.jsonl.gz"],
                         help="labels that only ever train (e.g. perov-5 cells relaxed by CHGNet)")
+    parser.add_argument("--heat-ref", type=Path, default=ROOT.parent / "shared" / "data" / "perov_5" / "val.csv",
+                        help="perov-5 CSV whose heat_ref trains a second head beside the formation energy, as the "
+                             "shipped recipe does (rows with a held-out element dropped; a missing file: no such head)")
     parser.add_argument("--checkpoint", type=Path, default=SHIPPED_AUTOENCODER,
                         help="autoencoder whose frozen encoder gives the latents (and whose heads are reported)")
     parser.add_argument("--before-checkpoint", type=Path, default=None,
@@ -159,6 +190,9 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=600)
     parser.add_argument("--patience", type=int, default=60)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--demo-candidates", type=int, default=1000,
+                        help="decode the demo's round 0 (family, seed 0, 10 flow steps) and report the heads' sigma "
+                             "on its valid candidates (0: skip)")
     parser.add_argument("--quick", action="store_true", help="epochs 150, patience 20 (a smoke run)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "screening_discovery.json")
     args = parser.parse_args(argv)
@@ -187,16 +221,32 @@ def main(argv=None) -> int:
     with torch.no_grad():
         shipped = {k: (m.double().numpy(), s.double().numpy()) for k, (m, s) in
                    model.predict_properties(latents).items()}
-    before = None
+    before, old = None, None
     if args.before_checkpoint:
         old = load_autoencoder(args.before_checkpoint)
-        with torch.no_grad():
+        with old_variance_bound():
             m, s = old.predict_properties(old.encode(structures))["formation_energy_per_atom"]
         before = (m.double().numpy(), s.double().numpy())
     print(f"{len(structures)} labelled structures encoded in {time.perf_counter() - start:.0f} s", flush=True)
 
-    data = HeadData(["formation_energy_per_atom"], structures, y[:, None], [str(i) for i in range(len(y))], roles)
-    elements = data.elements
+    n_fe = len(y)
+    targets, y_all, all_structures, all_roles = ["formation_energy_per_atom"], y[:, None], list(structures), list(roles)
+    heat_ref_rows = 0
+    if args.heat_ref and args.heat_ref.is_file():
+        from motif_screen.training.datasets import load_csv
+
+        perov = load_csv(args.heat_ref, ["heat_ref"])
+        heat_ref_rows = len(perov)
+        targets.append("heat_ref")
+        y_all = np.full((n_fe + heat_ref_rows, 2), np.nan)
+        y_all[:n_fe, 0] = y
+        y_all[n_fe:, 1] = perov.targets["heat_ref"]
+        all_structures += perov.structures
+        all_roles += ["train"] * heat_ref_rows
+        latents = torch.cat([latents, model.encode(perov.structures)])
+        print(f"heat_ref head: {heat_ref_rows} perov-5 cells from {args.heat_ref}", flush=True)
+    data = HeadData(targets, all_structures, y_all, [str(i) for i in range(len(all_structures))], all_roles)
+    elements = data.elements[:n_fe]
     vocabulary = sorted({e for row in elements for e in row})
     x_comp = element_fractions(structures, vocabulary)
     generated = np.array([r == "auto" for r in roles])
@@ -212,16 +262,18 @@ def main(argv=None) -> int:
     for seed in range(args.seeds):
         t0 = time.perf_counter()
         held = pick_test_elements([e for e, g in zip(elements, generated) if g], args.hold_out, seed)
-        split = chemistry_split(data, held, 0.15, 0.1, seed)
+        split = chemistry_split(data, held, 0.15, 0.1, seed, test_targets=["formation_energy_per_atom"])
         pool = split["test"]
         y_pool = y[pool]
         base_rows = split["train"]
+        fe_rows = base_rows[base_rows < n_fe]
         mean, std = train(base_rows, split["validation"], split["calibration"], seed)
-        record = {"seed": seed, "held_out": held, "pool": int(len(pool)), "train": int(len(base_rows)),
+        record = {"seed": seed, "held_out": held, "pool": int(len(pool)), "train": int(len(fe_rows)),
+                  "train_heat_ref": int(len(base_rows) - len(fe_rows)),
                   "hits_in_pool": int((y_pool <= args.threshold).sum())}
         record["heads"] = {**ranking_metrics(y_pool, mean[pool], args.threshold, args.top_fraction),
                            **scored(y_pool, mean[pool], std[pool])}
-        ridge_pred = ridge(x_comp[base_rows], y[base_rows], x_comp[pool])
+        ridge_pred = ridge(x_comp[fe_rows], y[fe_rows], x_comp[pool])
         record["ridge"] = {**ranking_metrics(y_pool, ridge_pred, args.threshold, args.top_fraction),
                            **scored(y_pool, ridge_pred, np.ones_like(ridge_pred))}
         if before is not None:
@@ -265,7 +317,7 @@ def main(argv=None) -> int:
               + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
 
     metrics: dict = {"seeds": args.seeds, "n_generated_labelled": int(generated.sum()),
-                     "n_train_only_labelled": int((~generated).sum())}
+                     "n_train_only_labelled": int((~generated).sum()), "n_heat_ref_rows": heat_ref_rows}
 
     def add(prefix, values):
         mean_, lo, hi = interval(values)
@@ -291,6 +343,19 @@ def main(argv=None) -> int:
         add(f"replay_{arm}_over_random",
             [r["replay"][arm]["hits"] / r["replay"]["random"]["hits"] if r["replay"]["random"]["hits"] else None
              for r in per_seed])
+    if args.demo_candidates:
+        from motif_screen.generation.families import sample_family
+
+        report = sample_family(model, n=args.demo_candidates, seed=0, steps=10)
+        demo = [g.structure for g in report.valid]
+        with torch.no_grad():
+            _, s_new = model.predict_properties(model.encode(demo))["formation_energy_per_atom"]
+        metrics["demo_valid_candidates"] = len(demo)
+        metrics.update({f"demo_{k}": v for k, v in sigma_summary(demo, s_new.double().numpy()).items()})
+        if old is not None:
+            with old_variance_bound():
+                _, s_old = old.predict_properties(old.encode(demo))["formation_energy_per_atom"]
+            metrics.update({f"demo_before_{k}": v for k, v in sigma_summary(demo, s_old.double().numpy()).items()})
     metrics["minutes"] = (time.perf_counter() - start) / 60
     info = getattr(model, "checkpoint_info", None) or {}
     for key, value in (info.get("metrics") or {}).items():  # the shipped heads' own held-out test (its recipe)
@@ -307,6 +372,7 @@ def main(argv=None) -> int:
             "counts": counts,
             "sources": sources,
             "hit": f"CHGNet formation energy <= {args.threshold} eV/atom (the demo's threshold; no hull distance)",
+            "heat_ref_head": str(args.heat_ref) if heat_ref_rows else None,
             "split": f"per seed: {args.hold_out} cation elements held out; the pool is every generated candidate "
                      "containing one; training rows never contain one (compositions of the rest held out for "
                      "early stopping 10% and sigma calibration 15%)",
