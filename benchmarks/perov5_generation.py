@@ -110,8 +110,10 @@ def main(argv=None) -> int:
     with torch.no_grad():
         vocab_model = set(model.config.elements)
         test_known = [s for s in test if {site.specie.Z for site in s} <= vocab_model]
-        pred_gen = model.predict_properties(model.encode(valid))[keys.FORMATION_ENERGY][0].numpy() if valid else np.zeros(0)
-        pred_test = model.predict_properties(model.encode(test_known))[keys.FORMATION_ENERGY][0].numpy()
+        # the head that learned heat_ref (named heat_ref since issue 13; formation_energy_per_atom before)
+        head = "heat_ref" if "heat_ref" in model.config.properties else keys.FORMATION_ENERGY
+        pred_gen = model.predict_properties(model.encode(valid))[head][0].numpy() if valid else np.zeros(0)
+        pred_test = model.predict_properties(model.encode(test_known))[head][0].numpy()
 
     def wdist(a, b):
         return float(wasserstein_distance(a, b)) if len(a) and len(b) else float("nan")

@@ -17,7 +17,19 @@ import sys
 from motif_screen.errors import MotifScreenError
 from motif_screen.messages import one_line
 
-VERBS = ("init", "run", "status", "collect", "query", "references", "train", "generate", "plot", "workflow")
+VERBS = (
+    "init",
+    "run",
+    "status",
+    "collect",
+    "query",
+    "references",
+    "train",
+    "label",
+    "generate",
+    "plot",
+    "workflow",
+)
 
 DESCRIPTION = """\
 Propose, pre-screen and hand off hypothetical structures with an e3nn equivariant autoencoder,

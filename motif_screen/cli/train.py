@@ -28,7 +28,9 @@ column without any number is refused. The best and final checkpoints go to --out
 <config-dir>/models/<name>-<time>); --register NAME stores the final one as the next
 ModelVersion of NAME in MongoDB. `task: autoencoder` trains the structure autoencoder from a
 recipe (see motif_screen/pretrained/perov5_autoencoder.yaml; its paths are read from the
-working directory).
+working directory). `task: heads` trains new property heads on the frozen latents of a trained
+autoencoder (encoder and decoder kept, so generation is unchanged), e.g. on the oracle's own values
+from `motif-screen label` (see motif_screen/pretrained/perov5_heads.yaml).
 """
 
 # The training modules import torch: they are imported inside the functions below, so that
@@ -90,6 +92,36 @@ def _train_autoencoder(values: dict, args) -> int:
     return 0
 
 
+def _train_heads(values: dict, args) -> int:
+    from motif_screen.training.config import HeadsTrainConfig
+    from motif_screen.training.latent_heads import train_latent_heads
+
+    if args.refit_prior:
+        raise ConfigError("--refit-prior applies to `task: autoencoder` recipes")
+    register = args.register or values.pop("register", None)
+    recipe = HeadsTrainConfig.from_dict(values)  # a bad recipe fails before the database is touched
+    if args.out:
+        recipe.output = str(Path(args.out) / f"{recipe.name or Path(recipe.base).stem}.pt")
+    if register and not recipe.output:
+        raise ConfigError("--register needs the recipe's `output:` checkpoint path (or --out)")
+    conn = connect_from_args(args, readonly=False)[0] if register else None
+    model, metrics = train_latent_heads(recipe)
+    for target in model.config.properties:
+        shown = [
+            f"{part} MAE {metrics.get(f'{part}_mae_{target}')}, Spearman {metrics.get(f'{part}_spearman_{target}')}, "
+            f"1σ/2σ coverage {metrics.get(f'{part}_coverage_1sigma_{target}')}/"
+            f"{metrics.get(f'{part}_coverage_2sigma_{target}')}"
+            for part in ("calibration", "test")
+            if metrics.get(f"{part}_count_{target}")
+        ]
+        print(f"  {target}: " + "; ".join(shown))
+    print(f"checkpoint: {recipe.output or '(not written: the recipe names no output)'}")
+    if register and conn is not None:
+        info = model.checkpoint_info
+        _register(register, recipe.output, metrics, info.get("data_fingerprint"), info["config"], conn, args.promote)
+    return 0
+
+
 def run(args) -> int:
     from motif_screen.training.config import TrainConfig, load_yaml
 
@@ -97,8 +129,10 @@ def run(args) -> int:
     task = values.get("task", "property")
     if task == "autoencoder":
         return _train_autoencoder(values, args)
+    if task == "heads":
+        return _train_heads(values, args)
     if task != "property":
-        raise ConfigError(f"{args.config}: task must be `property` or `autoencoder`, got {task!r}")
+        raise ConfigError(f"{args.config}: task must be `property`, `autoencoder` or `heads`, got {task!r}")
     if args.refit_prior:
         raise ConfigError("--refit-prior applies to `task: autoencoder` recipes (property models have no latent prior)")
 

@@ -7,6 +7,8 @@ checkpoint records.
 
 - :class:`TrainConfig`: ``task: property``, an encoder + ensemble heads (:mod:`.loop`);
 - :class:`AutoencoderTrainConfig`: ``task: autoencoder``, the structure autoencoder (:mod:`.autoencoder`);
+- :class:`HeadsTrainConfig`: ``task: heads``, the property heads of a trained autoencoder on its
+  frozen encoder's latents (:mod:`.latent_heads`);
 - :class:`CompletionConfig`: the atom-completion model (:mod:`.completion`).
 """
 
@@ -20,7 +22,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from motif_screen.errors import ConfigError
 
-__all__ = ["AutoencoderTrainConfig", "CompletionConfig", "TrainConfig", "TrainingSettings", "load_yaml"]
+__all__ = [
+    "AutoencoderTrainConfig",
+    "CompletionConfig",
+    "HeadsTrainConfig",
+    "TrainConfig",
+    "TrainingSettings",
+    "load_yaml",
+]
 
 
 class TrainingSettings(BaseModel):
@@ -118,6 +127,39 @@ class AutoencoderTrainConfig(TrainingSettings):
     head_epochs: int = Field(default=0, ge=0)  # then refit the latent -> (size, composition, lattice, property) MLPs
     head_lr: float = Field(default=3e-3, gt=0)
     prior_components: int | str = "auto"  # Gaussians in the latent prior: a number, or "auto" (held-out likelihood)
+
+
+class HeadsTrainConfig(TrainingSettings):
+    """A ``heads`` recipe: new property heads on the frozen latents of a trained autoencoder.
+
+    The encoder, decoder and latent prior of ``base`` are kept bit for bit (generation stays the
+    same); only the heads, their target normalisation and σ calibration are new. ``targets`` maps
+    each head's name to its data: a list of :func:`~motif_screen.training.datasets.load_data` specs,
+    each with ``column`` (the label to read; default: the head's name) and ``split`` (``auto``: its
+    rows take part in the chemistry split; ``train``: training only, e.g. cells unlike the ones
+    screened, which must not calibrate σ).
+    """
+
+    WHAT: ClassVar[str] = "heads recipe"
+
+    base: str  # the autoencoder checkpoint whose encoder, decoder and prior are kept
+    name: str | None = None  # the model's name; default: the base model's
+    targets: dict[str, list[dict]]  # head name -> data specs (see above)
+    test_elements: list[str] | int = 0  # rows with any of these elements (or N cations drawn by seed) are test only
+    test_targets: list[str] | None = None  # heads whose test rows are held out (default: every head)
+    calibration_fraction: float = Field(0.15, ge=0.0, lt=1.0)  # compositions held out to scale σ
+    validation_fraction: float = Field(0.1, ge=0.0, lt=1.0)  # compositions of the rest held out for early stopping
+    ensemble_size: int = Field(5, ge=1)
+    epochs: int = Field(600, ge=1)
+    patience: int = Field(60, ge=1)
+    batch_size: int = Field(256, ge=1)
+    lr: float = Field(3e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    bootstrap: bool = True  # each ensemble member sees its own Poisson(1) weighting of the rows
+    seed: int = 0
+    threads: int | None = Field(None, ge=1)
+    allow_mixed_sources: bool = False  # labels of different oracle sources under one head
+    output: str | None = None  # the checkpoint to write (paths are read from the working directory)
 
 
 class CompletionConfig(TrainingSettings):

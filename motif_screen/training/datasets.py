@@ -8,7 +8,12 @@ Sources (``load_data(spec)`` dispatches on ``spec["source"]``):
   (column ``file`` or ``name`` + property columns) or, for extxyz, from each frame's info;
 - ``qm9``: QM9 from ``qm9pack`` via :func:`motif_screen.training.qm9.load_qm9`;
 - ``mongodb``: successful :class:`~motif_screen.db.documents.OracleResult` documents (DFT only
-  unless ``sources`` says otherwise: ML-potential labels never leak into a DFT training set).
+  unless ``sources`` says otherwise: ML-potential labels never leak into a DFT training set);
+- ``labels``: a label file of ``motif-screen label`` (:mod:`motif_screen.training.labels`): the
+  oracle's values of each structure, failures left out.
+
+Labels of different oracle sources (CHGNet and DFT) are refused in one data set unless the spec
+says ``allow_mixed_sources: true``.
 
 Rows are numbered as a spreadsheet shows them: the header is row 1, the first data row is row 2.
 """
@@ -29,10 +34,21 @@ from motif_screen import keys
 from motif_screen.db import queries
 from motif_screen.errors import ConfigError, InputError
 from motif_screen.structures import io
+from motif_screen.training import labels as label_files
 from motif_screen.training.qm9 import load_qm9
 from motif_screen.training.usable import skip_summary
 
-__all__ = ["Dataset", "load_csv", "load_data", "load_files", "load_oracle_results", "load_qm9_dataset", "read_table"]
+__all__ = [
+    "Dataset",
+    "check_sources",
+    "load_csv",
+    "load_data",
+    "load_files",
+    "load_labels",
+    "load_oracle_results",
+    "load_qm9_dataset",
+    "read_table",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +63,7 @@ class Dataset:
     names: list[str] = field(default_factory=list)
     description: str = ""
     skipped: list[str] = field(default_factory=list)  # "<row>: <reason>" of each input left out
+    sources: list[str] = field(default_factory=list)  # the oracle source of each row, where known
 
     def __len__(self) -> int:
         return len(self.structures)
@@ -249,16 +266,62 @@ def load_oracle_results(targets, campaign: str | None = None, sources=keys.DFT_S
     unknown = [t for t in targets if t not in ORACLE_FIELDS]
     if unknown:
         raise InputError(f"oracle results carry {', '.join(ORACLE_FIELDS)}, not {', '.join(unknown)}")
-    structures, names = [], []
+    structures, names, found = [], [], []
     values: dict[str, list[float]] = {t: [] for t in targets}
     for result in queries.successful_results(sources, campaign):
         data = result.final_structure or result.candidate.structure
         structures.append((Structure if "lattice" in data else Molecule).from_dict(data))
         names.append(f"{result.campaign}:{result.candidate.pk}:{result.source}")
+        found.append(str(result.source))
         for t in targets:
             values[t].append(_float_or_nan(getattr(result, ORACLE_FIELDS[t])))
     where = f"campaign {campaign}" if campaign else "all campaigns"
-    return Dataset(structures, values, names, f"oracle results ({', '.join(sources)}) of {where}: {len(structures)}")
+    description = f"oracle results ({', '.join(sources)}) of {where}: {len(structures)}"
+    return Dataset(structures, values, names, description, sources=found)
+
+
+LABEL_STRUCTURES = ("input", "relaxed")
+
+
+def load_labels(path, targets, structure: str = "input", allow_mixed_sources: bool = False) -> Dataset:
+    """A label file of ``motif-screen label``: one row per labelled structure, failures left out.
+
+    ``structure``: ``input`` (the structure as it was labelled, what screening sees: the default) or
+    ``relaxed`` (the oracle's relaxed cell). ``targets`` are record fields (``formation_energy_per_atom``,
+    ``energy_per_atom``)."""
+    if structure not in LABEL_STRUCTURES:
+        raise ConfigError(f"labels: structure must be one of {', '.join(LABEL_STRUCTURES)}, got {structure!r}")
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise InputError(f"label file {path} does not exist")
+    records = label_files.read_labels(path)
+    rows = list(label_files.training_rows(records, allow_mixed_sources=allow_mixed_sources))
+    if not rows:
+        raise InputError(f"{path} holds no successful label ({len(records)} records, all failed or without a value)")
+    field_name = "structure" if structure == "input" else "relaxed_structure"
+    used = {id(r) for r in rows}
+    values = {t: [_float_or_nan(r.get(t)) for r in rows] for t in targets}
+    structures = [Structure.from_dict(r[field_name]) for r in rows]
+    failed = len(records) - len(rows)
+    description = f"labels {path} ({len(rows)} of {len(records)} records; {failed} failed or without a value)"
+    return Dataset(
+        structures,
+        values,
+        [str(r["id"]) for r in rows],
+        description,
+        [f"{r['id']}: {r.get('error') or 'no value'}" for r in records if id(r) not in used],
+        sources=[str(r["source"]) for r in rows],
+    )
+
+
+def check_sources(dataset_sources: list[str], what: str, allow_mixed_sources: bool = False) -> None:
+    """ConfigError when labels of more than one oracle source would train one model (unless allowed)."""
+    distinct = sorted(set(dataset_sources))
+    if len(distinct) > 1 and not allow_mixed_sources:
+        raise ConfigError(
+            f"{what} mixes labels of {', '.join(distinct)}: CHGNet values are not DFT values; train on one "
+            "source, or set allow_mixed_sources: true if you mean it"
+        )
 
 
 def load_data(spec: dict, targets, base_dir=None) -> Dataset:
@@ -285,7 +348,11 @@ def load_data(spec: dict, targets, base_dir=None) -> Dataset:
             spec.pop("db_file", None)
             spec.pop("uri", None)
             sources = tuple(spec.pop("sources", keys.DFT_SOURCES))
+            allow_mixed = bool(spec.pop("allow_mixed_sources", False))
+            check_sources(list(sources), f"data source mongodb (sources {', '.join(sources)})", allow_mixed)
             return load_oracle_results(targets, sources=sources, **spec)
+        if source == "labels":
+            return load_labels(resolve(spec.pop("path")), targets, **spec)
     except (KeyError, TypeError) as exc:
         raise ConfigError(f"data source {source!r}: missing or unknown setting ({exc})") from None
-    raise ConfigError(f"data source must be one of csv, files, qm9, mongodb; got {source!r}")
+    raise ConfigError(f"data source must be one of csv, files, qm9, mongodb, labels; got {source!r}")

@@ -8,7 +8,7 @@ import pytest
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.cif import CifWriter
 
-from motif_screen.errors import InputError
+from motif_screen.errors import ConfigError, InputError
 from motif_screen.training import TrainingDiverged, evaluate, load_data, train_property_model
 from motif_screen.training.fingerprint import data_fingerprint
 
@@ -150,7 +150,10 @@ def test_oracle_results_from_mongodb_become_a_dft_only_training_set():
                          formation_energy_per_atom=-1.0 - i, final_structure=s.as_dict()).save()
         ds = load_data({"source": "mongodb", "campaign": "c1"}, [keys.FORMATION_ENERGY])
         assert len(ds) == 2 and ds.targets[keys.FORMATION_ENERGY] == [-1.0, -2.0]  # CHGNet result left out
-        ds = load_data({"source": "mongodb", "sources": [keys.SOURCE_VASP, keys.SOURCE_CHGNET]}, [keys.FORMATION_ENERGY])
-        assert len(ds) == 3
+        mixed = {"source": "mongodb", "sources": [keys.SOURCE_VASP, keys.SOURCE_CHGNET]}
+        with pytest.raises(ConfigError, match="allow_mixed_sources"):  # CHGNet and DFT: only when asked for
+            load_data(mixed, [keys.FORMATION_ENERGY])
+        ds = load_data({**mixed, "allow_mixed_sources": True}, [keys.FORMATION_ENERGY])
+        assert len(ds) == 3 and sorted(ds.sources) == [keys.SOURCE_CHGNET, keys.SOURCE_VASP, keys.SOURCE_VASP]
     finally:
         mongoengine.disconnect_all()
