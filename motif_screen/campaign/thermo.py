@@ -217,6 +217,10 @@ class KnownHull:
             self._by_system[system] = PhaseDiagram(inside) if terminals >= set(system) else None
         return self._by_system[system]
 
+    def covers(self, composition) -> bool:
+        """Whether every element of ``composition`` has a reference here (else its hull is the elements' 0)."""
+        return self._diagram(tuple(sorted(el.symbol for el in composition.elements))) is not None
+
     def formation_energies(self, compositions) -> np.ndarray:
         out = np.zeros(len(compositions))
         for k, comp in enumerate(compositions):

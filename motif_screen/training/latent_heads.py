@@ -316,6 +316,13 @@ def train_latent_heads(config, base_dir=None, log=print):
         torch.set_num_threads(int(cfg.threads))
     model = load_autoencoder(cfg.base)
     base_info = dict(getattr(model, "checkpoint_info", None) or {})
+    base_config = dict(base_info.get("config") or {})
+    if "heads_recipe" in base_config:  # heads trained again: the autoencoder's own record stays the base
+        base_metrics = {k[5:]: v for k, v in (base_info.get("metrics") or {}).items() if k.startswith("base_")}
+        base_fingerprint = base_config.get("base_data_fingerprint")
+    else:
+        base_metrics = dict(base_info.get("metrics") or {})
+        base_fingerprint = base_info.get("data_fingerprint")
     data = load_head_data(cfg, base_dir)
     for line in data.descriptions:
         log(f"data: {line}")
@@ -369,13 +376,13 @@ def train_latent_heads(config, base_dir=None, log=print):
     install_heads(model, fit, data.targets)
     model.model_name = str(cfg.name or model.model_name)
     recorded = {
-        **(base_info.get("config") or {}),
+        **base_config,
         "name": model.model_name,
         "heads_recipe": cfg.to_dict(),
         "heads_test_elements": held,
-        "base_data_fingerprint": base_info.get("data_fingerprint"),
+        "base_data_fingerprint": base_fingerprint,
     }
-    merged = {**{f"base_{k}": v for k, v in (base_info.get("metrics") or {}).items()}, **metrics}
+    merged = {**{f"base_{k}": v for k, v in base_metrics.items()}, **metrics}
     model.checkpoint_info = {"config": recorded, "metrics": merged, "data_fingerprint": fingerprint}
     if cfg.output:
         Path(cfg.output).parent.mkdir(parents=True, exist_ok=True)

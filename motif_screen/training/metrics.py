@@ -38,12 +38,27 @@ def gaussian_nll(y, mean, std) -> float:
 
 
 def std_scale_factor(y, mean, std) -> float:
-    """The factor s minimising the Gaussian NLL of (mean, s·std): s² = mean(z²) (variance scaling)."""
-    y, mean, std = map(np.asarray, (y, mean, std))
-    if not y.size:
+    """The factor s for which mean ± s·std has the smallest miscalibration area on these rows.
+
+    Recalibration by coverage, not by likelihood: the NLL-optimal s² = mean(z²) is set by the few
+    largest errors, so on oracle labels with heavy tails (a CHGNet relaxation of a broken cell ends
+    at +10 eV/atom) it inflated σ about threefold for every other candidate (1σ coverage 0.98).
+    Matching the observed coverage of central intervals at every level keeps σ honest for the bulk
+    and leaves the tail visible as under-coverage at 2σ. Gaussian errors give s² ≈ mean(z²) either way.
+    """
+    y, mean, std = (np.asarray(a, dtype=float) for a in (y, mean, std))
+    z = np.abs(y - mean) / np.maximum(std, 1e-12)
+    z = np.sort(z[np.isfinite(z)])
+    if z.size < 2 or not np.any(z > 0):
         return 1.0
-    z2 = ((y - mean) / np.maximum(std, 1e-12)) ** 2
-    return float(np.sqrt(np.mean(z2))) if np.isfinite(z2).all() else 1.0
+    half_widths = ndtri(0.5 + _LEVELS / 2)
+
+    def area(scale: float) -> float:
+        return float(np.mean(np.abs(np.searchsorted(z, half_widths * scale, side="right") / z.size - _LEVELS)))
+
+    guess = float(np.median(z) / ndtri(0.75))
+    grid = guess * np.exp(np.linspace(-2.0, 2.0, 801))  # guess / 7.4 .. guess * 7.4, steps of 0.5%
+    return float(min(grid, key=area))
 
 
 def spearman(a, b) -> float:

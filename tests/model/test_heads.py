@@ -44,5 +44,10 @@ def test_calibration_metrics_on_gaussian_errors():
     assert miscalibration_area(y, mean, std) < 0.01
     assert miscalibration_area(y, mean, 0.3 * std) > 0.2  # over-confident is caught
     assert abs(std_scale_factor(y, mean, 0.5 * std) - 2.0) < 0.05  # and the recalibration fixes it
+    # a few huge errors (a broken cell's oracle value) must not inflate sigma for everything else
+    tailed = y.copy()
+    tailed[:200] = 50.0
+    assert abs(std_scale_factor(tailed, mean, std) - 1.0) < 0.05
+    assert np.sqrt(np.mean(tailed**2)) > 4.0  # what the likelihood-optimal factor would have been
     metrics = regression_metrics(np.append(y, np.nan), np.append(mean, 0.0), np.append(std, 1.0))
     assert metrics["count"] == 20000 and abs(metrics["mae"] - np.sqrt(2 / np.pi)) < 0.02

@@ -96,6 +96,21 @@ def test_heads_are_replaced_and_the_encoder_and_decoder_kept(setup):
     assert torch.isfinite(mean).all() and float(std.max()) <= bound * 1.8  # bounded aleatoric part, small spread
 
 
+def test_heads_trained_again_in_place_keep_the_autoencoders_record(setup):
+    tmp_path, recipe = setup
+    save_autoencoder(tiny_model(properties=[keys.FORMATION_ENERGY]), recipe["base"], metrics={"val_coords": 0.1},
+                     data_fingerprint="v2:autoencoder")
+    base = load_autoencoder(recipe["base"]).checkpoint_info
+    train_latent_heads(recipe, log=lambda line: None)
+    first = load_autoencoder(recipe["output"]).checkpoint_info
+    train_latent_heads({**recipe, "base": recipe["output"]}, log=lambda line: None)  # base == output, as shipped
+    again = load_autoencoder(recipe["output"]).checkpoint_info
+    assert again["config"]["base_data_fingerprint"] == first["config"]["base_data_fingerprint"] == base["data_fingerprint"]
+    autoencoder = {k for k in first["metrics"] if k.startswith("base_")}
+    assert autoencoder and {k for k in again["metrics"] if k.startswith("base_")} == autoencoder
+    assert not any(k.startswith("base_base_") for k in again["metrics"])
+
+
 def test_splits_hold_out_chemistry_and_whole_compositions(setup):
     tmp_path, recipe = setup
     from motif_screen.training.config import HeadsTrainConfig
