@@ -426,6 +426,8 @@ def main(argv=None) -> int:
         "anchors": ANCHORS,
     }
     write_result(args.out, result)
+    if args.before_commit:
+        args.before_checkpoint.unlink()
     return 0
 
 

@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -50,3 +51,39 @@ def test_write_result_refuses_nested_or_missing_values(tmp_path):
     assert not (tmp_path / "x.json").exists()
     written = json.loads(write_result(tmp_path / "x.json", {**base, "metrics": {"a": 1.5}}).read_text())
     assert written["metrics"] == {"a": 1.5} and written["date"]
+
+
+# sections whose tables are held to their JSON: every row `| `key` (...) | value [low, high] | ...` must
+# show the JSON's value (and interval) to the digits it prints
+HELD_SECTIONS = ("screening_discovery", "campaign_discovery")
+ROW = re.compile(r"^\| `([a-z0-9_]+)`[^|]*\| ([^|]+)\|", re.M)
+NUMBER = re.compile(r"-?\d+(?:\.(\d+))?")
+
+
+def readme_section(name: str) -> str:
+    text = (ROOT / "benchmarks" / "README.md").read_text()
+    start = text.index(f"(`{name}.py` → `results/{name}.json`)")
+    end = text.find("\n## ", start)
+    return text[start: end if end > 0 else None]
+
+
+def shows(printed: re.Match, value: float) -> bool:
+    decimals = len(printed.group(1) or "")
+    return abs(float(printed.group(0)) - value) <= 0.5 * 10**-decimals + 1e-12
+
+
+@pytest.mark.parametrize("name", HELD_SECTIONS)
+def test_readme_tables_show_what_the_json_holds(name):
+    path = ROOT / "benchmarks" / "results" / f"{name}.json"
+    if not path.exists():
+        pytest.skip(f"{path.name} not written yet")
+    metrics = json.loads(path.read_text())["metrics"]
+    rows = ROW.findall(readme_section(name))
+    assert rows, f"no held rows in the README section of {name}"
+    for key, cell in rows:
+        assert key in metrics, f"README row {key} is not a metric of {path.name}"
+        printed = list(NUMBER.finditer(cell.replace(",", "")))
+        assert printed and shows(printed[0], metrics[key]), f"{key}: README shows {cell.strip()}, JSON {metrics[key]}"
+        if "[" in cell:
+            low, high = printed[1], printed[2]
+            assert shows(low, metrics[f"{key}_ci_low"]) and shows(high, metrics[f"{key}_ci_high"]), key
