@@ -41,6 +41,7 @@ from motif_screen.oracles.references import (
     prototype_structure,
     read_reference_entries,
 )
+from motif_screen.structures.validity import FUSED_BOND_FRACTION, closest_pair
 
 SOURCE = keys.SOURCE_CHGNET
 DEFAULT_FMAX = 0.1  # eV/Å
@@ -101,6 +102,12 @@ def chgnet_relax(structure, fmax: float = DEFAULT_FMAX, steps: int = DEFAULT_STE
     max_force = float(np.linalg.norm(forces, axis=1).max()) if len(forces) else 0.0
     if not np.isfinite(energy):
         raise ModelError(f"CHGNet returned a non-finite energy for {structure.composition.reduced_formula}")
+    ratio, pair = closest_pair(final)
+    if ratio < FUSED_BOND_FRACTION:  # not a structure: its energy would train and judge as if it were
+        raise ModelError(
+            f"CHGNet's relaxation of {structure.composition.reduced_formula} ended with atoms fused ({pair}, "
+            f"{ratio:.2f} of their covalent radii, below {FUSED_BOND_FRACTION}): no value recorded"
+        )
     return {
         "energy": energy,
         "energy_per_atom": energy / len(final),

@@ -25,7 +25,7 @@ from motif_screen.screening.selection import select_top
 from motif_screen.screening.targets import TargetSpec
 from motif_screen.structures.dedup import ReferenceSet, duplicate_of
 from motif_screen.structures.motifs import MotifFilter, motif_summary, parse_motif_filter, site_motifs
-from motif_screen.structures.validity import check_validity
+from motif_screen.structures.validity import FUSED_BOND_FRACTION, check_validity
 
 __all__ = ["CandidateDecision", "ScreenResult", "ScreenSettings", "screen", "FUNNEL"]
 
@@ -115,6 +115,8 @@ class ScreenSettings:
     kappa: float = 2.0  # UCB exploration weight
     score_cutoff: float | None = None  # acquisition scores below this are never selected
     min_distance: float = 0.5  # Å: shortest interatomic distance of a valid structure
+    # no two atoms closer than this fraction of their covalent radii (None: CDVAE's distance test only)
+    min_bond_fraction: float | None = FUSED_BOND_FRACTION
     check_charge: bool = True
     charge_method: str = "smact"
     matcher: object = None  # a pymatgen StructureMatcher (None: the project's default)
@@ -190,13 +192,14 @@ def _check_arguments(target, budget, controls) -> None:
 
 
 def _validity(candidates, decisions, settings: ScreenSettings) -> list[int]:
-    """1. physically valid structures (distances, volume, charge balance)."""
+    """1. physically valid structures (distances, overlapping atoms, volume, charge balance)."""
     valid = []
     for d, structure in zip(decisions, candidates):
         try:
             report = check_validity(
                 structure,
                 min_distance=settings.min_distance,
+                min_bond_fraction=settings.min_bond_fraction,
                 check_charge=settings.check_charge,
                 charge_method=settings.charge_method,
             )

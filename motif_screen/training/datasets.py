@@ -303,13 +303,13 @@ def load_labels(path, targets, structure: str = "input", allow_mixed_sources: bo
     values = {t: [_float_or_nan(r.get(t)) for r in rows] for t in targets}
     structures = [Structure.from_dict(r[field_name]) for r in rows]
     failed = len(records) - len(rows)
-    description = f"labels {path} ({len(rows)} of {len(records)} records; {failed} failed or without a value)"
+    description = f"labels {path} ({len(rows)} of {len(records)} records; {failed} failed, fused or without a value)"
     return Dataset(
         structures,
         values,
         [str(r["id"]) for r in rows],
         description,
-        [f"{r['id']}: {r.get('error') or 'no value'}" for r in records if id(r) not in used],
+        [f"{r['id']}: {label_files.failure(r)}" for r in records if id(r) not in used],
         sources=[str(r["source"]) for r in rows],
     )
 

@@ -37,6 +37,7 @@ from typing import Any
 from motif_screen import keys
 from motif_screen.errors import InputError
 from motif_screen.structures.fingerprint import fingerprint
+from motif_screen.structures.validity import FUSED_BOND_FRACTION, closest_pair
 
 __all__ = [
     "LABEL_FORMAT",
@@ -44,6 +45,7 @@ __all__ = [
     "LocalOracle",
     "LabelItem",
     "generated_items",
+    "failure",
     "label_structures",
     "read_labels",
     "training_rows",
@@ -359,6 +361,22 @@ def training_rows(records: Iterable[dict], *, allow_mixed_sources: bool = False)
             "or set allow_mixed_sources: true if you mean it"
         )
     for record in records:
-        if record.get("error") or _finite(record.get(keys.FORMATION_ENERGY)) is None:
-            continue
-        yield record
+        if failure(record) is None:
+            yield record
+
+
+def failure(record: dict) -> str | None:
+    """Why a record cannot train (None: it can): its recorded error, no finite value, or — in files
+    labelled before the oracle refused them — a relaxation that ended with atoms fused."""
+    if record.get("error"):
+        return str(record["error"])
+    if _finite(record.get(keys.FORMATION_ENERGY)) is None:
+        return "no value"
+    relaxed = record.get("relaxed_structure")
+    if relaxed:
+        from pymatgen.core import Structure
+
+        ratio, pair = closest_pair(Structure.from_dict(relaxed))
+        if ratio < FUSED_BOND_FRACTION:
+            return f"the relaxation ended with atoms fused ({pair}, {ratio:.2f} of their covalent radii)"
+    return None

@@ -42,6 +42,17 @@ def test_relaxation_of_a_two_atom_cell_is_bounded_and_labelled(tmp_path):
     assert result["converged"] == (result["max_force"] < 0.05)
 
 
+def test_a_relaxation_that_ends_with_atoms_fused_is_a_failure_not_a_value():
+    """Two S atoms 0.6 Å apart (CDVAE-valid), one FIRE step: the cell CHGNet returns is no structure."""
+    from pymatgen.core import Lattice, Structure
+
+    from motif_screen.errors import ModelError
+
+    cell = Structure(Lattice.cubic(4.0), ["Ba", "S", "S"], [[0, 0, 0], [0.5, 0.5, 0.425], [0.5, 0.5, 0.575]])
+    with pytest.raises(ModelError, match=r"ended with atoms fused \(S-S 0\.\d\d Å, 0\.\d\d of their covalent radii"):
+        chgnet_oracle.chgnet_relax(cell, steps=1)
+
+
 def test_references_are_relaxed_once_then_read_from_the_cache(tmp_path, monkeypatch):
     cache = tmp_path / "refs.json"
     first = chgnet_oracle.elemental_references(["Si", "O"], cache, use_shipped=False)

@@ -155,3 +155,18 @@ def test_molecules_go_through_the_same_screen():
     open_screen = screen(batch, (np.array([4.0, 9.0, 4.0, 1.0, 3.0]), None), target, budget=1)
     assert open_screen.selected == [4]  # ammonia: lowest predicted value, methane scored too
     assert "N:trigonal_non_coplanar:H" in open_screen.decisions[4].motif_labels
+
+
+def test_candidates_with_overlapping_atoms_never_reach_the_oracle():
+    """Ti-S 0.9 Å passes the 0.5 Å distance test; by covalent radii (0.34 of 2.65 Å) the prescreen rejects it."""
+    from pymatgen.core import Lattice, Structure
+
+    overlapping = Structure(Lattice.cubic(5.0), ["Ba", "Ti", "S", "S", "S"],
+                            [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0.32], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]])
+    batch = [overlapping, _perovskite("Sr", "Ti")]
+    result = screen(batch, {"band_gap": (np.zeros(2), np.ones(2))}, TARGET, budget=2)
+    assert result.decisions[0].decision == "invalid:bonds" and "of their covalent radii" in result.decisions[0].detail
+    assert result.selected == [1]
+    lenient = screen(batch, {"band_gap": (np.zeros(2), np.ones(2))}, TARGET, budget=2,
+                     settings=ScreenSettings(min_bond_fraction=None, min_distance=0.4))
+    assert lenient.decisions[0].decision != "invalid:bonds"

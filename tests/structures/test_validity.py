@@ -148,3 +148,20 @@ def test_fingerprint_refuses_geometry_outside_the_limits(crystals):
     assert fingerprint(crystals["NaCl"]).startswith("NaCl-225-")
     with pytest.raises(InputError, match="cannot fingerprint NaCl: lattice vector a is 1e\\+300 Å long"):
         fingerprint(_with_lattice([[1e300, 0, 0], [0, 5, 0], [0, 0, 5]]))
+
+
+def test_overlapping_atoms_are_caught_by_covalent_radii_when_asked():
+    from pymatgen.core import Lattice, Structure
+
+    from motif_screen.structures.validity import FUSED_BOND_FRACTION, closest_pair
+
+    # S-S 0.9 Å passes CDVAE's 0.5 Å test; it is 0.43 of the two covalent radii (1.05 Å each)
+    cell = Structure(Lattice.cubic(5.0), ["Ba", "S", "S"], [[0, 0, 0], [0.5, 0.5, 0.41], [0.5, 0.5, 0.59]])
+    ratio, pair = closest_pair(cell)
+    assert pair == "S-S 0.90 Å" and ratio == pytest.approx(0.9 / 2.1)
+    assert "bonds" not in check_validity(cell, check_charge=False).checks  # CDVAE's protocol unchanged
+    report = check_validity(cell, check_charge=False, min_bond_fraction=FUSED_BOND_FRACTION)
+    assert report.reason == "invalid:bonds" and "S-S 0.90 Å, 0.43 of their covalent radii" in report.checks["bonds"].detail
+    srtio3 = Structure(Lattice.cubic(3.9), ["Sr", "Ti", "O", "O", "O"],
+                       [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    assert check_validity(srtio3, min_bond_fraction=FUSED_BOND_FRACTION).ok  # Ti-O 1.95 Å: 0.90 of 2.18 Å

@@ -161,3 +161,18 @@ def test_chgnet_labels_are_the_number_the_campaign_stores(tmp_path):
     expected = chgnet.formation_energy_per_atom("SrTiO3", record["energy"], refs)
     assert math.isfinite(record[keys.FORMATION_ENERGY]) and record[keys.FORMATION_ENERGY] == pytest.approx(expected)
     assert json.loads(out.read_text().splitlines()[0])["format"] == labels.LABEL_FORMAT
+
+
+def test_a_relaxation_that_fused_atoms_never_trains(tmp_path, fake_oracle):
+    """Label files made before the oracle refused fused cells: the reader leaves such records out, naming why."""
+    out = tmp_path / "labels.jsonl"
+    labels.label_structures(_items(), out, "fake", progress=False)
+    records = labels.read_labels(out)
+    fused = perovskite("Sr", "Ti", "O", 3.9)
+    fused.translate_sites([2], [0.0, 0.0, 0.43], frac_coords=True)  # an O 0.27 Å from the Ti: fused
+    records[0]["relaxed_structure"] = fused.as_dict()
+    out.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert "fused (O-Ti 0.27 Å" in labels.failure(labels.read_labels(out)[0])
+    assert [r["id"] for r in labels.training_rows(labels.read_labels(out))] == ["cell2", "cell3"]
+    dataset = load_data({"source": "labels", "path": str(out)}, [keys.FORMATION_ENERGY])
+    assert dataset.names == ["cell2", "cell3"] and "2 failed, fused or without a value" in dataset.description
