@@ -10,9 +10,11 @@ generator), relaxed and judged by the same oracle against the same hull.
 
 Reported: hits per oracle call for the acquisition picks, the random arm and the substitution
 baseline, each with a 95% Wilson interval; the discovery acceleration (acquisition / random) with
-a bootstrap interval; hits per round. Writes benchmarks/results/campaign_discovery.json.
+a bootstrap interval; hits per round; the same at Matbench Discovery's stricter hit (on or below
+the hull, ``stable_*``), where the prevalence leaves room for a larger acceleration. Writes
+benchmarks/results/campaign_discovery.json.
 
-    python benchmarks/campaign_discovery.py [--rounds 5 --budget 250 --controls 0.4 --baseline 100]
+    python benchmarks/campaign_discovery.py [--rounds 5 --budget 200 --controls 0.5 --baseline 100]
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from results_io import write_result  # noqa: E402  (benchmarks/ is on sys.path w
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "perov_5" / "val.csv"  # the shipped model's training split
 HIT = 0.1  # eV/atom above the hull
+STABLE = 0.0  # Matbench Discovery's hit: on or below the hull
 
 
 def run_campaign(work: Path, args) -> dict:
@@ -110,8 +113,8 @@ def substitution_baseline(work: Path, data: Path, n: int, seed: int, chgnet_step
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--budget", type=int, default=250, help="oracle calls of the campaign, controls included")
-    parser.add_argument("--controls", type=float, default=0.4, help="share of each round's budget on random picks")
+    parser.add_argument("--budget", type=int, default=200, help="oracle calls of the campaign, controls included")
+    parser.add_argument("--controls", type=float, default=0.5, help="share of each round's budget on random picks")
     parser.add_argument("--candidates", type=int, default=1000, help="candidates generated per round")
     parser.add_argument("--baseline", type=int, default=100, help="oracle calls of the substitution baseline")
     parser.add_argument("--chgnet-steps", type=int, default=100)
@@ -133,6 +136,8 @@ def main(argv=None) -> int:
     repo = Repository(conn)
     spec = parse_spec(campaign["spec"])
     stats = acquisition_vs_random(repo, spec, seed=args.seed)
+    # Matbench Discovery's "stable" (on or below the hull) beside the campaign's own hit
+    stable = acquisition_vs_random(repo, spec, seed=args.seed, is_hit=lambda value: value <= STABLE)
     per_round = {f"round{r.round}_hits": r.hits or 0 for r in repo.rounds(spec.name)}
     embedded.close_all()
 
@@ -141,6 +146,7 @@ def main(argv=None) -> int:
     baseline_seconds = time.monotonic() - start
     b_hits = sum(v is not None and v <= HIT for v in baseline)
     b_low, b_high = wilson_interval(b_hits, len(baseline))
+    b_stable = sum(v is not None and v <= STABLE for v in baseline)
 
     metrics = {
         "acquisition_calls": stats["acquisition_calls"],
@@ -161,6 +167,21 @@ def main(argv=None) -> int:
         "substitution_hit_rate": b_hits / len(baseline) if baseline else None,
         "substitution_hit_rate_low": b_low,
         "substitution_hit_rate_high": b_high,
+        "substitution_failed_calls": sum(v is None for v in baseline),
+        "stable_acquisition_hit_rate": stable["acquisition_rate"],
+        "stable_acquisition_hit_rate_low": stable["acquisition_rate_interval"][0],
+        "stable_acquisition_hit_rate_high": stable["acquisition_rate_interval"][1],
+        "stable_random_hit_rate": stable["random_rate"],
+        "stable_random_hit_rate_low": stable["random_rate_interval"][0],
+        "stable_random_hit_rate_high": stable["random_rate_interval"][1],
+        "stable_daf": stable["acceleration"],
+        "stable_daf_low": (stable["acceleration_interval"] or (None, None))[0],
+        "stable_daf_high": (stable["acceleration_interval"] or (None, None))[1],
+        "stable_substitution_hit_rate": b_stable / len(baseline) if baseline else None,
+        "stable_substitution_hit_rate_low": wilson_interval(b_stable, len(baseline))[0],
+        "stable_substitution_hit_rate_high": wilson_interval(b_stable, len(baseline))[1],
+        "acquisition_over_substitution": (stats["acquisition_rate"] / (b_hits / len(baseline))
+                                          if baseline and b_hits and stats["acquisition_rate"] is not None else None),
         "campaign_minutes": round(campaign["seconds"] / 60, 2),
         "substitution_minutes": round(baseline_seconds / 60, 2),
         **per_round,
@@ -172,7 +193,9 @@ def main(argv=None) -> int:
                  f"{args.candidates} generated candidates per round, shipped perov5 model) and {args.baseline} "
                  f"one-cation substitutions into the ABX3 cells of {args.data.name}; oracle: CHGNet relaxation "
                  f"({args.chgnet_steps} steps), hit: energy above CHGNet's hull <= {HIT} eV/atom (shipped CHGNet "
-                 "elements and binaries plus every result); not DFT"),
+                 "elements and binaries plus every result); stable_*: on or below that hull (Matbench Discovery's "
+                 "hit); a failed calculation (e.g. a relaxation that fused atoms) is a call without a hit; "
+                 "not DFT"),
         "metrics": metrics,
         "anchors": {
             "goal_daf": 5.0,

@@ -150,16 +150,27 @@ def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def acquisition_vs_random(repo: Repository, spec, seed: int = 0, draws: int = 10_000) -> dict:
+def acquisition_vs_random(repo: Repository, spec, seed: int = 0, draws: int = 10_000, is_hit=None) -> dict:
     """Hits per oracle call of the acquisition picks and of the random controls of the whole
     campaign, with 95% intervals, and their ratio (the discovery acceleration) with a bootstrap
-    interval. ``verdict`` says plainly when the controls are too few to tell."""
+    interval. ``verdict`` says plainly when the controls are too few to tell.
+
+    A call counts once it has ended: a failed calculation is a call that found nothing; a computed
+    candidate still awaiting references (no value yet) is not counted until its value is known.
+    ``is_hit``: value -> bool (default: the target's own hit rule)."""
     prop = spec.target.property
-    picked = [d for d in repo.computed(spec.name) if d.selection in keys.SELECTIONS]
+    is_hit = is_hit or spec.target.is_hit
+
+    def value(d):
+        return (d.oracle or {}).get(prop) if d.status == keys.STATUS_COMPUTED else None
+
+    calls = [
+        d
+        for d in repo.oracle_calls_ended(spec.name)
+        if d.selection in keys.SELECTIONS and (d.status == keys.STATUS_FAILED or value(d) is not None)
+    ]
     groups = {
-        sel: np.array(
-            [spec.target.is_hit((d.oracle or {}).get(prop)) for d in picked if d.selection == sel], dtype=float
-        )
+        sel: np.array([value(d) is not None and is_hit(value(d)) for d in calls if d.selection == sel], dtype=float)
         for sel in keys.SELECTIONS
     }
     acq, ctl = groups[keys.SELECTED_BY_ACQUISITION], groups[keys.SELECTED_AS_CONTROL]

@@ -121,6 +121,10 @@ class Repository:
     def computed(self, campaign: str) -> list[Candidate]:
         return list(Candidate.objects(campaign=campaign, status=keys.STATUS_COMPUTED))
 
+    def oracle_calls_ended(self, campaign: str) -> list[Candidate]:
+        """Candidates whose oracle calculation has ended: computed, or failed (a call that found nothing)."""
+        return list(Candidate.objects(campaign=campaign, status__in=[keys.STATUS_COMPUTED, keys.STATUS_FAILED]))
+
     def candidates(self, campaign: str, *fields: str, limit: int | None = None) -> list[Candidate]:
         query = Candidate.objects(campaign=queries.validate_name(campaign, "campaign"))
         query = query.only(*fields) if fields else query

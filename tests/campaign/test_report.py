@@ -89,3 +89,20 @@ def test_acquisition_against_random_with_intervals_and_a_plain_verdict(db, perov
     assert stats["acquisition_rate_interval"] == wilson_interval(9, 12)
     assert "acquisition beats random picks" in summary_text(stats, spec)
     assert wilson_interval(0, 5)[0] == 0.0 and wilson_interval(5, 5)[1] == 1.0
+    strict = acquisition_vs_random(Repository(db), spec, is_hit=lambda value: value <= -5.0)
+    assert (strict["acquisition_hits"], strict["random_hits"], strict["acquisition_calls"]) == (0, 0, 12)
+
+    # a failed calculation is an oracle call that found nothing; a value not yet known is not counted yet
+    for k, outcome in enumerate(("failed", "awaiting")):
+        s = perovskites["SrTiO3"].copy()
+        s.scale_lattice(s.volume * (3 + 0.1 * k))
+        cand, _ = upsert_candidate("ab", s, origin={"method": "prior", "round": 0})
+        set_status(cand.id, keys.STATUS_SCREENED, selection=keys.SELECTED_BY_ACQUISITION)
+        set_status(cand.id, keys.STATUS_SUBMITTED)
+        if outcome == "failed":
+            record_oracle_result(cand.id, keys.SOURCE_CHGNET, run_status="failed", errors=["atoms fused"])
+        else:
+            record_oracle_result(cand.id, keys.SOURCE_CHGNET, run_status="successful", energy=-40.0,
+                                 energy_per_atom=-8.0, awaiting_references=["Sr"])
+    stats = acquisition_vs_random(Repository(db), spec)
+    assert (stats["acquisition_hits"], stats["acquisition_calls"]) == (9, 13)
