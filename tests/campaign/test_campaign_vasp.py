@@ -102,7 +102,7 @@ def test_formation_energy_and_stability_campaigns_compute_references_and_retrain
     refs = list(ReferenceEntry.objects(source="vasp"))
     assert sorted(r.elements[0] for r in refs) == ["O", "Sr", "Ti"] and {r.status for r in refs} == {"computed"}
     assert len({(r.functional, r.input_set) for r in refs}) == 1
-    run(campaign("hull-vasp", keys.ENERGY_ABOVE_HULL, 0.1, seed=7, candidates_per_round=48))
+    run(campaign("hull-vasp", keys.ENERGY_ABOVE_HULL, 0.1, seed=7, candidates_per_round=96))
     assert ReferenceEntry.objects(source="vasp").count() == 3  # reused, not computed again
     assert not list(lpad.fireworks.find({"state": {"$ne": "COMPLETED"}}))
 
