@@ -122,10 +122,17 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="known ABX3 cells for the baseline (CSV)")
     parser.add_argument("--workdir", type=Path, help="folder for the campaign (default: a temporary one)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "campaign_discovery.json")
+    parser.add_argument("--reuse-campaign", action="store_true",
+                        help="measure the campaign already completed in --workdir instead of running one")
     args = parser.parse_args(argv)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="ms_discovery_"))
 
-    campaign = run_campaign(work, args)
+    if args.reuse_campaign:
+        if not args.workdir or not (work / "spec.yaml").is_file():
+            raise SystemExit("--reuse-campaign needs --workdir holding a campaign this script ran (spec.yaml)")
+        campaign = {"spec": yaml.safe_load((work / "spec.yaml").read_text()), "seconds": None}
+    else:
+        campaign = run_campaign(work, args)
     from motif_screen.campaign.report import acquisition_vs_random, wilson_interval
     from motif_screen.campaign.spec import parse_spec
     from motif_screen.db import connect, embedded
@@ -182,7 +189,7 @@ def main(argv=None) -> int:
         "stable_substitution_hit_rate_high": wilson_interval(b_stable, len(baseline))[1],
         "acquisition_over_substitution": (stats["acquisition_rate"] / (b_hits / len(baseline))
                                           if baseline and b_hits and stats["acquisition_rate"] is not None else None),
-        "campaign_minutes": round(campaign["seconds"] / 60, 2),
+        "campaign_minutes": round(campaign["seconds"] / 60, 2) if campaign["seconds"] is not None else None,
         "substitution_minutes": round(baseline_seconds / 60, 2),
         **per_round,
     }

@@ -61,13 +61,19 @@ STUCK_STATES = ("WAITING", "READY", "RESERVED", "RUNNING", "PAUSED")
 
 
 def campaign_fireworks(lpad, campaign: str, states: list[str] | None = None) -> list[dict]:
-    """The campaign's own step Fireworks (create, generate, prescreen, submit, collect), optionally in ``states``."""
-    from motif_screen.workflows.campaign import SPEC_CAMPAIGN
+    """The campaign's own step Fireworks (create, generate, prescreen, submit, collect), optionally in ``states``.
+
+    The oracle Fireworks a round inserts as detours carry the campaign in their spec too (FireWorks
+    hands it on); they are told apart by name. An oracle calculation that fails is the collector's to
+    record as a failed candidate, not a failed campaign step.
+    """
+    from motif_screen.workflows.campaign import SPEC_CAMPAIGN, fw_name
 
     query: dict[str, Any] = {f"spec.{SPEC_CAMPAIGN}": campaign}
     if states:
         query["state"] = {"$in": states}
-    return list(lpad.fireworks.find(query, {"fw_id": 1, "state": 1, "name": 1}))
+    own = fw_name(campaign, 0, "")[: -len("0 ")]  # "motif_screen <campaign> r"
+    return [fw for fw in lpad.fireworks.find(query, {"fw_id": 1, "state": 1, "name": 1}) if fw["name"].startswith(own)]
 
 
 def start_or_resume(lpad, spec, embedded: bool) -> str:
