@@ -84,7 +84,8 @@ def substitution_baseline(work: Path, data: Path, n: int, seed: int, chgnet_step
     for k in rng.permutation(len(known)):
         parent = known[int(k)]
         formula = parent.composition.reduced_formula
-        options = substitutions(formula, vocabulary) if len(parent) == 5 else []
+        # ABX3 cells with two distinct cations (perov-5 also holds A = B cells such as Sn2O3)
+        options = substitutions(formula, vocabulary) if len(parent) == 5 and len(parent.composition) == 3 else []
         if not options:
             continue
         child_formula = options[int(rng.integers(len(options)))]
