@@ -216,8 +216,11 @@ def main(argv=None) -> int:
         import tempfile
 
         relative = SHIPPED_AUTOENCODER.relative_to(ROOT).as_posix()
-        blob = subprocess.run(["git", "show", f"{args.before_commit}:{relative}"], cwd=ROOT, capture_output=True,
-                              check=True).stdout
+        shown = subprocess.run(["git", "show", f"{args.before_commit}:{relative}"], cwd=ROOT, capture_output=True)
+        if shown.returncode != 0:
+            raise SystemExit(f"--before-commit {args.before_commit}: git cannot show {relative} there "
+                             f"({shown.stderr.decode(errors='replace').strip()[:200]})")
+        blob = shown.stdout
         args.before_checkpoint = Path(tempfile.mkstemp(suffix=".pt")[1])
         args.before_checkpoint.write_bytes(blob)
 

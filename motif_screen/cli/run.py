@@ -67,12 +67,12 @@ def campaign_fireworks(lpad, campaign: str, states: list[str] | None = None) -> 
     hands it on); they are told apart by name. An oracle calculation that fails is the collector's to
     record as a failed candidate, not a failed campaign step.
     """
-    from motif_screen.workflows.campaign import SPEC_CAMPAIGN, fw_name
+    from motif_screen.workflows.campaign import SPEC_CAMPAIGN, step_name_prefix
 
     query: dict[str, Any] = {f"spec.{SPEC_CAMPAIGN}": campaign}
     if states:
         query["state"] = {"$in": states}
-    own = fw_name(campaign, 0, "")[: -len("0 ")]  # "motif_screen <campaign> r"
+    own = step_name_prefix(campaign)
     return [fw for fw in lpad.fireworks.find(query, {"fw_id": 1, "state": 1, "name": 1}) if fw["name"].startswith(own)]
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -129,6 +129,7 @@ def _distance_check(structure, min_distance: float) -> CheckResult:
     return CheckResult(ok, f"shortest interatomic distance {shown} ({'>=' if ok else '<'} {min_distance} Å)")
 
 
+@cache
 def _covalent_radius(symbol: str) -> float:
     from pymatgen.analysis.molecule_structure_comparator import CovalentRadius
     from pymatgen.core import Element

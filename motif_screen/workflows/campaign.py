@@ -39,8 +39,13 @@ SPEC_ROUND = "motif_screen_round"
 STEP_NAMES = ("generate", "prescreen", "submit", "collect-retrain-finish")
 
 
+def step_name_prefix(campaign: str) -> str:
+    """What the name of every step Firework of ``campaign`` starts with (oracle Fireworks are named otherwise)."""
+    return f"motif_screen {campaign} r"
+
+
 def fw_name(campaign: str, round_index: int, step: str) -> str:
-    return f"motif_screen {campaign} r{round_index} {step}"
+    return f"{step_name_prefix(campaign)}{round_index} {step}"
 
 
 def _spec(campaign: str, round_index: int, **extra) -> dict:
