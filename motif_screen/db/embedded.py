@@ -14,8 +14,9 @@ FireWorks' own tools reach the store through ``FW_config.yaml`` (written by ``mo
 
 FireWorks reads ``MongoClient`` from its config and monty decodes the mapping into
 :meth:`FireWorksClient.from_dict`, so ``lpad``, ``rlaunch``, ``qlaunch`` and any ``LaunchPad``
-built in that folder take the same lock and write the same way. Only public interfaces of
-mongomock are used: data goes in with ``insert_many`` and comes out with ``find``.
+built in that folder take the same lock and write the same way. Data goes in with mongomock's
+``insert_many`` and comes out with ``find``; the one use of mongomock's internals is
+:func:`linear_cursors`, which says why.
 """
 
 from __future__ import annotations
@@ -201,7 +202,42 @@ def dump(client) -> dict:
     return {"format": FORMAT, "version": FORMAT_VERSION, "databases": databases}
 
 
+def linear_cursors() -> None:
+    """Make reading n documents through a mongomock cursor cost O(n), not O(n²).
+
+    mongomock 4.3's ``Cursor.__next__`` calls ``_compute_results(with_limit_and_skip=True)`` for
+    every document, which copies the whole remaining result list (``results[skip:]``) each time:
+    reading 10⁵ candidates took 165 s on the development machine, 40,000 took 24 s, and every
+    flush of the store reads every document. mongomock has no public way to read a collection
+    without that cursor (``aggregate`` reads through it too), so this caches the windowed list per
+    (result list, skip, limit) on the cursor; the result list itself is computed exactly as before,
+    so what a cursor yields does not change (``tests/db/test_embedded_cursor.py`` holds both).
+    Applied once, when a store is opened; a mongomock without ``Cursor._compute_results`` is left
+    as it is (correct, only slower).
+    """
+    from mongomock.collection import Cursor
+
+    original = getattr(Cursor, "_compute_results", None)
+    if original is None or getattr(original, "linear", False):
+        return
+
+    def _compute_results(self, with_limit_and_skip=False):
+        results = original(self, with_limit_and_skip=False)  # the cached full list, not a copy
+        if not with_limit_and_skip:
+            return results
+        window = self.__dict__.get("_window")
+        if window is None or window[0] is not results or window[1:3] != (self._skip, self._limit):
+            window = (results, self._skip, self._limit, original(self, with_limit_and_skip=True))
+            self.__dict__["_window"] = window
+        return window[3]
+
+    _compute_results.linear = True  # type: ignore[attr-defined]
+    _compute_results.__wrapped__ = original  # type: ignore[attr-defined]
+    Cursor._compute_results = _compute_results
+
+
 def _new_client(content: dict):
+    linear_cursors()
     mongomock.gridfs.enable_gridfs_integration()  # GridFS over mongomock (checkpoints, FireWorks' fallback)
     client: mongomock.MongoClient[dict[str, Any]] = mongomock.MongoClient()
     load_into(client, content)
