@@ -28,6 +28,8 @@ __all__ = [
     "MAX_NEIGHBOUR_SEARCH_IMAGES",
     "MAX_DECODED_PER_CALL",
     "STRUCTURES_PER_CALL",
+    "CANDIDATES_PER_ROUND",
+    "CHUNK_SIZE",
     "DECODE_CANDIDATES",
     "FLOW_STEPS",
     "TEMPERATURE",
@@ -119,6 +121,9 @@ def _show(number) -> str:
 # --- request parameters -----------------------------------------------------------------------
 # More than 100,000 structures in one call is a mistake (a million CIF files), not a plan.
 STRUCTURES_PER_CALL = Bound(1, 100_000, integer=True)
+# Candidates a campaign round proposes, generated in chunks of at most CHUNK_SIZE.
+CANDIDATES_PER_ROUND = Bound(1, 1_000_000, integer=True)
+CHUNK_SIZE = Bound(1, 10_000, integer=True)
 # Structures decoded per latent to keep the best (default 8); beyond 64 it costs time, not quality.
 DECODE_CANDIDATES = Bound(1, 64, integer=True)
 # Decoded structures per call (structures × candidates), the real cost of a generate request.

@@ -59,16 +59,20 @@ class Proposal:
     latent: list
 
 
-def propose(model, spec, round_index: int, seeds: list) -> tuple[list[Proposal], dict]:
-    """``candidates_per_round`` structures from the generation mode; exploration seeds later on.
+CHUNK_SEED_STRIDE = 1_000_003  # chunk k of a round draws from seed + k·stride (chunk 0: the round's own seed)
+
+
+def propose(model, spec, round_index: int, seeds: list, chunk: int = 0) -> tuple[list[Proposal], dict]:
+    """Chunk ``chunk`` of the round's structures from the generation mode; exploration seeds later on.
 
     Every decoded structure is proposed, valid or not: the pre-screen records why it is rejected.
+    A chunk depends only on (campaign seed, round, chunk), never on which shard computes it.
     """
     from motif_screen import generation
     from motif_screen.generation import families
 
-    n = spec.candidates_per_round
-    seed = spec.seed * 1000 + round_index
+    n = spec.chunk_sizes()[chunk]
+    seed = spec.seed * 1000 + round_index + CHUNK_SEED_STRIDE * chunk
     target, gen = spec.target, spec.generation
     decoding = {"steps": gen.flow_steps, "candidates": gen.decode_candidates}
     if seeds and gen.mode == "family":

@@ -69,7 +69,31 @@ class CampaignSpec(BaseModel):
     target: TargetSpec
     budget: int = Field(ge=1, le=1_000_000, description="oracle calculations in total, controls included")
     rounds: int = Field(ge=1, le=MAX_ROUNDS)
-    candidates_per_round: int = Field(default=1000, ge=1, le=int(limits.STRUCTURES_PER_CALL.high))
+    candidates_per_round: int = Field(default=1000, ge=1, le=int(limits.CANDIDATES_PER_ROUND.high))
+    chunk_size: int = Field(
+        default=1000,
+        ge=1,
+        le=int(limits.CHUNK_SIZE.high),
+        description="candidates generated and assessed together; a round is cut into chunks of this size, so "
+        "memory stays bounded and any split into shards gives the same round",
+    )
+    shards: int = Field(
+        default=1,
+        ge=1,
+        le=1000,
+        description="generation Fireworks per round (chunks are dealt to them in turn); any rlaunch worker can take "
+        "one, and one selection Firework merges them",
+    )
+    shard_category: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.\-]{1,64}$",
+        description="FireWorks _category of the generation shards (e.g. gpu): only workers of that category run them",
+    )
+    train_category: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.\-]{1,64}$",
+        description="FireWorks _category of each round's collect-retrain-finish Firework",
+    )
     control_fraction: float = Field(
         default=0.2,
         ge=0.0,
@@ -102,12 +126,26 @@ class CampaignSpec(BaseModel):
     def _consistent(self) -> CampaignSpec:
         if self.generation.mode == "constrained" and not self.target.composition:
             raise ValueError("constrained generation needs target.composition (e.g. 'Ba-Ti-O' or 'BaTiO3')")
+        if self.shards > len(self.chunk_sizes()):
+            raise ValueError(
+                f"{self.shards} shards for {len(self.chunk_sizes())} chunks of a round: some shards would have nothing "
+                "to do; lower shards or chunk_size"
+            )
         if self.budget < self.rounds:
             raise ValueError(
                 f"a budget of {self.budget} gives some of the {self.rounds} rounds no oracle calculation; "
                 "raise the budget or lower the rounds"
             )
         return self
+
+    def chunk_sizes(self) -> list[int]:
+        """The size of every chunk of a round, in generation order."""
+        full, rest = divmod(self.candidates_per_round, self.chunk_size)
+        return [self.chunk_size] * full + ([rest] if rest else [])
+
+    def shard_chunks(self, shard: int) -> list[int]:
+        """The chunks generation shard ``shard`` computes: every ``shards``-th, starting at its own."""
+        return list(range(shard, len(self.chunk_sizes()), self.shards))
 
     def round_budget(self, round_index: int) -> int:
         """Oracle calculations allowed in this round (the remainder goes to the last round)."""

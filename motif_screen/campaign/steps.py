@@ -2,9 +2,12 @@
 a read-only view of the LaunchPad) and return data. Each is called by one Firetask and is safe to run
 again.
 
-generate_round   proposes structures with the campaign's model and stores them (proposed);
-prescreen_round  validity, de-duplication, novelty, predictions, motifs, acquisition, selection
-                 (screened / rejected with a reason; the selected get ``selection``);
+generate_shard   one of the round's generation shards: proposes its chunks of structures with the
+                 campaign's model and assesses each structure on its own (validity, motifs,
+                 fingerprint, predictions); each chunk is stored as it ends;
+select_round     merges every chunk of the round: de-duplication, novelty, motif filter,
+                 acquisition, selection; writes every candidate in batches, screened or rejected
+                 with the reason (the selected get ``selection``);
 submit_round     says which candidates (and which missing elemental references) go to the oracle,
                  and marks the candidates submitted; the Firetask builds their workflows;
 collect_round    records every submitted candidate of the round as computed or failed, from the
@@ -12,27 +15,34 @@ collect_round    records every submitted candidate of the round as computed or f
 retrain_round    fine-tunes on the campaign's oracle results, registers and maybe promotes;
 finish_round     writes the round's funnel record and ends the campaign after its last round.
 
-Idempotence comes from the database: candidates are upserted by fingerprint, every step only
-touches candidates in the status it expects, and a re-run of a finished step changes nothing.
+Idempotence comes from the database: a candidate's id derives from (campaign, fingerprint), every
+step only touches candidates in the status it expects, and a re-run of a finished step changes
+nothing. A round reads and writes its candidates in batches of one chunk (``chunk_size``), so the
+database sees a few operations per thousand candidates, whatever the round's size.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from pymatgen.core import Structure
 
 from motif_screen import keys
 from motif_screen.campaign import learner, thermo
 from motif_screen.campaign.launchpad import FireworksView, finished
+from motif_screen.campaign.names import fw_name, generate_step
 from motif_screen.campaign.spec import CampaignSpec, parse_spec
 from motif_screen.db.repository import Repository
 from motif_screen.errors import InputError
 from motif_screen.oracles.references import MissingPrototypeError, ground_state_structure
 from motif_screen.oracles.taskdocs import defining_steps, step_name, values_from_taskdocs
 from motif_screen.pretrained import SHIPPED, ensure_registered
-from motif_screen.screening import ScreenSettings, screen
+from motif_screen.screening import CandidateDecision, ScreenSettings, assess, decide
 from motif_screen.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -70,43 +80,113 @@ def create_campaign(repo: Repository, spec: CampaignSpec) -> dict:
     return {"campaign": spec.name, "created": created, "registered_shipped_model": registered}
 
 
-# --- generate ------------------------------------------------------------------------------------
+# --- generate (one shard) ------------------------------------------------------------------------
 
 
-def generate_round(repo: Repository, campaign: str, round_index: int) -> dict:
-    """Propose ``candidates_per_round`` structures; deterministic for (campaign seed, round)."""
+def screen_settings(spec: CampaignSpec, round_index: int) -> ScreenSettings:
+    return ScreenSettings(
+        kind=spec.acquisition,
+        kappa=spec.kappa,
+        controls=spec.control_count(spec.round_budget(round_index)),
+        seed=spec.seed * 1000 + round_index,
+    )
+
+
+def generate_shard(repo: Repository, campaign: str, round_index: int, shard: int = 0) -> dict:
+    """Propose and assess the shard's chunks of the round, one chunk at a time, each stored as it ends.
+
+    Per chunk: decode, validity, geometric motifs, fingerprints and the model's predictions for the
+    valid structures — everything that depends on one candidate alone. Which shard computes a chunk
+    changes nothing in it; a shard re-run after a crash skips the chunks already stored.
+    """
     spec = load_spec(repo, campaign)
     if skipped := _skip_if_completed(repo, campaign):
         return skipped
+    if not 0 <= shard < spec.shards:
+        raise InputError(f"campaign {campaign} has {spec.shards} generation shards; there is no shard {shard}")
     repo.set_campaign_status(campaign, "running")
-    existing = repo.count_round(campaign, round_index)
-    if existing:
-        log.info("round %d of %s already has %d candidates; not generating again", round_index, campaign, existing)
-        return {"generated": existing, "inserted": 0, "resumed": True}
+    if repo.round_selected(campaign, round_index):
+        return {"skipped": "the round's candidates are already selected", "resumed": True}
+    mine = spec.shard_chunks(shard)
+    done = repo.chunks_stored(campaign, round_index)
+    todo = [c for c in mine if c not in done]
+    summary: dict = {"shard": shard, "chunks": len(mine), "resumed_chunks": len(mine) - len(todo), "generated": 0}
+    if not todo:
+        return summary
     model, version = learner.campaign_model(repo, spec)
-    proposals, report = learner.propose(model, spec, round_index, seeds=exploration_seeds(repo, spec, round_index))
-    inserted = 0
-    for prop in _progress(proposals, f"store round {round_index}"):
-        _, created = repo.upsert_candidate(
-            campaign,
-            prop.structure,
-            latent=prop.latent,
-            origin={
-                "method": prop.mode,
-                "parents": list(prop.parents),
-                "model_name": spec.model.name,
-                "model_version": version,
-                "round": round_index,
-            },
+    seeds = exploration_seeds(repo, spec, round_index)
+    hull = thermo.known_hull(repo, spec.oracle) if spec.target.property == keys.ENERGY_ABOVE_HULL else None
+    settings = screen_settings(spec, round_index)
+    seconds: dict[str, float] = {}
+    for chunk in _progress(todo, f"round {round_index} shard {shard + 1}/{spec.shards}"):
+        rows, report, spent = chunk_rows(model, version, spec, round_index, chunk, seeds, hull, settings)
+        repo.save_chunk(campaign, round_index, chunk, shard, rows, spent)
+        summary["generated"] += len(rows)
+        for key, value in report.items():
+            summary[key] = summary.get(key, 0) + value
+        for key, value in spent.items():
+            seconds[key] = seconds.get(key, 0.0) + value
+    return {**summary, "seconds": seconds}
+
+
+def chunk_rows(model, version, spec: CampaignSpec, round_index: int, chunk: int, seeds, hull, settings):
+    """(rows, generation report, seconds per phase) of one chunk: the records the selection reads."""
+    from motif_screen.db.records import candidate_fields
+    from motif_screen.structures.fingerprint import fingerprint
+
+    clock = _Clock()
+    proposals, report = learner.propose(model, spec, round_index, seeds, chunk=chunk)
+    structures = [p.structure for p in proposals]
+    clock.lap("generation")
+    decisions = assess(structures, settings, needs_motifs=True)
+    clock.lap("validity_and_motifs")
+    valid = [d.index for d in decisions if not d.decision]
+    predicted = _predictions(model, spec.target, hull, [structures[i] for i in valid])
+    predictions = {i: predicted[position] for position, i in enumerate(valid)}
+    clock.lap("prediction")
+    rows = []
+    for structure, proposal, d in zip(structures, proposals, decisions):
+        try:
+            key = fingerprint(structure)
+        except InputError:  # no symmetry to read (e.g. no atoms): a key that still never repeats
+            key = f"unreadable-{hashlib.sha1(repr(structure.as_dict()).encode()).hexdigest()[:20]}"
+        rows.append(
+            {
+                **candidate_fields(structure, key),
+                "latent": proposal.latent,
+                "origin": {
+                    "method": proposal.mode,
+                    "parents": list(proposal.parents),
+                    "model_name": spec.model.name,
+                    "model_version": version,
+                    "round": round_index,
+                },
+                "decision": d.decision,
+                "detail": d.detail,
+                "validity": d.validity or {},
+                "motifs": d.motifs or {},
+                "motif_labels": d.motif_labels,
+                "predictions": predictions.get(d.index, {}),
+            }
         )
-        inserted += int(created)
-    repo.update_round(campaign, round_index, generated=len(proposals), model_version=version)
-    return {
-        "generated": len(proposals),
-        "inserted": inserted,
-        "identical_fingerprints": len(proposals) - inserted,
-        **report,
-    }
+    clock.lap("fingerprint")
+    return rows, report, clock.seconds
+
+
+def _predictions(model, target, hull: thermo.KnownHull | None, structures: list) -> dict[int, dict]:
+    """position among ``structures`` -> {property: (mean, std)}, every head of the model.
+
+    For a stability target the head's formation energy also becomes a predicted distance to the
+    known hull of the candidate's composition (the same σ: the hull is known, the candidate is not).
+    """
+    if not structures:
+        return {}
+    preds = learner.predict(model, structures)
+    if target.property == keys.ENERGY_ABOVE_HULL and hull is not None:
+        mean, std = preds[target.learned_property]
+        below = hull.formation_energies([s.composition for s in structures])
+        preds[keys.ENERGY_ABOVE_HULL] = (mean - below, std)
+    return {k: {p: (float(m[k]), float(sd[k])) for p, (m, sd) in preds.items()} for k in range(len(structures))}
 
 
 def exploration_seeds(repo: Repository, spec: CampaignSpec, round_index: int) -> list:
@@ -119,72 +199,157 @@ def exploration_seeds(repo: Repository, spec: CampaignSpec, round_index: int) ->
     return [(str(d.id), d.to_structure()) for _, d in scored[:8]]
 
 
-# --- prescreen -----------------------------------------------------------------------------------
+class _Clock:
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self._last
+        self._last = now
 
 
-def _predictor(model, target, hull: thermo.KnownHull | None, stash: dict):
-    """The screen calls this on the survivors only; every property is kept for the database.
+# --- select (the whole round) --------------------------------------------------------------------
 
-    For a stability target the head's formation energy becomes a predicted distance to the known
-    hull of the candidate's composition (the same σ: the hull is known, the candidate is not).
+
+def select_round(repo: Repository, campaign: str, round_index: int) -> dict:
+    """Merge the round's chunks and decide: uniqueness in the round, novelty, motif filter, scores, budget.
+
+    Every proposal is written once, in its screened or rejected state with the reason, in batches;
+    proposals whose fingerprint the campaign already holds are counted, not stored again. Refuses
+    to run while a chunk is missing, naming the shards that owe it. The chunks are deleted only
+    after every candidate is written, so a re-run after a crash writes the same candidates (those
+    already written are left as they are) and never duplicates one.
     """
-    learned = target.learned_property
-
-    def predict(structures):
-        preds = learner.predict(model, structures)
-        if target.property == keys.ENERGY_ABOVE_HULL and hull is not None:
-            mean, std = preds[learned]
-            below = hull.formation_energies([s.composition for s in structures])
-            preds[keys.ENERGY_ABOVE_HULL] = (mean - below, std)
-        for k, s in enumerate(structures):
-            stash[id(s)] = {p: (float(m[k]), float(sd[k])) for p, (m, sd) in preds.items()}
-        return {target.property: preds[target.property]}
-
-    return predict
-
-
-def prescreen_round(repo: Repository, campaign: str, round_index: int) -> dict:
-    """Screen the round's proposals and write every decision back (rejected ones with the reason)."""
     spec = load_spec(repo, campaign)
     if skipped := _skip_if_completed(repo, campaign):
         return skipped
-    docs = repo.round_candidates(campaign, round_index, status=keys.STATUS_PROPOSED)
-    if not docs:
+    if repo.round_selected(campaign, round_index):
         return {"screened": repo.count_round(campaign, round_index, status=keys.STATUS_SCREENED), "resumed": True}
-    structures = [d.to_structure() for d in docs]
-    model, _ = learner.campaign_model(repo, spec)
-    budget = spec.round_budget(round_index)
-    stash: dict = {}
-    hull = thermo.known_hull(repo, spec.oracle) if spec.target.property == keys.ENERGY_ABOVE_HULL else None
-    settings = ScreenSettings(
-        kind=spec.acquisition,
-        kappa=spec.kappa,
-        controls=spec.control_count(budget),
-        seed=spec.seed * 1000 + round_index,
-    )
-    result = screen(
+    sizes = spec.chunk_sizes()
+    stored = repo.chunks_stored(campaign, round_index)
+    missing = [c for c in range(len(sizes)) if c not in stored]
+    if missing:
+        shards = sorted({c % spec.shards for c in missing})
+        raise InputError(
+            f"round {round_index} of {campaign} cannot be selected: generation shard(s) "
+            f"{', '.join(f'{k + 1}/{spec.shards}' for k in shards)} have not stored chunk(s) "
+            f"{', '.join(map(str, missing[:20]))}{' …' if len(missing) > 20 else ''}; re-run those shards' Fireworks "
+            "(" + ", ".join(repr(fw_name(campaign, round_index, generate_step(k, spec.shards))) for k in shards) + ")"
+        )
+    clock = _Clock()
+    seen = repo.fingerprints_outside_round(campaign, round_index)
+    structures, decisions, means, stds, kept = [], [], [], [], []
+    identical = generated = 0
+    version = None
+    target = spec.target.property
+    for chunk in range(len(sizes)):
+        for j, row in enumerate(repo.read_chunk(campaign, round_index, chunk)):
+            generated += 1
+            version = row["origin"]["model_version"] if version is None else version
+            if row["fingerprint"] in seen:
+                identical += 1
+                continue
+            seen.add(row["fingerprint"])
+            d = CandidateDecision(
+                index=len(decisions),
+                decision=row["decision"],
+                detail=row["detail"],
+                validity=row["validity"] or None,
+                motifs=row["motifs"] or None,
+                motif_labels=list(row["motif_labels"]),
+            )
+            decisions.append(d)
+            structures.append(None if d.decision else Structure.from_dict(row["structure"]))
+            mean, std = row["predictions"].get(target, (math.nan, math.nan))
+            means.append(mean)
+            stds.append(std)
+            kept.append((chunk, j))
+    clock.lap("read")
+    result = decide(
         structures,
-        _predictor(model, spec.target, hull, stash),
+        decisions,
+        (np.array(means, dtype=float), np.array(stds, dtype=float)),
         spec.target,
-        budget,
+        spec.round_budget(round_index),
         references=repo.sent_structures(),
         motif_filter=spec.motif,
-        settings=settings,
+        settings=screen_settings(spec, round_index),
     )
-    for doc, structure, d in _progress(list(zip(docs, structures, result.decisions)), f"prescreen round {round_index}"):
-        extra = {"validity": d.validity or {}, "motifs": d.motifs or {}, "motif_labels": d.motif_labels}
-        if id(structure) in stash:
-            repo.set_predictions(doc.id, stash[id(structure)], acquisition=d.score, **extra)
-        else:
-            repo.update_candidate(doc.id, **extra)
-        reason = f"{d.decision}: {d.detail}" if d.detail else d.decision
-        if d.decision in (keys.DECISION_SELECTED, keys.DECISION_BELOW_CUTOFF):
-            repo.set_status(doc.id, keys.STATUS_SCREENED, reason=reason, selection=d.selected_by)
-        else:
-            repo.set_status(doc.id, keys.STATUS_REJECTED, reason=reason)
+    clock.lap("selection")
+    del structures
+    inserted = 0
+    by_chunk: dict[int, list[tuple[int, int]]] = {}
+    for k, (chunk, j) in enumerate(kept):
+        by_chunk.setdefault(chunk, []).append((j, k))
+    for chunk, members in by_chunk.items():
+        rows = repo.read_chunk(campaign, round_index, chunk)
+        inserted += repo.insert_candidates(
+            [candidate_document(campaign, rows[j], result.decisions[k]) for j, k in members]
+        )
+    clock.lap("storage")
     counts = result.counts
-    repo.update_round(campaign, round_index, **{k: int(counts[k]) for k in ("valid", "unique", "novel", "screened")})
-    return {**counts, "decisions": result.decision_counts}
+    phase_seconds = {key: 0.0 for key in ("generation", "validity_and_motifs", "prediction", "fingerprint")}
+    for info in stored.values():
+        for key, value in info["seconds"].items():
+            phase_seconds[key] = phase_seconds.get(key, 0.0) + value
+    phase_seconds.update({f"selection_{key}": value for key, value in clock.seconds.items()})
+    repo.update_round(
+        campaign,
+        round_index,
+        generated=generated,
+        identical_fingerprints=identical,
+        shards=spec.shards,
+        model_version=version,
+        phase_seconds=phase_seconds,
+        **{k: int(counts[k]) for k in ("valid", "unique", "novel", "screened")},
+    )
+    repo.mark_round_selected(campaign, round_index)
+    repo.delete_chunks(campaign, round_index)
+    return {
+        **counts,
+        "generated": generated,
+        "identical_fingerprints": identical,
+        "inserted": inserted,
+        "decisions": result.decision_counts,
+    }
+
+
+def candidate_document(campaign: str, row: dict, d: CandidateDecision) -> dict:
+    """The ``Candidate`` fields of a chunk row once the round has decided on it."""
+    from motif_screen.db.documents import Origin, Prediction, StatusChange, utcnow
+    from motif_screen.db.records import candidate_oid
+
+    screened = d.decision in (keys.DECISION_SELECTED, keys.DECISION_BELOW_CUTOFF)
+    status = keys.STATUS_SCREENED if screened else keys.STATUS_REJECTED
+    reason = f"{d.decision}: {d.detail}" if d.detail else d.decision
+    now = utcnow()
+    predictions = {
+        p: Prediction(mean=m, std=s if s is not None and math.isfinite(s) else None)
+        for p, (m, s) in row["predictions"].items()
+        if m is not None and math.isfinite(m)
+    }
+    return {
+        "id": candidate_oid(campaign, row["fingerprint"]),
+        "campaign": campaign,
+        **{k: row[k] for k in ("structure", "formula", "elements", "nsites", "fingerprint", "latent")},
+        "origin": Origin(**row["origin"]),
+        "predictions": predictions,
+        "acquisition": d.score if d.score is not None and math.isfinite(d.score) else None,
+        "selection": d.selected_by,
+        "validity": row["validity"],
+        "motifs": row["motifs"],
+        "motif_labels": row["motif_labels"],
+        "status": status,
+        "status_reason": reason,
+        "history": [
+            StatusChange(status=keys.STATUS_PROPOSED, at=now),
+            StatusChange(status=status, reason=reason, at=now),
+        ],
+        "created": now,
+        "updated": now,
+    }
 
 
 # --- submit --------------------------------------------------------------------------------------

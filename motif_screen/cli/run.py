@@ -67,7 +67,8 @@ def campaign_fireworks(lpad, campaign: str, states: list[str] | None = None) -> 
     hands it on); they are told apart by name. An oracle calculation that fails is the collector's to
     record as a failed candidate, not a failed campaign step.
     """
-    from motif_screen.workflows.campaign import SPEC_CAMPAIGN, step_name_prefix
+    from motif_screen.campaign.names import step_name_prefix
+    from motif_screen.workflows.campaign import SPEC_CAMPAIGN
 
     query: dict[str, Any] = {f"spec.{SPEC_CAMPAIGN}": campaign}
     if states:

@@ -24,6 +24,7 @@ from pymongo.uri_parser import parse_uri
 
 from motif_screen import keys
 from motif_screen.db import embedded
+from motif_screen.db.documents import drop_obsolete_indexes
 from motif_screen.errors import ConfigError, DatabaseError
 from motif_screen.settings import get_settings
 
@@ -164,6 +165,8 @@ def connect(
         embedded.unbind_clients()
         conn = Connection(client, client[database_name], database_name, description, readonly=readonly)
         _register_mongoengine(client, database_name)
+        if not readonly:
+            drop_obsolete_indexes(conn.db)
         return conn
 
     path = Path(db_file or settings.db_path).expanduser()
@@ -213,6 +216,8 @@ def connect(
             tasks_collection=tasks_collection,
         )
     _register_mongoengine(client, database_name)
+    if not readonly:
+        drop_obsolete_indexes(conn.db)
     return conn
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 
 from mongoengine import (
+    BinaryField,
     BooleanField,
     DateTimeField,
     DictField,
@@ -26,6 +27,24 @@ from mongoengine import (
 )
 
 from motif_screen import keys
+
+# indexes of earlier schema versions that must go: (campaign, fingerprint) was a unique index, which
+# mongomock enforces by scanning the collection on every insert (see Candidate.meta)
+OBSOLETE_INDEXES = {keys.COLL_CANDIDATES: ("campaign_1_fingerprint_1",)}
+
+
+def drop_obsolete_indexes(db) -> list[str]:
+    """Drop the indexes of earlier schema versions from ``db`` (a pymongo Database); returns their names."""
+    dropped = []
+    for collection, names in OBSOLETE_INDEXES.items():
+        if collection not in db.list_collection_names():
+            continue
+        present = db[collection].index_information()
+        for name in names:
+            if name in present:
+                db[collection].drop_index(name)
+                dropped.append(f"{collection}.{name}")
+    return dropped
 
 
 def utcnow() -> _dt.datetime:
@@ -70,7 +89,9 @@ class Candidate(Document):
     meta = {
         "collection": keys.COLL_CANDIDATES,
         "indexes": [
-            {"fields": ["campaign", "fingerprint"], "unique": True},
+            # (campaign, fingerprint) is unique through the id derived from it (records.candidate_oid):
+            # a unique index here would make every insert into the embedded store scan the collection
+            {"fields": ["campaign", "fingerprint"], "name": "campaign_fingerprint"},
             ["campaign", "status"],
             ["campaign", "origin.round", "status"],
             "formula",
@@ -215,6 +236,30 @@ class ModelVersion(Document):
     created = DateTimeField(default=utcnow)
 
 
+class RoundChunk(Document):
+    """What one chunk of a round's generation shard computed, waiting for the round's selection.
+
+    ``payload`` is gzip-compressed JSON: one record per proposed structure (the structure, its
+    latent and origin, fingerprint, validity, motifs, predictions), in generation order. The
+    selection reads every chunk of the round, writes the candidates in their screened state and
+    deletes the chunks; a shard re-run after a crash finds its finished chunks here and skips them.
+    """
+
+    meta = {
+        "collection": keys.COLL_ROUND_CHUNKS,
+        "indexes": [{"fields": ["campaign", "round", "chunk"], "unique": True}],
+    }
+
+    campaign = StringField(required=True)
+    round = IntField(required=True, min_value=0)
+    chunk = IntField(required=True, min_value=0)
+    shard = IntField(required=True, min_value=0)
+    size = IntField(required=True, min_value=0)
+    payload = BinaryField(required=True)
+    seconds = DictField()  # phase -> seconds spent on this chunk
+    created = DateTimeField(default=utcnow)
+
+
 class RoundRecord(Document):
     """The funnel of one campaign round, written once the round ends (upserted on re-run)."""
 
@@ -234,4 +279,8 @@ class RoundRecord(Document):
     hit_rate = FloatField()
     random_hit_rate = FloatField()  # expected hit rate of random picks from the same pool
     acceleration = FloatField()  # hit_rate / random_hit_rate
+    identical_fingerprints = IntField(default=0)  # proposals already in the campaign (or earlier in the round)
+    shards = IntField()  # generation shards the round ran in
+    selected = BooleanField(default=False)  # the selection has written every candidate of the round
+    phase_seconds = DictField()  # generation/validity/fingerprint/motifs/prediction/selection/storage -> seconds
     created = DateTimeField(default=utcnow)

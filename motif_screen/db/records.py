@@ -8,15 +8,19 @@ the candidate had, so two workers cannot both move the same candidate.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable
 
 from bson import ObjectId
 from bson.errors import InvalidId
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from motif_screen import keys
 from motif_screen.db.documents import Candidate, OracleResult, Origin, Prediction, StatusChange, utcnow
 from motif_screen.errors import InputError
+
+DUPLICATE_KEY = 11000  # MongoDB's error code for an insert that repeats a unique key
 
 
 def _finite_or_none(value):
@@ -26,17 +30,23 @@ def _finite_or_none(value):
     return value if math.isfinite(value) else None
 
 
-def candidate_fields(structure) -> dict:
-    """The derived, searchable fields of a structure (one place, used by upsert and tests)."""
-    from motif_screen.structures.fingerprint import fingerprint
+def candidate_fields(structure, fingerprint: str | None = None) -> dict:
+    """The derived, searchable fields of a structure (one place, used by upserts, rounds and tests)."""
+    from motif_screen.structures import fingerprint as fingerprints
 
     return {
         "structure": structure.as_dict(),
         "formula": structure.composition.reduced_formula,
         "elements": sorted({el.symbol for el in structure.composition.elements}),
         "nsites": len(structure),
-        "fingerprint": fingerprint(structure),
+        "fingerprint": fingerprint or fingerprints.fingerprint(structure),
     }
+
+
+def candidate_oid(campaign: str, fingerprint: str) -> ObjectId:
+    """The id of the candidate (campaign, fingerprint): the same material gets the same id, so an
+    insert repeated by a re-run, or by two workers at once, is refused by the ``_id`` index."""
+    return ObjectId(hashlib.sha256(f"{campaign}\x00{fingerprint}".encode()).digest()[:12])
 
 
 def upsert_candidate(
@@ -48,15 +58,14 @@ def upsert_candidate(
     fingerprint: str | None = None,
 ) -> tuple[Candidate, bool]:
     """Insert a proposed candidate unless (campaign, fingerprint) exists; returns (doc, created)."""
-    fields = candidate_fields(structure)
-    if fingerprint:
-        fields["fingerprint"] = fingerprint
+    fields = candidate_fields(structure, fingerprint)
     now = utcnow()
     origin_doc = Origin(**origin)
     origin_doc.validate()
     # mongoengine's documented way to its pymongo collection (an atomic upsert / aggregation)
     collection = Candidate._get_collection()
     on_insert = {
+        "_id": candidate_oid(campaign, fields["fingerprint"]),
         **fields,
         "campaign": campaign,
         "origin": origin_doc.to_mongo().to_dict(),
@@ -66,13 +75,38 @@ def upsert_candidate(
         "created": now,
         "updated": now,
     }
-    result = collection.update_one(
-        {"campaign": campaign, "fingerprint": fields["fingerprint"]},
-        {"$setOnInsert": on_insert},
-        upsert=True,
-    )
+    try:
+        result = collection.update_one(
+            {"campaign": campaign, "fingerprint": fields["fingerprint"]},
+            {"$setOnInsert": on_insert},
+            upsert=True,
+        )
+        created = result.upserted_id is not None
+    except DuplicateKeyError:  # inserted by another worker between our filter and our insert
+        created = False
     doc = Candidate.objects.get(campaign=campaign, fingerprint=fields["fingerprint"])
-    return doc, result.upserted_id is not None
+    return doc, created
+
+
+def insert_candidates(documents: list[dict]) -> int:
+    """Insert candidate documents (``Candidate`` fields, ids from :func:`candidate_oid`) in one
+    unordered ``insert_many``; those already stored (a re-run) are left as they are. Returns how
+    many were new. Each document is validated against the ``Candidate`` schema first, so nothing
+    half-formed is written."""
+    if not documents:
+        return 0
+    raw = []
+    for fields in documents:
+        doc = Candidate(**fields)
+        doc.validate()
+        raw.append(doc.to_mongo().to_dict())
+    try:
+        return len(Candidate._get_collection().insert_many(raw, ordered=False).inserted_ids)
+    except BulkWriteError as exc:
+        others = [e for e in exc.details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY]
+        if others:
+            raise
+        return int(exc.details.get("nInserted", 0))
 
 
 def get_candidate(candidate_id) -> Candidate:

@@ -9,6 +9,8 @@ MongoDB operator: filters are built here from validated names, numbers and our o
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
 from collections.abc import Iterable
 
@@ -24,10 +26,21 @@ from motif_screen.db.documents import (
     ModelVersion,
     OracleResult,
     ReferenceEntry,
+    RoundChunk,
     RoundRecord,
     utcnow,
 )
 from motif_screen.errors import InputError
+
+MAX_CHUNK_BYTES = 15_000_000  # a MongoDB document holds at most 16 MB
+
+
+def _plain(value):
+    """JSON for numpy scalars and arrays in chunk rows; anything else is a bug, said as such."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"a chunk row holds a {type(value).__name__}, which has no JSON form")
+
 
 SENT_STATUSES = (keys.STATUS_SUBMITTED, keys.STATUS_COMPUTED, keys.STATUS_FAILED)
 
@@ -95,6 +108,17 @@ class Repository:
 
     def upsert_candidate(self, campaign: str, structure, *, origin: dict, latent=None) -> tuple[Candidate, bool]:
         return records.upsert_candidate(campaign, structure, origin=origin, latent=latent)
+
+    def insert_candidates(self, documents: list[dict]) -> int:
+        """Insert candidates in one batch (ids from ``records.candidate_oid``); returns how many were new."""
+        return records.insert_candidates(documents)
+
+    def fingerprints_outside_round(self, campaign: str, round_index: int) -> set[str]:
+        """Fingerprints of the campaign's candidates from other rounds (one query, two fields a document)."""
+        found = Candidate._get_collection().find(
+            {"campaign": campaign, "origin.round": {"$ne": int(round_index)}}, {"fingerprint": 1, "_id": 0}
+        )
+        return {d["fingerprint"] for d in found}
 
     def candidate(self, candidate_id) -> Candidate:
         return records.get_candidate(candidate_id)
@@ -214,12 +238,54 @@ class Repository:
         found = self.tasks.find({"dir_name": {"$regex": f"(^|:){re.escape(directory)}$"}})
         return sorted(found, key=lambda d: str(d.get("task_id")))
 
+    # --- a round's generation chunks, waiting for its selection -------------------------------
+
+    def save_chunk(
+        self, campaign: str, round_index: int, chunk: int, shard: int, rows: list[dict], seconds: dict
+    ) -> None:
+        """Store what one chunk of a generation shard computed (replaces an earlier try of the same chunk)."""
+        payload = gzip.compress(json.dumps(rows, default=_plain, allow_nan=True).encode(), compresslevel=3)
+        if len(payload) > MAX_CHUNK_BYTES:
+            raise InputError(
+                f"chunk {chunk} of round {round_index} of {campaign} holds {len(payload) / 1e6:.1f} MB compressed, "
+                f"more than a MongoDB document may ({MAX_CHUNK_BYTES / 1e6:.0f} MB): lower the campaign's chunk_size"
+            )
+        RoundChunk.objects(campaign=campaign, round=int(round_index), chunk=int(chunk)).update_one(
+            upsert=True,
+            set__shard=int(shard),
+            set__size=len(rows),
+            set__payload=payload,
+            set__seconds={k: float(v) for k, v in seconds.items()},
+            set__created=utcnow(),
+        )
+
+    def chunks_stored(self, campaign: str, round_index: int) -> dict[int, dict]:
+        """chunk -> {"size", "shard", "seconds"} of the chunks stored for the round (no payloads)."""
+        found = RoundChunk.objects(campaign=campaign, round=int(round_index)).only("chunk", "size", "shard", "seconds")
+        return {c.chunk: {"size": c.size, "shard": c.shard, "seconds": dict(c.seconds or {})} for c in found}
+
+    def read_chunk(self, campaign: str, round_index: int, chunk: int) -> list[dict]:
+        doc = RoundChunk.objects(campaign=campaign, round=int(round_index), chunk=int(chunk)).only("payload").first()
+        if doc is None:
+            raise InputError(f"chunk {chunk} of round {round_index} of {campaign} is not stored")
+        return json.loads(gzip.decompress(doc.payload))
+
+    def delete_chunks(self, campaign: str, round_index: int) -> int:
+        return RoundChunk.objects(campaign=campaign, round=int(round_index)).delete()
+
     # --- rounds ------------------------------------------------------------------------------
 
     def update_round(self, campaign: str, round_index: int, **fields) -> None:
         RoundRecord.objects(campaign=campaign, round=int(round_index)).update_one(
             upsert=True, **{f"set__{k}": v for k, v in fields.items()}
         )
+
+    def round_selected(self, campaign: str, round_index: int) -> bool:
+        """Whether the round's selection has written all of its candidates."""
+        return RoundRecord.objects(campaign=campaign, round=int(round_index), selected=True).count() > 0
+
+    def mark_round_selected(self, campaign: str, round_index: int) -> None:
+        self.update_round(campaign, round_index, selected=True)
 
     def rounds(self, campaign: str) -> list[RoundRecord]:
         return list(RoundRecord.objects(campaign=campaign).order_by("round"))

@@ -41,27 +41,29 @@ class CreateCampaign(FiretaskBase):
 
 @explicit_serialize
 class GenerateCandidates(FiretaskBase):
-    """Propose ``candidates_per_round`` structures with the campaign's generation mode and model."""
+    """One generation shard of a round (``shard``, 0-based; default 0 of 1): propose its chunks of
+    structures and assess each one on its own (validity, motifs, fingerprint, predictions)."""
 
     required_params = CAMPAIGN_PARAMS
-    optional_params = OPTIONAL
+    optional_params = [*OPTIONAL, "shard"]
 
     def run_task(self, fw_spec):
         with worker_repository(self, fw_spec) as repo:
-            result = steps.generate_round(repo, self["campaign"], int(self["round"]))
+            result = steps.generate_shard(repo, self["campaign"], int(self["round"]), int(self.get("shard", 0)))
         return FWAction(stored_data={"result": result})
 
 
 @explicit_serialize
 class Prescreen(FiretaskBase):
-    """Validity, motifs, de-duplication, predictions with uncertainty, acquisition, selection."""
+    """Merge the round's shards: de-duplication, novelty, motif filter, acquisition, selection;
+    every candidate written, screened or rejected with the reason."""
 
     required_params = CAMPAIGN_PARAMS
     optional_params = OPTIONAL
 
     def run_task(self, fw_spec):
         with worker_repository(self, fw_spec) as repo:
-            result = steps.prescreen_round(repo, self["campaign"], int(self["round"]))
+            result = steps.select_round(repo, self["campaign"], int(self["round"]))
         return FWAction(stored_data={"result": result})
 
 

@@ -27,7 +27,7 @@ from motif_screen.structures.dedup import ReferenceSet, duplicate_of
 from motif_screen.structures.motifs import MotifFilter, motif_summary, parse_motif_filter, site_motifs
 from motif_screen.structures.validity import FUSED_BOND_FRACTION, check_validity
 
-__all__ = ["CandidateDecision", "ScreenResult", "ScreenSettings", "screen", "FUNNEL"]
+__all__ = ["CandidateDecision", "ScreenResult", "ScreenSettings", "assess", "decide", "screen", "FUNNEL"]
 
 FUNNEL = ("generated", "valid", "unique", "novel", "screened", "selected")
 
@@ -143,18 +143,60 @@ def screen(
     known structures: training data and what the database already holds. ``settings.controls`` of
     the budget are drawn uniformly at random (``settings.seed``) from the scored pool before the
     acquisition picks, giving the random baseline for the discovery acceleration factor.
+
+    The same as :func:`assess` (what each candidate is on its own) followed by :func:`decide`
+    (what the batch makes of it), which a sharded campaign round runs in different Fireworks.
     """
     settings = settings or ScreenSettings()
     _check_arguments(target, budget, settings.controls)
     motif_filter = _as_filter(motif_filter)
-    n = len(candidates)
-    decisions = [CandidateDecision(index=i) for i in range(n)]
+    decisions = assess(candidates, settings, needs_motifs=settings.compute_motifs or motif_filter is not None)
+    return decide(candidates, decisions, predictions, target, budget, references, motif_filter, settings)
+
+
+def assess(candidates: Sequence, settings: ScreenSettings, needs_motifs: bool = True) -> list[CandidateDecision]:
+    """The stages that judge each candidate on its own: validity (1) and geometric motifs (4a).
+
+    An invalid candidate leaves with its decision; a valid one leaves undecided, for :func:`decide`.
+    Each candidate's result depends on nothing else in the batch, so any split of a round gives
+    the same results.
+    """
+    decisions = [CandidateDecision(index=i) for i in range(len(candidates))]
+    valid = _validity(candidates, decisions, settings)
+    if needs_motifs:
+        _motifs(candidates, decisions, valid)
+    return decisions
+
+
+def decide(
+    candidates: Sequence,
+    decisions: list[CandidateDecision],
+    predictions: Mapping | tuple | Callable,
+    target: TargetSpec,
+    budget: int,
+    references=(),
+    motif_filter=None,
+    settings: ScreenSettings | None = None,
+) -> ScreenResult:
+    """The stages that judge candidates against each other and against what is known: uniqueness
+    in the batch (2), novelty (3), the motif filter (4b), scores (5) and the budget (6).
+
+    ``decisions`` come from :func:`assess` (one per candidate, in order); only the undecided
+    (valid) candidates' structures are read, so the others may be None.
+    """
+    settings = settings or ScreenSettings()
+    _check_arguments(target, budget, settings.controls)
+    motif_filter = _as_filter(motif_filter)
+    n = len(decisions)
+    if len(candidates) != n or any(d.index != i for i, d in enumerate(decisions)):
+        raise InputError(
+            f"decide needs one decision per candidate, in order ({len(candidates)} candidates, {n} decisions)"
+        )
     aligned = None if callable(predictions) else _mean_std(predictions, target.property, n, "Predictions")
 
-    valid = _validity(candidates, decisions, settings)
+    valid = [d.index for d in decisions if not d.decision]
     unique = _unique_in_batch(candidates, decisions, valid, settings.matcher)
     novel = _novel(candidates, decisions, unique, references, settings.matcher)
-    _motifs(candidates, decisions, valid if settings.compute_motifs else (novel if motif_filter else []))
     pool = _motif_pool(decisions, novel, motif_filter)
     if aligned is not None:
         mean, std = aligned[0][pool], aligned[1][pool]

@@ -1,8 +1,12 @@
 """A campaign as one FireWorks workflow, built whole when it is created::
 
-    create ─▶ round 0: generate ─▶ prescreen ─▶ submit ─▶ collect·retrain·finish ─▶ round 1: generate ─▶ …
-                                                  ╰─ detours: one oracle workflow per candidate ─╯
-                                                     (and per missing elemental reference)
+    create ─▶ round 0: generate 1/N ┐
+                       generate 2/N ├─▶ prescreen ─▶ submit ─▶ collect·retrain·finish ─▶ round 1: …
+                       …            ┘                  ╰─ detours: one oracle workflow per candidate ─╯
+                                                          (and per missing elemental reference)
+
+The N generation shards (``shards`` in the campaign spec) are independent Fireworks that any
+``rlaunch`` worker can take; the prescreen waits for all of them and merges their chunks.
 
 ``submit`` inserts the oracle workflows between itself and the round's collector (FireWorks'
 detours), so the collector waits for every one of them; with ``_allow_fizzled_parents`` and the
@@ -19,6 +23,7 @@ from fireworks import FiretaskBase, Firework, FWAction, Workflow, explicit_seria
 
 from motif_screen import keys
 from motif_screen.campaign import steps
+from motif_screen.campaign.names import fw_name, generate_step
 from motif_screen.campaign.spec import CampaignSpec
 from motif_screen.firetasks.campaign import (
     CampaignController,
@@ -36,16 +41,6 @@ from motif_screen.settings import DB_FILE_PLACEHOLDER
 
 SPEC_CAMPAIGN = "motif_screen_campaign"
 SPEC_ROUND = "motif_screen_round"
-STEP_NAMES = ("generate", "prescreen", "submit", "collect-retrain-finish")
-
-
-def step_name_prefix(campaign: str) -> str:
-    """What the name of every step Firework of ``campaign`` starts with (oracle Fireworks are named otherwise)."""
-    return f"motif_screen {campaign} r"
-
-
-def fw_name(campaign: str, round_index: int, step: str) -> str:
-    return f"{step_name_prefix(campaign)}{round_index} {step}"
 
 
 def _spec(campaign: str, round_index: int, **extra) -> dict:
@@ -109,19 +104,26 @@ class SubmitToOracle(FiretaskBase):
         return FWAction(stored_data={"result": plan.summary()}, detours=workflows)
 
 
-def round_fireworks(campaign: str, round_index: int, db_file: str = DB_FILE_PLACEHOLDER) -> list[Firework]:
-    """generate -> prescreen -> submit -> collect (runs however the oracle workflows end)."""
+def round_fireworks(spec: CampaignSpec, round_index: int, db_file: str = DB_FILE_PLACEHOLDER) -> list[Firework]:
+    """generate (one Firework per shard) -> prescreen (merge and select) -> submit -> collect (runs
+    however the oracle workflows end). Shards carry ``spec.shard_category`` as their ``_category``
+    and the collector ``spec.train_category``, so GPU workers can take generation and retraining."""
+    campaign = spec.name
     params = {"campaign": campaign, "round": round_index, "db_file": db_file}
-    generate = Firework(
-        [GenerateCandidates(**params)],
-        name=fw_name(campaign, round_index, "generate"),
-        spec=_spec(campaign, round_index),
-    )
+    shard_spec = {"_category": spec.shard_category} if spec.shard_category else {}
+    shards = [
+        Firework(
+            [GenerateCandidates(**params, shard=k)],
+            name=fw_name(campaign, round_index, generate_step(k, spec.shards)),
+            spec=_spec(campaign, round_index, **shard_spec),
+        )
+        for k in range(spec.shards)
+    ]
     prescreen = Firework(
         [Prescreen(**params)],
         name=fw_name(campaign, round_index, "prescreen"),
         spec=_spec(campaign, round_index),
-        parents=[generate],
+        parents=shards,
     )
     submit = Firework(
         [SubmitToOracle(**params)],
@@ -129,13 +131,14 @@ def round_fireworks(campaign: str, round_index: int, db_file: str = DB_FILE_PLAC
         spec=_spec(campaign, round_index, _add_launchpad_and_fw_id=True),
         parents=[prescreen],
     )
+    train_spec = {"_category": spec.train_category} if spec.train_category else {}
     collect = Firework(
         [CollectOracleResults(**params), Retrain(**params), CampaignController(**params)],
         name=fw_name(campaign, round_index, "collect-retrain-finish"),
-        spec=_spec(campaign, round_index, _allow_fizzled_parents=True, _add_launchpad_and_fw_id=True),
+        spec=_spec(campaign, round_index, _allow_fizzled_parents=True, _add_launchpad_and_fw_id=True, **train_spec),
         parents=[submit],
     )
-    return [generate, prescreen, submit, collect]
+    return [*shards, prescreen, submit, collect]
 
 
 def campaign_workflow(spec: CampaignSpec, db_file: str = DB_FILE_PLACEHOLDER) -> Workflow:
@@ -147,8 +150,9 @@ def campaign_workflow(spec: CampaignSpec, db_file: str = DB_FILE_PLACEHOLDER) ->
     )
     fws, previous = [create], create
     for round_index in range(spec.rounds):
-        generate, prescreen, submit, collect = round_fireworks(spec.name, round_index, db_file)
-        generate.parents = [previous]
-        fws.extend([generate, prescreen, submit, collect])
-        previous = collect
+        round_fws = round_fireworks(spec, round_index, db_file)
+        for shard in round_fws[: spec.shards]:
+            shard.parents = [previous]
+        fws.extend(round_fws)
+        previous = round_fws[-1]
     return Workflow(fws, name=f"motif_screen campaign {spec.name}", metadata={SPEC_CAMPAIGN: spec.name})
