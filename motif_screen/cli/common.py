@@ -75,6 +75,19 @@ def add_campaign_options(
     )
     group.add_argument("--hit-above", type=float, default=None, help="a hit has target >= this (maximize, range)")
     group.add_argument("--candidates", type=int, default=1000, help="structures generated per round (default: 1000)")
+    group.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        help="generation Fireworks per round, each a share of the round's chunks, for several rlaunch workers "
+        "(default: 1)",
+    )
+    group.add_argument(
+        "--chunk-size",
+        type=int,
+        default=1000,
+        help="candidates generated, assessed and written together (bounds memory; default: 1000)",
+    )
     group.add_argument("--budget", type=int, default=20, help="oracle calculations in total (default: 20)")
     group.add_argument("--rounds", type=int, default=2, help="rounds (default: 2)")
     group.add_argument(
@@ -119,6 +132,8 @@ def campaign_spec_from_args(args):
             "budget": args.budget,
             "rounds": args.rounds,
             "candidates_per_round": args.candidates,
+            "shards": args.shards,
+            "chunk_size": args.chunk_size,
             "oracle": args.oracle,
             "chgnet_steps": args.chgnet_steps,
             "model": {"name": args.model},

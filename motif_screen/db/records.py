@@ -32,14 +32,14 @@ def _finite_or_none(value):
 
 def candidate_fields(structure, fingerprint: str | None = None) -> dict:
     """The derived, searchable fields of a structure (one place, used by upserts, rounds and tests)."""
-    from motif_screen.structures import fingerprint as fingerprints
+    from motif_screen.structures.fingerprint import fingerprint as canonical_fingerprint
 
     return {
         "structure": structure.as_dict(),
         "formula": structure.composition.reduced_formula,
         "elements": sorted({el.symbol for el in structure.composition.elements}),
         "nsites": len(structure),
-        "fingerprint": fingerprint or fingerprints.fingerprint(structure),
+        "fingerprint": fingerprint or canonical_fingerprint(structure),
     }
 
 

@@ -23,7 +23,7 @@ def test_store_that_is_not_json(config_dir, capsys):
 
 def test_invalid_campaign_options(config_dir, capsys):
     assert main(["run", "--config-dir", str(config_dir), "--budget", "0"]) == 2
-    assert main(["run", "--config-dir", str(config_dir), "--candidates", "1000000"]) == 2
+    assert main(["run", "--config-dir", str(config_dir), "--candidates", "2000000"]) == 2
     err = capsys.readouterr().err
     assert "budget" in err and "candidates_per_round" in err
 
@@ -83,19 +83,19 @@ def test_run_exits_non_zero_naming_a_fizzled_step_and_resumes_after_the_fix(conf
     from motif_screen.campaign import steps
     from motif_screen.db import embedded
 
-    real = steps.prescreen_round
+    real = steps.select_round
 
     def broken(*args, **kwargs):
         raise RuntimeError("the prescreen broke (injected)")
 
     small = ["run", "--config-dir", str(config_dir), "--candidates", "20", "--budget", "1", "--rounds", "1",
              "--chgnet-steps", "3", "--no-report"]
-    monkeypatch.setattr(steps, "prescreen_round", broken)
+    monkeypatch.setattr(steps, "select_round", broken)
     assert main(small) == 1
     err = capsys.readouterr().err
     assert "did not complete" in err and "r0 prescreen" in err and "the prescreen broke (injected)" in err
     embedded.close_all()
-    monkeypatch.setattr(steps, "prescreen_round", real)
+    monkeypatch.setattr(steps, "select_round", real)
     assert main(small) == 0  # the fizzled step is re-run; the campaign completes
     out = capsys.readouterr().out
     assert "re-run" in out and "[completed]" in out
