@@ -191,9 +191,8 @@ def one_round(workdir: Path, candidates: int, shards: int, chunk_size: int, budg
     rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
     record = RoundRecord.objects.get(campaign=name, round=0)
-    selected = sorted(
-        c.fingerprint for c in Candidate.objects(campaign=name, selection__in=["acquisition", "control"]).only("fingerprint")
-    )
+    picked = Candidate.objects(campaign=name, selection__in=["acquisition", "control"]).only("fingerprint")
+    selected = sorted(c.fingerprint for c in picked)
     stored = Candidate.objects(campaign=name).count()
     per_k = candidates / 1000
     phases = dict(record.phase_seconds or {})

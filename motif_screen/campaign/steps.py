@@ -136,7 +136,7 @@ def chunk_rows(model, version, spec: CampaignSpec, round_index: int, chunk: int,
 
     clock = _Clock()
     proposals, report = learner.propose(model, spec, round_index, seeds, chunk=chunk)
-    structures = [p.structure for p in proposals]
+    structures: list = [p.structure for p in proposals]
     clock.lap("generation")
     decisions = assess(structures, settings, needs_motifs=True)
     clock.lap("validity_and_motifs")
@@ -240,7 +240,11 @@ def select_round(repo: Repository, campaign: str, round_index: int) -> dict:
         )
     clock = _Clock()
     seen = repo.fingerprints_outside_round(campaign, round_index)
-    structures, decisions, means, stds, kept = [], [], [], [], []
+    structures: list = []
+    decisions: list[CandidateDecision] = []
+    means: list[float] = []
+    stds: list[float] = []
+    kept: list[tuple[int, int]] = []
     identical = generated = 0
     version = None
     target = spec.target.property

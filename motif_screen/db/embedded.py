@@ -233,7 +233,7 @@ def linear_cursors() -> None:
 
     _compute_results.linear = True  # type: ignore[attr-defined]
     _compute_results.__wrapped__ = original  # type: ignore[attr-defined]
-    Cursor._compute_results = _compute_results
+    Cursor._compute_results = _compute_results  # type: ignore[method-assign]
 
 
 def _new_client(content: dict):

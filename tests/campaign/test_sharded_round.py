@@ -88,7 +88,8 @@ def test_the_selection_refuses_a_round_with_a_missing_shard_and_names_it(repo):
     spec = spec_dict("gap", 2)
     steps.create_campaign(repo, parse_spec(spec))
     steps.generate_shard(repo, "gap", ROUND, 0)
-    with pytest.raises(InputError, match=r"shard\(s\) 2/2 have not stored chunk\(s\) 1.*'motif_screen gap r0 generate 2/2'"):
+    named = r"shard\(s\) 2/2 have not stored chunk\(s\) 1.*'motif_screen gap r0 generate 2/2'"
+    with pytest.raises(InputError, match=named):
         steps.select_round(repo, "gap", ROUND)
     assert Candidate.objects(campaign="gap").count() == 0  # nothing written from a partial round
     steps.generate_shard(repo, "gap", ROUND, 1)
