@@ -117,7 +117,7 @@ def one_round(workdir: Path, candidates: int, shards: int, chunk_size: int, budg
     from fireworks import FWorker
     from fireworks.core.rocket_launcher import launch_rocket
 
-    from motif_screen.campaign import steps
+    from motif_screen.campaign import steps, thermo
     from motif_screen.campaign.names import fw_name, generate_step
     from motif_screen.campaign.spec import parse_spec
     from motif_screen.db import launchpad_for
@@ -145,6 +145,7 @@ def one_round(workdir: Path, candidates: int, shards: int, chunk_size: int, budg
         }
     )
     steps.create_campaign(repo, spec)
+    thermo.ensure_shipped_chgnet_references(repo)  # once per database, before any round: not the round's cost
     lpad.add_wf(campaign_workflow(spec))
     conn.flush()
 

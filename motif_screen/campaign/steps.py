@@ -37,7 +37,7 @@ from motif_screen.campaign import learner, thermo
 from motif_screen.campaign.launchpad import FireworksView, finished
 from motif_screen.campaign.names import fw_name, generate_step
 from motif_screen.campaign.spec import CampaignSpec, parse_spec
-from motif_screen.db.repository import Repository
+from motif_screen.db.repository import Repository, decode_chunk
 from motif_screen.errors import InputError
 from motif_screen.oracles.references import MissingPrototypeError, ground_state_structure
 from motif_screen.oracles.taskdocs import defining_steps, step_name, values_from_taskdocs
@@ -239,6 +239,7 @@ def select_round(repo: Repository, campaign: str, round_index: int) -> dict:
             "(" + ", ".join(repr(fw_name(campaign, round_index, generate_step(k, spec.shards))) for k in shards) + ")"
         )
     clock = _Clock()
+    payloads = repo.chunk_payloads(campaign, round_index)  # compressed: the whole round fits in memory
     seen = repo.fingerprints_outside_round(campaign, round_index)
     structures: list = []
     decisions: list[CandidateDecision] = []
@@ -249,7 +250,7 @@ def select_round(repo: Repository, campaign: str, round_index: int) -> dict:
     version = None
     target = spec.target.property
     for chunk in range(len(sizes)):
-        for j, row in enumerate(repo.read_chunk(campaign, round_index, chunk)):
+        for j, row in enumerate(decode_chunk(payloads[chunk])):
             generated += 1
             version = row["origin"]["model_version"] if version is None else version
             if row["fingerprint"] in seen:
@@ -288,7 +289,7 @@ def select_round(repo: Repository, campaign: str, round_index: int) -> dict:
     for k, (chunk, j) in enumerate(kept):
         by_chunk.setdefault(chunk, []).append((j, k))
     for chunk, members in by_chunk.items():
-        rows = repo.read_chunk(campaign, round_index, chunk)
+        rows = decode_chunk(payloads[chunk])
         inserted += repo.insert_candidates(
             [candidate_document(campaign, rows[j], result.decisions[k]) for j, k in members]
         )

@@ -42,6 +42,11 @@ def _plain(value):
     raise TypeError(f"a chunk row holds a {type(value).__name__}, which has no JSON form")
 
 
+def decode_chunk(payload: bytes) -> list[dict]:
+    """The rows a generation shard stored for one chunk (:meth:`Repository.save_chunk`)."""
+    return json.loads(gzip.decompress(payload))
+
+
 SENT_STATUSES = (keys.STATUS_SUBMITTED, keys.STATUS_COMPUTED, keys.STATUS_FAILED)
 
 
@@ -264,11 +269,12 @@ class Repository:
         found = RoundChunk.objects(campaign=campaign, round=int(round_index)).only("chunk", "size", "shard", "seconds")
         return {c.chunk: {"size": c.size, "shard": c.shard, "seconds": dict(c.seconds or {})} for c in found}
 
-    def read_chunk(self, campaign: str, round_index: int, chunk: int) -> list[dict]:
-        doc = RoundChunk.objects(campaign=campaign, round=int(round_index), chunk=int(chunk)).only("payload").first()
-        if doc is None:
-            raise InputError(f"chunk {chunk} of round {round_index} of {campaign} is not stored")
-        return json.loads(gzip.decompress(doc.payload))
+    def chunk_payloads(self, campaign: str, round_index: int) -> dict[int, bytes]:
+        """chunk -> its compressed rows (:func:`decode_chunk` reads them), every chunk of the round in one query."""
+        found = RoundChunk._get_collection().find(
+            {"campaign": campaign, "round": int(round_index)}, {"chunk": 1, "payload": 1, "_id": 0}
+        )
+        return {int(d["chunk"]): bytes(d["payload"]) for d in found}
 
     def delete_chunks(self, campaign: str, round_index: int) -> int:
         return RoundChunk.objects(campaign=campaign, round=int(round_index)).delete()
