@@ -176,3 +176,20 @@ def test_chunks_and_shards_are_checked_in_the_spec():
         parse_spec(spec_dict("sizes", 4))
     with pytest.raises(InputError, match="chunk_size"):
         parse_spec(spec_dict("sizes", 1, chunk_size=0))
+
+
+def test_the_workflow_has_one_firework_per_shard_with_the_worker_categories():
+    from motif_screen.campaign.spec import parse_spec
+    from motif_screen.workflows.campaign import campaign_workflow
+
+    spec = parse_spec(spec_dict("wf", 3, shard_category="gpu", train_category="gpu", rounds=2, budget=8))
+    wf = campaign_workflow(spec)
+    by_name = {fw.name: fw for fw in wf.fws}
+    shards = [by_name[f"motif_screen wf r1 generate {k}/3"] for k in (1, 2, 3)]
+    assert all(fw.spec["_category"] == "gpu" for fw in shards)
+    assert [t["shard"] for fw in shards for t in fw.tasks] == [0, 1, 2]
+    prescreen = by_name["motif_screen wf r1 prescreen"]
+    assert sorted(wf.links.parent_links[prescreen.fw_id]) == sorted(fw.fw_id for fw in shards)
+    previous_collect = by_name["motif_screen wf r0 collect-retrain-finish"]
+    assert all(wf.links.parent_links[fw.fw_id] == [previous_collect.fw_id] for fw in shards)
+    assert previous_collect.spec["_category"] == "gpu" and "_category" not in prescreen.spec
