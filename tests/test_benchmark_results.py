@@ -55,7 +55,7 @@ def test_write_result_refuses_nested_or_missing_values(tmp_path):
 
 # sections whose tables are held to their JSON: every row `| `key` (...) | value [low, high] | ...` must
 # show the JSON's value (and interval) to the digits it prints
-HELD_SECTIONS = ("screening_discovery", "campaign_discovery")
+HELD_SECTIONS = ("screening_discovery", "campaign_discovery", "campaign_scale")
 ROW = re.compile(r"^\| `([a-z0-9_]+)`[^|]*\| ([^|]+)\|", re.M)
 NUMBER = re.compile(r"-?\d+(?:\.(\d+))?")
 

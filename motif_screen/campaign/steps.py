@@ -323,38 +323,17 @@ def select_round(repo: Repository, campaign: str, round_index: int) -> dict:
 
 def candidate_document(campaign: str, row: dict, d: CandidateDecision) -> dict:
     """The ``Candidate`` fields of a chunk row once the round has decided on it."""
-    from motif_screen.db.documents import Origin, Prediction, StatusChange, utcnow
-    from motif_screen.db.records import candidate_oid
+    from motif_screen.db.records import decided_candidate
 
     screened = d.decision in (keys.DECISION_SELECTED, keys.DECISION_BELOW_CUTOFF)
-    status = keys.STATUS_SCREENED if screened else keys.STATUS_REJECTED
-    reason = f"{d.decision}: {d.detail}" if d.detail else d.decision
-    now = utcnow()
-    predictions = {
-        p: Prediction(mean=m, std=s if s is not None and math.isfinite(s) else None)
-        for p, (m, s) in row["predictions"].items()
-        if m is not None and math.isfinite(m)
-    }
-    return {
-        "id": candidate_oid(campaign, row["fingerprint"]),
-        "campaign": campaign,
-        **{k: row[k] for k in ("structure", "formula", "elements", "nsites", "fingerprint", "latent")},
-        "origin": Origin(**row["origin"]),
-        "predictions": predictions,
-        "acquisition": d.score if d.score is not None and math.isfinite(d.score) else None,
-        "selection": d.selected_by,
-        "validity": row["validity"],
-        "motifs": row["motifs"],
-        "motif_labels": row["motif_labels"],
-        "status": status,
-        "status_reason": reason,
-        "history": [
-            StatusChange(status=keys.STATUS_PROPOSED, at=now),
-            StatusChange(status=status, reason=reason, at=now),
-        ],
-        "created": now,
-        "updated": now,
-    }
+    return decided_candidate(
+        campaign,
+        row,
+        status=keys.STATUS_SCREENED if screened else keys.STATUS_REJECTED,
+        reason=f"{d.decision}: {d.detail}" if d.detail else d.decision,
+        selection=d.selected_by,
+        acquisition=d.score,
+    )
 
 
 # --- submit --------------------------------------------------------------------------------------

@@ -88,6 +88,41 @@ def upsert_candidate(
     return doc, created
 
 
+def decided_candidate(
+    campaign: str, row: dict, *, status: str, reason: str, selection: str | None, acquisition: float | None
+) -> dict:
+    """The ``Candidate`` fields of a generated structure the screen has decided on, for
+    :func:`insert_candidates`: ``row`` holds :func:`candidate_fields`, ``latent``, ``origin``,
+    ``validity``, ``motifs``, ``motif_labels`` and ``predictions`` ({property: (mean, std)});
+    non-finite predictions and scores are left out, never stored as numbers."""
+    now = utcnow()
+    predictions = {
+        prop: Prediction(mean=mean, std=_finite_or_none(std))
+        for prop, (mean, std) in row["predictions"].items()
+        if _finite_or_none(mean) is not None
+    }
+    return {
+        "id": candidate_oid(campaign, row["fingerprint"]),
+        "campaign": campaign,
+        **{k: row[k] for k in ("structure", "formula", "elements", "nsites", "fingerprint", "latent")},
+        "origin": Origin(**row["origin"]),
+        "predictions": predictions,
+        "acquisition": _finite_or_none(acquisition),
+        "selection": selection,
+        "validity": row["validity"],
+        "motifs": row["motifs"],
+        "motif_labels": row["motif_labels"],
+        "status": status,
+        "status_reason": reason,
+        "history": [
+            StatusChange(status=keys.STATUS_PROPOSED, at=now),
+            StatusChange(status=status, reason=reason, at=now),
+        ],
+        "created": now,
+        "updated": now,
+    }
+
+
 def insert_candidates(documents: list[dict]) -> int:
     """Insert candidate documents (``Candidate`` fields, ids from :func:`candidate_oid`) in one
     unordered ``insert_many``; those already stored (a re-run) are left as they are. Returns how
