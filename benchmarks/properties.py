@@ -121,15 +121,19 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-qm9", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quiet", action="store_true")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "properties.json"))
+    default_out = ROOT / "benchmarks" / "results" / "properties.json"
+    parser.add_argument("--out", default=str(default_out), help="the JSON written (a partial run needs another path)")
     args = parser.parse_args(argv)
+    if (args.skip_perov or args.skip_qm9 or args.limit) and Path(args.out).resolve() == default_out.resolve():
+        # the committed result is always one complete run: nothing of an earlier run is carried into it
+        parser.error("--skip-perov, --skip-qm9 and --limit make a partial run; write it elsewhere with --out")
 
     import torch
 
     torch.set_num_threads(args.threads)
     out_path = Path(args.out)
-    previous = json.loads(out_path.read_text()) if out_path.exists() else {}
-    metrics, data = dict(previous.get("metrics", {})), dict(previous.get("data", {}))
+    metrics: dict = {}
+    data: dict = {}
     if not args.skip_perov:
         m, d = perov5(args)
         metrics.update(m)

@@ -56,6 +56,27 @@ def add_model_options(parser, name: str) -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / f"{name}.json")
 
 
+def checkpoint_provenance(path) -> dict:
+    """What a result needs to name the model it measured: the file's SHA-256 and what the checkpoint
+    records of its making (data fingerprint, recipe name, code version and commit)."""
+    import torch
+
+    from motif_screen.provenance import file_sha256
+
+    path = Path(path)
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    config = payload.get("config") or {}
+    return {
+        "path": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
+        "sha256": file_sha256(path),
+        "data_fingerprint": payload.get("data_fingerprint"),
+        "data": config.get("data"),
+        "recipe": config.get("recipe") or config.get("name"),
+        "code_version": payload.get("code_version"),
+        "code_commit": payload.get("code_commit"),
+    }
+
+
 def load_model(args):
     """The autoencoder named by --checkpoint, with --threads torch threads."""
     import torch

@@ -12,14 +12,19 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = sorted((ROOT / "benchmarks" / "results").glob("*.json"))
 CHECKED_METRICS = {
     "tetris": ["rotated_accuracy_min"],
-    "qm9_missing_atom": ["accuracy_19", "accuracy_23", "accuracy_25_29", "train_minutes"],
+    "qm9_missing_atom": ["accuracy_19", "accuracy_23", "accuracy_25_29", "train_minutes", "channels",
+                         "accuracy_19_random_draw"],
     "properties": ["perov5_heat_ref_mae", "qm9_gap_mae_ev"],
-    "throughput": ["speedup_vs_chgnet_min"],
-    "perov5_reconstruction": ["match_rate", "rmse"],
-    "perov5_generation": ["structural_validity", "composition_validity", "cov_r", "cov_p"],
-    "qm9_generation": ["atom_stability", "molecule_stability", "validity"],
-    "generation_speed": ["speedup_vs_pyxtal"],
+    "throughput": ["speedup_vs_chgnet_energy_min", "speedup_vs_chgnet_full_min"],
+    "perov5_reconstruction": ["match_rate", "rmse", "match_rate_best_of_k", "candidates_best_of_k", "n_dev"],
+    "perov5_generation": ["structural_validity", "composition_validity", "cov_r", "cov_p", "cov_references",
+                          "composition_validity_charge_balanced"],
+    "qm9_generation": ["atom_stability", "molecule_stability", "validity", "atom_stability_valence_paired"],
+    "generation_speed": ["speedup_vs_pyxtal", "speedup_vs_pyxtal_any_group"],
+    "dedup_speed": ["total_dedup_s", "speedup_vs_pymatgen"],
 }
+# benchmarks of a shipped checkpoint: their JSON names the file by its SHA-256 and what it records of its making
+MEASURE_A_CHECKPOINT = ("perov5_reconstruction", "perov5_generation", "qm9_generation", "generation_speed")
 
 
 @pytest.mark.parametrize("path", RESULTS, ids=[p.stem for p in RESULTS])
@@ -33,6 +38,49 @@ def test_result_files_have_the_agreed_shape(path):
     for metric in CHECKED_METRICS.get(path.stem, []):
         assert metric in result["metrics"], f"{path.name} lacks the metric {metric}"
     assert f"`{path.stem}.py`" in (ROOT / "benchmarks" / "README.md").read_text()
+
+
+@pytest.mark.parametrize("name", MEASURE_A_CHECKPOINT)
+def test_results_name_the_checkpoint_they_measured(name):
+    """A figure of a model is a figure of one file: when the file changes, the benchmark must run again."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from motif_screen.provenance import file_sha256
+    finally:
+        sys.path.pop(0)
+    checkpoint = json.loads((ROOT / "benchmarks" / "results" / f"{name}.json").read_text())["data"]["checkpoint"]
+    assert {"sha256", "data_fingerprint", "code_version", "code_commit", "path"} <= set(checkpoint), checkpoint
+    assert checkpoint["data_fingerprint"], f"{name} measured a checkpoint that records no data fingerprint"
+    path = ROOT / checkpoint["path"]
+    if path.is_file():  # a shipped checkpoint: the JSON is of this very file
+        assert file_sha256(path) == checkpoint["sha256"], f"{checkpoint['path']} changed since {name}.json was measured"
+
+
+def test_the_summary_tables_are_the_json():
+    """Both READMEs' summary tables are rendered from results/*.json (benchmarks/summary.py) and nothing else."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import summary
+    finally:
+        sys.path.pop(0)
+    assert summary.main(["--check"]) == 0, "run `python benchmarks/summary.py` after a benchmark"
+    table = summary.render()
+    assert len(summary.ROWS) == table.count("\n| `") and all(f"`{r.benchmark}.py`" in table for r in summary.ROWS)
+    benchmarked = {p.stem for p in RESULTS}
+    assert {r.benchmark for r in summary.ROWS} == benchmarked, "every benchmark has a summary row, and only those"
+
+
+def test_a_verdict_is_computed_from_the_goal():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from summary import Goal, Row
+    finally:
+        sys.path.pop(0)
+    row = Row("x", "h", lambda m: "", "a", (Goal("a", ">=", 0.99, "≥ 99%"), Goal("b", "<=", 0.015, "RMSE ≤ 0.015")))
+    assert row.verdict({"a": 0.99, "b": 0.015}) == "met"
+    assert row.verdict({"a": 0.98, "b": 0.01}) == "missed: ≥ 99%"
+    assert row.verdict({"a": 0.5, "b": 0.2}) == "missed: ≥ 99%; RMSE ≤ 0.015"
+    assert Row("x", "h", lambda m: "", "a").verdict({}) == "context (no goal)"
 
 
 def test_write_result_refuses_nested_or_missing_values(tmp_path):

@@ -26,6 +26,7 @@ from motif_screen.errors import ModelError
 from motif_screen.model.autoencoder import StructureAutoencoder
 from motif_screen.model.builders import MODEL_KINDS, CheckpointModel, build_from_config, kind_of
 from motif_screen.model.migrations import FORMAT_VERSION, migrate
+from motif_screen.provenance import code_commit
 
 __all__ = [
     "FORMAT",
@@ -75,6 +76,7 @@ def checkpoint_dict(model: nn.Module, *, config=None, metrics=None, data_fingerp
         "format_version": FORMAT_VERSION,
         "kind": kind_of(model),
         "code_version": __version__,
+        "code_commit": code_commit(),  # the git commit of the source that trained it, None outside a checkout
         "torch_version": str(torch.__version__),
         "model_config": json_safe(model.model_config),
         "config": json_safe(config or {}),
@@ -154,7 +156,7 @@ def model_from_checkpoint(payload: dict, label: str = "checkpoint") -> Checkpoin
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0][:200]
         raise ModelError(f"{label} does not match this code's {kind} architecture: {first}") from None
-    model.checkpoint_info = {k: payload.get(k) for k in ("config", "metrics", "data_fingerprint", "code_version")}
+    model.checkpoint_info = {k: payload.get(k) for k in ("config", "metrics", "data_fingerprint", "code_version", "code_commit")}
     model.eval()
     return model
 

@@ -46,7 +46,15 @@ from motif_screen.training.metrics import regression_metrics, std_scale_factor
 from motif_screen.training.qm9 import load_qm9
 from motif_screen.training.usable import skip_summary, usable_graphs
 
-__all__ = ["RecipeData", "load_recipe_data", "refine_heads", "refit_latent_prior", "train_autoencoder"]
+__all__ = [
+    "RecipeData",
+    "development_split",
+    "load_recipe_data",
+    "recipe_data_fingerprint",
+    "refine_heads",
+    "refit_latent_prior",
+    "train_autoencoder",
+]
 
 
 def _recipe(config) -> AutoencoderTrainConfig:
@@ -111,6 +119,36 @@ def _split(data: RecipeData, cfg: AutoencoderTrainConfig, order: list[int], cuto
     if n_val >= len(used):
         raise InputError(f"val_fraction {cfg.val_fraction} leaves no training structure of {len(used)}{why}")
     return _Split(used, used[:n_val], used[n_val:], dict(zip(used, usable.graphs)), usable.skipped)
+
+
+def _recipe_split(config, model) -> tuple[RecipeData, _Split]:
+    cfg = _recipe(config)
+    data = load_recipe_data(cfg)
+    return data, _split(data, cfg, _shuffled(len(data.structures), cfg), model.cutoff, model.config.elements)
+
+
+def _fingerprint(cfg: AutoencoderTrainConfig, data: RecipeData, split: _Split) -> str:
+    return data_fingerprint(
+        [data.structures[i] for i in split.used],
+        {name: data.targets[split.used, p].tolist() for p, name in enumerate(cfg.properties)},
+    )
+
+
+def development_split(config, model) -> tuple[list, list[str], int]:
+    """The structures (and their ids) a recipe held out of training as its validation split, and the
+    number of structures it trained on, for ``model`` trained by it: the development split on which
+    decoding settings are chosen, so the test set is scored once per choice made elsewhere. The same
+    seeded shuffle and usability rules as training, so the split is exactly the one the weights never
+    trained on."""
+    data, split = _recipe_split(config, model)
+    return [data.structures[i] for i in split.val], [data.ids[i] for i in split.val], len(split.train)
+
+
+def recipe_data_fingerprint(config, model) -> str:
+    """The data fingerprint training by this recipe records (for a checkpoint written before
+    checkpoints recorded it: the same seeded draw, shuffle and usability rules)."""
+    data, split = _recipe_split(config, model)
+    return _fingerprint(_recipe(config), data, split)
 
 
 def refit_latent_prior(config):
@@ -371,10 +409,7 @@ def train_autoencoder(config):
         if targets.shape[1]:
             metrics.update(_calibrate_heads(model, graphs, targets, val_idx))
     metrics["skipped_structures"] = len(split.skipped)
-    fingerprint = data_fingerprint(
-        [structures[i] for i in split.used],
-        {name: targets[split.used, p].tolist() for p, name in enumerate(cfg.properties)},
-    )
+    fingerprint = _fingerprint(cfg, data, split)
     model.model_name = str(cfg.name or (Path(cfg.output).stem if cfg.output else "autoencoder"))
     output = cfg.output or (str(Path(cfg.out_dir) / f"{model.model_name}.pt") if cfg.out_dir else None)
     recorded = {**cfg.to_dict(), "name": model.model_name, "output": output}

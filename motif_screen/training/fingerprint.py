@@ -5,14 +5,19 @@ each (structure, labels) pair is hashed on its own — the structure through its
 fingerprint (:func:`motif_screen.structures.fingerprint.fingerprint`: invariant to atom order,
 rotation, translation and setting), the labels rounded to 6 significant digits — and the sorted
 pair hashes are hashed again. The result does not depend on the order of the data, but on every
-pair and on how often it occurs. It carries its scheme, ``"v2:"``, so that a later scheme can
+pair and on how often it occurs. It carries its scheme, ``"v3:"``, so that a later scheme can
 never be mistaken for this one.
+
+``"v2:"`` values were computed the same way with the earlier structure fingerprint (three symmetry
+searches per structure instead of one; about 1% of generated perovskite cells get another key), so
+the same data gives another v2 than v3 value: a v2 value is kept as it is (its prefix says which
+scheme made it) and recomputed as v3 where the data is at hand.
 
 Values written before this scheme had no prefix: a 16-hex sha256 over the data *in order*
 (training runs) or a 20-hex sha1 over the sorted (structure, value) pairs (campaign fine-tuning).
-They cannot be turned into v2 values without the data; :func:`migrate_fingerprint` tags them
-(``"legacy-sha256:"``, ``"legacy-sha1:"``) so they are told apart from v2 values and from each
-other, and recomputes the v2 value when the data is given.
+They cannot be turned into current values without the data; :func:`migrate_fingerprint` tags them
+(``"legacy-sha256:"``, ``"legacy-sha1:"``) so they are told apart from current values and from each
+other, and recomputes the current value when the data is given.
 """
 
 from __future__ import annotations
@@ -30,9 +35,10 @@ from motif_screen import keys
 from motif_screen.errors import InputError
 from motif_screen.structures.fingerprint import fingerprint
 
-__all__ = ["LEGACY_PREFIXES", "SCHEME", "data_fingerprint", "migrate_fingerprint"]
+__all__ = ["EARLIER_SCHEMES", "LEGACY_PREFIXES", "SCHEME", "data_fingerprint", "migrate_fingerprint"]
 
-SCHEME = "v2:"
+SCHEME = "v3:"
+EARLIER_SCHEMES = ("v2:",)  # prefixed values of earlier schemes: kept as they are
 LEGACY_PREFIXES = {16: "legacy-sha256:", 20: "legacy-sha1:"}  # length of an untagged hex value -> its tag
 _HEX = re.compile(r"[0-9a-f]+")
 
@@ -60,7 +66,7 @@ def _label(value) -> str:
 
 
 def data_fingerprint(structures: Sequence, targets: Mapping[str, Sequence | np.ndarray]) -> str:
-    """``"v2:"`` + 16 hex digits over the (structure, labels) pairs, independent of their order.
+    """``"v3:"`` + 16 hex digits over the (structure, labels) pairs, independent of their order.
 
     ``targets`` maps each label name to one value per structure (None / NaN = missing)."""
     names = sorted(targets)
@@ -85,14 +91,14 @@ def migrate_fingerprint(
 ) -> str | None:
     """A stored ``data_fingerprint`` in the current scheme where possible.
 
-    With the data (``structures`` and ``targets``) the v2 value is recomputed; without it a v2
-    value is kept, an untagged legacy value is tagged with its scheme, and a value of no known
+    With the data (``structures`` and ``targets``) the current value is recomputed; without it a
+    current or earlier-scheme (``v2:``) value is kept, an untagged legacy value is tagged with its scheme, and a value of no known
     scheme is tagged ``"unknown:"``. ``None`` (no fingerprint recorded) stays ``None``."""
     if structures is not None and targets is not None:
         return data_fingerprint(structures, targets)
     if (
         value is None
-        or value.startswith(SCHEME)
+        or value.startswith((SCHEME, *EARLIER_SCHEMES))
         or value.startswith(tuple(LEGACY_PREFIXES.values()))
         or value.startswith("unknown:")
     ):

@@ -141,6 +141,7 @@ def _select(
     max_atoms: int | None,
     atom_counts: Iterable[int] | None,
     seed: int,
+    order: str = "random",
 ) -> np.ndarray:
     keep = np.ones(n_atoms.shape, dtype=bool)
     if min_atoms is not None:
@@ -153,7 +154,9 @@ def _select(
     if n is not None:
         if n < 0:
             raise InputError(f"load_qm9: n must be >= 0, got {n}.")
-        if n < chosen.size:
+        if n < chosen.size and order == "first":
+            chosen = chosen[:n]
+        elif n < chosen.size:
             chosen = np.sort(np.random.default_rng(seed).choice(chosen, size=n, replace=False))
     return chosen
 
@@ -166,12 +169,14 @@ def load_qm9(
     seed: int = 0,
     targets: Sequence[str] = ("gap",),
     exclude: Iterable[int] | None = None,
+    order: str = "random",
 ):
     """QM9 molecules (pymatgen ``Molecule``) and their targets, optionally filtered and subsampled.
 
     ``min_atoms``/``max_atoms``/``atom_counts`` filter by number of atoms (hydrogens included);
     ``n`` draws that many molecules at random (``seed``) from what passes the filter — all of them
-    when fewer exist, so callers should check ``len``. ``exclude`` lists QM9 indices to leave out
+    when fewer exist, so callers should check ``len``; ``order="first"`` takes the first ``n`` in
+    database order instead (the TFN missing-atom training set). ``exclude`` lists QM9 indices to leave out
     (to keep train and test sets disjoint). Targets are in the units of QM9_TARGETS (energies in
     eV). Each molecule carries ``properties["qm9_index"]``.
 
@@ -180,6 +185,8 @@ def load_qm9(
     unknown = [t for t in targets if t not in QM9_TARGETS]
     if unknown:
         raise InputError(f"Unknown QM9 target(s) {unknown}; choose from {sorted(QM9_TARGETS)}.")
+    if order not in ("random", "first"):
+        raise InputError(f"load_qm9: order must be 'random' or 'first', got {order!r}.")
     arrays = load_qm9_arrays()
     n_atoms = arrays["n_atoms"]
     if exclude is not None:
@@ -187,7 +194,7 @@ def load_qm9(
         n_atoms = np.where(excluded, -1, n_atoms)  # -1 never passes an atom-count filter
         if min_atoms is None and max_atoms is None and atom_counts is None:
             min_atoms = 1
-    chosen = _select(n_atoms, n, min_atoms, max_atoms, atom_counts, seed)
+    chosen = _select(n_atoms, n, min_atoms, max_atoms, atom_counts, seed, order)
 
     molecules = []
     for row in chosen:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from pymatgen.core import Lattice, Structure
 
+import motif_screen
+from motif_screen import __version__
 from motif_screen.errors import ModelError
 from motif_screen.model import build_property_model, load_checkpoint, save_checkpoint
+from motif_screen.provenance import code_commit
 
 
 def _structure():
@@ -38,6 +43,15 @@ def test_round_trip_keeps_predictions_and_metadata(tmp_path, model):
         np.testing.assert_allclose(a[t][1], b[t][1])
     assert loaded.checkpoint_info["metrics"] == {"mae": 0.1}
     assert loaded.encode([_structure()]).shape == (1, 8)
+
+
+def test_a_checkpoint_names_the_code_that_wrote_it(tmp_path, model):
+    raw = torch.load(save_checkpoint(tmp_path / "m.pt", model, config={"epochs": 3}), weights_only=True)
+    assert raw["code_version"] == __version__ and raw["config"] == {"epochs": 3}  # the recipe it was trained by
+    assert raw["code_commit"] == code_commit()
+    source = Path(motif_screen.__file__).resolve().parent
+    if (source.parent / ".git").exists():  # a checkout (CI's clean clone): the commit is named, 40 hex digits
+        assert re.fullmatch(r"[0-9a-f]{40}(\+modified)?", raw["code_commit"])
 
 
 def test_missing_corrupt_and_foreign_files_raise_model_error(tmp_path, model):

@@ -19,7 +19,7 @@ def crystals():
 def test_the_fingerprint_is_a_function_of_the_pairs_not_their_order():
     structures, values = crystals(), [0.1, -0.5, 2.0]
     a = data_fingerprint(structures, {"heat": values})
-    assert a.startswith("v2:") and len(a) == 3 + 16
+    assert a.startswith("v3:") and len(a) == 3 + 16
     assert a == data_fingerprint(structures[::-1], {"heat": values[::-1]})
     assert a != data_fingerprint(structures, {"heat": [0.1, -0.5, 2.1]})
     assert a != data_fingerprint(structures, {"energy": values})  # the label's name counts
@@ -47,6 +47,8 @@ def test_stored_fingerprints_are_tagged_with_their_scheme_or_recomputed():
     assert migrate_fingerprint("0123456789abcdef0123") == "legacy-sha1:0123456789abcdef0123"  # campaign fine-tuning
     assert migrate_fingerprint("f1") == "unknown:f1"
     assert migrate_fingerprint(None) is None
+    assert migrate_fingerprint("v2:0123456789abcdef") == "v2:0123456789abcdef"  # the earlier structure keys
+    assert migrate_fingerprint("v2:0123456789abcdef", structures, values) == current
     for value in ("legacy-sha1:0123456789abcdef0123", "unknown:f1"):
         assert migrate_fingerprint(value) == value  # a second migration changes nothing
     assert migrate_fingerprint("0123456789abcdef", structures, values) == current

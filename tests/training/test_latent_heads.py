@@ -84,7 +84,7 @@ def test_heads_are_replaced_and_the_encoder_and_decoder_kept(setup):
     before, after = base.state_dict(), loaded.state_dict()
     kept = [k for k in before if not k.startswith(("heads.", "target_scaler."))]
     assert kept and all(torch.equal(before[k], after[k]) for k in kept)  # generation is unchanged
-    assert loaded.checkpoint_info["data_fingerprint"].startswith("v2:")
+    assert loaded.checkpoint_info["data_fingerprint"].startswith("v3:")
     assert loaded.checkpoint_info["config"]["heads_recipe"]["base"] == recipe["base"]
     assert metrics["n_test"] == 8 and metrics[f"test_count_{keys.FORMATION_ENERGY}"] == 8
     assert metrics[f"std_factor_{keys.FORMATION_ENERGY}"] > 0
