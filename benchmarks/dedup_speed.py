@@ -29,7 +29,9 @@ The peer, measured in full on the same data in the same run (wall and CPU time):
   ``group_structures`` makes).
 
 ``speedup_vs_pymatgen`` = peer total / our total (wall, same run); ``n_unique_disagreements`` /
-``n_novel_disagreements`` count candidates whose unique / novel verdict differs between the two.
+``n_novel_disagreements`` count candidates whose unique / novel verdict differs between the two
+(``fit`` is not symmetric: ours asks ``fit(candidate, earlier head)``, ``group_structures``
+``fit(head, candidate)``; ``n_unique_disagreements_fit_direction`` counts the disagreements so explained).
 A peer that passes --peer-max-minutes is stopped and only its partial timing is written.
 Writes ``benchmarks/results/dedup_speed.json``.
 
@@ -169,6 +171,7 @@ def run_peer(candidates, references, max_seconds: float) -> dict:
         reduced_refs: dict[int, object] = {}
 
         def reduced(s):
+            # private, on purpose: the very reduction group_structures and fit apply, so the peer does pymatgen's work
             return matcher._get_reduced_structure(s, matcher._primitive_cell, niggli=True)
 
         novel, fits = [], 0
@@ -200,6 +203,20 @@ def run_peer(candidates, references, max_seconds: float) -> dict:
         signal.signal(signal.SIGALRM, previous)
     out["load_end"] = os.getloadavg()[0]
     return out
+
+
+def _direction_explained(candidates, ours, peer, disagreeing) -> int:
+    """How many of the candidates whose unique verdict differs have a head (ours or the peer's) that
+    ``fit`` matches one way and not the other (untimed; plain ``fit``)."""
+    from motif_screen.structures.dedup import default_matcher
+
+    matcher = default_matcher()
+    count = 0
+    for i in disagreeing:
+        heads = {ours[i], peer[i]} - {i}
+        if any(matcher.fit(candidates[i], candidates[h]) != matcher.fit(candidates[h], candidates[i]) for h in heads):
+            count += 1
+    return count
 
 
 def main(argv=None) -> int:
@@ -267,6 +284,10 @@ def main(argv=None) -> int:
             "peer_unique_cpu_s": round(peer["unique_cpu_s"], 2),
             "peer_n_unique": len(peer_unique),
             "n_unique_disagreements": sum((i in unique_set) != (i in peer_unique) for i in range(len(candidates))),
+            # StructureMatcher.fit is not symmetric: ours asks fit(candidate, earlier head), group_structures
+            # fit(head, candidate); a disagreement is "fit direction" when fit answers differently both ways
+            "n_unique_disagreements_fit_direction": _direction_explained(
+                candidates, representative, peer["representative"], unique_set ^ peer_unique),
         })
     if peer["completed"]:
         peer_novel = set(peer["novel"])
@@ -310,7 +331,10 @@ def main(argv=None) -> int:
                     "once with the matcher's own _get_reduced_structure. peer_*_s wall, peer_*_cpu_s process CPU; "
                     "speedup_vs_pymatgen = peer_total_s / total_dedup_s (speedup_vs_pymatgen_cpu: CPU times); "
                     "n_unique_disagreements / n_novel_disagreements: candidates whose unique / novel verdict "
-                    f"(novel = unique and matching no reference) differs from ours. Peer limit {args.peer_max_minutes} "
+                    "(novel = unique and matching no reference) differs from ours; "
+                    "n_unique_disagreements_fit_direction of them have a head that fit matches one way and not the "
+                    "other (fit is not symmetric: ours asks fit(candidate, earlier head), group_structures "
+                    f"fit(head, candidate)). Peer limit {args.peer_max_minutes} "
                     "min (peer_completed 0: stopped, only the partial timing written)",
         },
         "metrics": {

@@ -101,11 +101,11 @@ def test_write_result_refuses_nested_or_missing_values(tmp_path):
     assert written["metrics"] == {"a": 1.5} and written["date"]
 
 
-# sections whose tables are held to their JSON: every row `| `key` (...) | value [low, high] | ...` must
-# show the JSON's value (and interval) to the digits it prints
-HELD_SECTIONS = ("screening_discovery", "campaign_discovery", "campaign_scale")
+# every section's tables are held to its JSON: every row `| `key` (...) | value [low, high] | ...` must show the
+# JSON's value (and interval) to the digits it prints; a value printed with % is the JSON's fraction × 100
+HELD_SECTIONS = tuple(p.stem for p in RESULTS)
 ROW = re.compile(r"^\| `([a-z0-9_]+)`[^|]*\| ([^|]+)\|", re.M)
-NUMBER = re.compile(r"-?\d+(?:\.(\d+))?")
+NUMBER = re.compile(r"-?\d+(?:\.(\d+))?( ?%)?")
 
 
 def readme_section(name: str) -> str:
@@ -117,7 +117,8 @@ def readme_section(name: str) -> str:
 
 def shows(printed: re.Match, value: float) -> bool:
     decimals = len(printed.group(1) or "")
-    return abs(float(printed.group(0)) - value) <= 0.5 * 10**-decimals + 1e-12
+    scale = 100.0 if printed.group(2) else 1.0
+    return abs(float(printed.group(0).rstrip(" %")) - scale * value) <= 0.5 * 10**-decimals + 1e-12
 
 
 @pytest.mark.parametrize("name", HELD_SECTIONS)
@@ -126,11 +127,18 @@ def test_readme_tables_show_what_the_json_holds(name):
     if not path.exists():
         pytest.skip(f"{path.name} not written yet")
     metrics = json.loads(path.read_text())["metrics"]
-    rows = ROW.findall(readme_section(name))
+    section = readme_section(name)
+    rows = ROW.findall(section)
     assert rows, f"no held rows in the README section of {name}"
+    lines = section.splitlines()
+    separator = re.compile(r"^\|[-:| ]+\|$")
+    for i, line in enumerate(lines):  # every table row below a header names the metric it shows
+        header = i + 1 < len(lines) and separator.match(lines[i + 1])
+        if line.startswith("|") and not separator.match(line) and not header:
+            assert ROW.match(line), f"README section of {name}: a table row that names no JSON metric: {line[:80]}"
     for key, cell in rows:
         assert key in metrics, f"README row {key} is not a metric of {path.name}"
-        printed = list(NUMBER.finditer(cell.replace(",", "")))
+        printed = list(NUMBER.finditer(cell.replace(",", "").replace("\u2212", "-")))  # typographic minus
         assert printed and shows(printed[0], metrics[key]), f"{key}: README shows {cell.strip()}, JSON {metrics[key]}"
         if "[" in cell:  # the interval, named <key>_ci_low/_ci_high or <key>_low/_high
             low, high = printed[1], printed[2]
