@@ -23,6 +23,7 @@ _SOURCE = Path(__file__).resolve().parent
 @lru_cache(maxsize=1)
 def code_commit() -> str | None:
     """``<commit>`` or ``<commit>+modified`` of the source tree, None outside a git checkout."""
+
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(["git", "-C", str(_SOURCE), *args], capture_output=True, text=True, timeout=10)

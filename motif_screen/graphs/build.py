@@ -137,6 +137,40 @@ def species_index(numbers: np.ndarray, vocabulary, label) -> np.ndarray:
     return index
 
 
+def prepare(obj, vocabulary=None, max_atoms: int = DEFAULT_MAX_ATOMS, name: str | None = None):
+    """(atomic numbers, positions, lattice rows or None, pbc, vocabulary indices or None, label) of one
+    input, checked: :class:`InputError` naming it for no atoms, too many atoms, NaN coordinates, a
+    lattice vector (or a molecule's spread) beyond ``MAX_LENGTH``, a zero-volume lattice or elements
+    outside ``vocabulary``. ``label()`` names the structure for later messages."""
+
+    def label() -> str:  # only computed for an error message: a formula costs more than the graph
+        return describe(obj, name)
+
+    n = len(obj) if hasattr(obj, "__len__") else 0
+    if n == 0:
+        raise InputError(f"{label()} has no atoms")
+    if n > max_atoms:
+        raise InputError(f"{label()} has {n} atoms, more than the limit of {max_atoms}; split it or raise max_atoms")
+    numbers, positions, cell, pbc = _arrays(obj, label)
+    if not np.isfinite(positions).all() or (cell is not None and not np.isfinite(cell).all()):
+        raise InputError(f"{label()} has NaN or infinite coordinates")
+    _check_size(cell, positions, label)
+    if cell is not None and abs(_det3(cell)) < 1e-6:
+        raise InputError(f"{label()} has a degenerate (zero-volume) lattice")
+    index = species_index(numbers, vocabulary, label) if vocabulary is not None else None
+    return numbers, positions, cell, pbc, index, label
+
+
+def check_overlaps(src: np.ndarray, dst: np.ndarray, dist: np.ndarray, label) -> None:
+    """:class:`InputError` naming the two sites when an edge is shorter than ``MIN_DISTANCE``."""
+    if len(dist) and dist.min() < MIN_DISTANCE:
+        k = int(np.argmin(dist))
+        raise InputError(
+            f"{label()} has overlapping atoms: sites {int(dst[k])} and {int(src[k])} are {dist[k]:.3f} Å apart "
+            f"(< {MIN_DISTANCE} Å)"
+        )
+
+
 def to_graph(
     obj,
     cutoff: float,
@@ -155,29 +189,10 @@ def to_graph(
     inside the cutoff is fine: it simply has no edges.
     """
 
-    def label() -> str:  # only computed for an error message: a formula costs more than the graph
-        return describe(obj, name)
-
-    n = len(obj) if hasattr(obj, "__len__") else 0
-    if n == 0:
-        raise InputError(f"{label()} has no atoms")
-    if n > max_atoms:
-        raise InputError(f"{label()} has {n} atoms, more than the limit of {max_atoms}; split it or raise max_atoms")
-    numbers, positions, cell, pbc = _arrays(obj, label)
-    if not np.isfinite(positions).all() or (cell is not None and not np.isfinite(cell).all()):
-        raise InputError(f"{label()} has NaN or infinite coordinates")
-    _check_size(cell, positions, label)
-    if cell is not None and abs(_det3(cell)) < 1e-6:
-        raise InputError(f"{label()} has a degenerate (zero-volume) lattice")
-    index = species_index(numbers, vocabulary, label) if vocabulary is not None else None
-
+    numbers, positions, cell, pbc, index, label = prepare(obj, vocabulary, max_atoms, name)
     src, dst, shifts, dist = neighbor_list(positions, cell, pbc, cutoff)
-    if len(dist) and dist.min() < MIN_DISTANCE:
-        k = int(np.argmin(dist))
-        raise InputError(
-            f"{label()} has overlapping atoms: sites {int(dst[k])} and {int(src[k])} are {dist[k]:.3f} Å apart "
-            f"(< {MIN_DISTANCE} Å)"
-        )
+    check_overlaps(src, dst, dist, label)
+    n = len(numbers)
     dtype = dtype or torch.get_default_dtype()
     np_dtype = _NUMPY_DTYPES.get(dtype)
     if np_dtype is None:  # an unusual dtype: let torch convert

@@ -20,7 +20,7 @@ from torch import nn
 
 from motif_screen import keys, limits
 from motif_screen.errors import InputError
-from motif_screen.graphs import collate, to_graph
+from motif_screen.graphs import collate, to_batch, to_graph
 from motif_screen.model.decoder import Decoder, DecoderConfig
 from motif_screen.model.encoder import Encoder, build_encoder
 from motif_screen.model.heads import EnsembleHeads, TargetScaler, ensemble_moments, heads_nll
@@ -133,7 +133,6 @@ class StructureAutoencoder(nn.Module):
         """A collated batch of the encoder's graphs; unreadable structures raise InputError."""
         if not structures:
             raise InputError("no structures were given to encode")
-        graphs = []
         for i, s in enumerate(structures):
             name = names[i] if names else None
             if not (hasattr(s, "cart_coords") or hasattr(s, "get_positions")):
@@ -146,8 +145,7 @@ class StructureAutoencoder(nn.Module):
                 raise InputError(
                     f"{name or getattr(s, 'formula', 'structure')} is not a {kind}, which this model decodes"
                 )
-            graphs.append(to_graph(s, self.cutoff, vocabulary=self.config.elements, name=name))
-        return collate(graphs)
+        return to_batch(structures, self.cutoff, vocabulary=self.config.elements, names=names)
 
     # -- encoding ----------------------------------------------------------------------------------
     def composition_features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -156,7 +156,8 @@ def model_from_checkpoint(payload: dict, label: str = "checkpoint") -> Checkpoin
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0][:200]
         raise ModelError(f"{label} does not match this code's {kind} architecture: {first}") from None
-    model.checkpoint_info = {k: payload.get(k) for k in ("config", "metrics", "data_fingerprint", "code_version", "code_commit")}
+    recorded = ("config", "metrics", "data_fingerprint", "code_version", "code_commit")
+    model.checkpoint_info = {k: payload.get(k) for k in recorded}
     model.eval()
     return model
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from motif_screen import keys
-from motif_screen.graphs import DEFAULT_MAX_ATOMS, collate, to_graph
+from motif_screen.graphs import DEFAULT_MAX_ATOMS, collate, to_batch, to_graph
 from motif_screen.model.encoder import Encoder, build_encoder
 from motif_screen.model.heads import EnsembleHeads, TargetScaler, ensemble_moments
 from motif_screen.model.presets import encoder_config
@@ -97,8 +97,10 @@ class PropertyModel(nn.Module):
         structures = list(structures)
         for start in range(0, len(structures), batch_size):
             chunk = structures[start : start + batch_size]
-            graphs = [s if isinstance(s, dict) else to_graph(s, self.cutoff, self.vocabulary) for s in chunk]
-            yield collate(graphs)
+            if any(isinstance(s, dict) for s in chunk):  # graphs given (training data, edited graphs)
+                yield collate([s if isinstance(s, dict) else to_graph(s, self.cutoff, self.vocabulary) for s in chunk])
+            else:
+                yield to_batch(chunk, self.cutoff, self.vocabulary)
 
     @torch.inference_mode()
     def predict(self, structures, batch_size: int = 64) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -92,7 +92,8 @@ def migrate_fingerprint(
     """A stored ``data_fingerprint`` in the current scheme where possible.
 
     With the data (``structures`` and ``targets``) the current value is recomputed; without it a
-    current or earlier-scheme (``v2:``) value is kept, an untagged legacy value is tagged with its scheme, and a value of no known
+    current or earlier-scheme (``v2:``) value is kept, an untagged legacy value is tagged with its
+    scheme, and a value of no known
     scheme is tagged ``"unknown:"``. ``None`` (no fingerprint recorded) stays ``None``."""
     if structures is not None and targets is not None:
         return data_fingerprint(structures, targets)
