@@ -19,9 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
+from reconstruction import reconstruct
 from results_io import add_model_options, checkpoint_provenance, load_model, write_result  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,10 +48,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import numpy as np
-    import torch
     import yaml
 
-    from motif_screen.generation.metrics import cdvae_validity, reconstruction_metrics
     from motif_screen.training.autoencoder import development_split
     from motif_screen.training.datasets import load_csv
 
@@ -59,30 +57,6 @@ def main(argv=None) -> int:
     recipe = {**yaml.safe_load(args.recipe.read_text()), "data": str(args.data / "val.csv")}
     dev_structures, _, n_train = development_split(recipe, model)
     test = load_csv(args.data / "test.csv", [], limit=args.limit)
-    vocabulary = set(model.config.elements)
-
-    def reconstruct(structures, steps, candidates, seconds=None):
-        """CDVAE's RecEval of ``structures`` decoded with (steps, K): metrics and the decoded structures."""
-        known = [i for i, s in enumerate(structures) if {site.specie.Z for site in s} <= vocabulary]
-        z = model.encode([structures[i] for i in known])
-        t0 = time.time()
-        generator = torch.Generator().manual_seed(args.seed)
-        decoded_known = model.decode(z, steps=steps, generator=generator, candidates=candidates)
-        if seconds is not None:
-            seconds[(steps, candidates)] = time.time() - t0
-        # a cell with an element the model never saw cannot be encoded: it counts as a failure
-        decoded = [None] * len(structures)
-        for i, s in zip(known, decoded_known):
-            decoded[i] = s
-        valid = [s is not None and all(cdvae_validity(s)) for s in decoded]
-        filled = [s if s is not None else structures[i] for i, s in enumerate(decoded)]
-        rec = reconstruction_metrics(filled, structures, valid)
-        rms = rec["per_structure_rms"]
-        rec["precise_0_05"] = float(np.mean([r is not None and r < 0.05 for r in rms]))
-        rec["precise_0_1"] = float(np.mean([r is not None and r < 0.1 for r in rms]))
-        rec["valid_rate"] = float(np.mean(valid))
-        rec["n_unknown_elements"] = len(structures) - len(known)
-        return rec, decoded
 
     def best(table: dict) -> int:
         """the setting with the highest development match rate; ties go to the cheaper (smaller) one"""
@@ -90,9 +64,10 @@ def main(argv=None) -> int:
         return min(k for k, r in table.items() if r["match_rate"] >= top - 1e-12)
 
     metrics: dict = {"n_dev": len(dev_structures)}
-    dev_steps = {n: reconstruct(dev_structures, n, 1)[0] for n in args.dev_steps}
+    dev_steps = {n: reconstruct(model, dev_structures, n, 1, args.seed)[0] for n in args.dev_steps}
     steps = best(dev_steps)
-    dev_k = {k: (dev_steps[steps] if k == 1 else reconstruct(dev_structures, steps, k)[0]) for k in args.dev_candidates}
+    dev_k = {k: (dev_steps[steps] if k == 1 else reconstruct(model, dev_structures, steps, k, args.seed)[0])
+             for k in args.dev_candidates}
     k_best = best(dev_k)
     for n, rec in dev_steps.items():
         metrics[f"dev_match_rate_steps_{n}"] = rec["match_rate"]
@@ -104,10 +79,9 @@ def main(argv=None) -> int:
 
     # the test set, scored once per chosen setting
     structures = test.structures
-    seconds: dict = {}
-    single, decoded_single = reconstruct(structures, steps, 1, seconds)
-    several, decoded = reconstruct(structures, steps, k_best, seconds) if k_best > 1 else (single, decoded_single)
-    seconds.setdefault((steps, k_best), seconds[(steps, 1)])
+    single, decoded_single, seconds_single = reconstruct(model, structures, steps, 1, args.seed)
+    several, _, seconds_several = (reconstruct(model, structures, steps, k_best, args.seed) if k_best > 1
+                                   else (single, decoded_single, seconds_single))
     same_comp = [p is not None and p.composition.reduced_formula == t.composition.reduced_formula and len(p) == len(t)
                  for p, t in zip(decoded_single, structures)]
     lattice_err = [abs(p.lattice.a - t.lattice.a) for p, t in zip(decoded_single, structures) if p is not None]
@@ -119,14 +93,14 @@ def main(argv=None) -> int:
         "valid_rate": single["valid_rate"],
         "composition_accuracy": float(np.mean(same_comp)),
         "lattice_a_mae_angstrom": float(np.mean(lattice_err)),
-        "decode_s_per_structure": seconds[(steps, 1)] / len(structures),
+        "decode_s_per_structure": seconds_single / len(structures),
         "flow_steps": steps,
         "candidates_best_of_k": k_best,
         "match_rate_best_of_k": several["match_rate"],
         "rmse_best_of_k": several["rmse"],
         "match_rate_best_of_k_rms_below_0_05": several["precise_0_05"],
         "valid_rate_best_of_k": several["valid_rate"],
-        "decode_s_per_structure_best_of_k": seconds[(steps, k_best)] / len(structures),
+        "decode_s_per_structure_best_of_k": seconds_several / len(structures),
         "n_test": len(structures),
         "n_unknown_elements": single["n_unknown_elements"],
         "n_train": n_train,

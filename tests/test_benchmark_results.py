@@ -81,6 +81,7 @@ def test_a_verdict_is_computed_from_the_goal():
     assert row.verdict({"a": 0.98, "b": 0.01}) == "missed: ≥ 99%"
     assert row.verdict({"a": 0.5, "b": 0.2}) == "missed: ≥ 99%; RMSE ≤ 0.015"
     assert Row("x", "h", lambda m: "", "a").verdict({}) == "context (no goal)"
+    assert Row("x", "h", lambda m: "", "a", versus=("mae", 0.05, "CGCNN")).verdict({"mae": 0.115}) == "no goal; 2.3× CGCNN's error"
 
 
 def test_write_result_refuses_nested_or_missing_values(tmp_path):
