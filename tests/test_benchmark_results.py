@@ -145,3 +145,21 @@ def test_readme_tables_show_what_the_json_holds(name):
             low, high = printed[1], printed[2]
             suffix = "_ci" if f"{key}_ci_low" in metrics else ""
             assert shows(low, metrics[f"{key}{suffix}_low"]) and shows(high, metrics[f"{key}{suffix}_high"]), key
+
+
+def test_the_readme_quotes_the_shipped_heads_as_their_checkpoint_records_them():
+    """The README's figures of the shipped heads (held-out chemistry) are the test metrics the checkpoint records."""
+    import torch
+
+    payload = torch.load(ROOT / "motif_screen" / "pretrained" / "perov5_autoencoder.pt", weights_only=True)
+    metrics = payload["metrics"]
+    text = " ".join((ROOT / "README.md").read_text().split())
+    found = re.search(r"the error is ([\d.]+) eV/atom MAE, Spearman ([\d.]+), with σ covering (\d+)% / (\d+)% at 1σ / 2σ",
+                      text)
+    assert found, "the README no longer quotes the heads' held-out figures in the expected sentence"
+    target = "formation_energy_per_atom"
+    quoted = [float(x) for x in found.groups()]
+    recorded = [metrics[f"test_mae_{target}"], metrics[f"test_spearman_{target}"],
+                100 * metrics[f"test_coverage_1sigma_{target}"], 100 * metrics[f"test_coverage_2sigma_{target}"]]
+    assert abs(quoted[0] - recorded[0]) < 0.005 and abs(quoted[1] - recorded[1]) < 0.005, (quoted, recorded)
+    assert abs(quoted[2] - recorded[2]) < 0.5 and abs(quoted[3] - recorded[3]) < 0.5, (quoted, recorded)
