@@ -112,6 +112,29 @@ def lattice_from_params(params: torch.Tensor) -> torch.Tensor:
     return torch.stack([va, vb, vc], dim=1)
 
 
+MIN_VOLUME_FACTOR = 0.05  # V² / (abc)² of the flattest cell a decoder may emit (a cube: 1)
+
+
+def feasible_angles(angles: torch.Tensor) -> torch.Tensor:
+    """(B, 3) cell angles (degrees) moved towards 90° just enough that they span a cell: three angles
+    each in (0, 180) need not (α + β + γ ≥ 360°, or one larger than the other two together, give no
+    cell, and the lattice would be singular). The volume factor 1 − Σcos² + 2Πcos = V² / (abc)² must
+    reach ``MIN_VOLUME_FACTOR``; angles that already do are returned unchanged."""
+
+    def factor(x):
+        c = torch.cos(torch.deg2rad(x))
+        return 1 - (c * c).sum(-1) + 2 * c.prod(-1)
+
+    out = angles.clone()
+    bad = factor(out) < MIN_VOLUME_FACTOR
+    for shrink in torch.linspace(0.95, 0.0, 20, dtype=angles.dtype).tolist():  # 0: all 90°, a factor of 1
+        if not bad.any():
+            break
+        out[bad] = 90.0 + shrink * (angles[bad] - 90.0)
+        bad = factor(out) < MIN_VOLUME_FACTOR
+    return out
+
+
 def params_from_lattice(cell: torch.Tensor) -> torch.Tensor:
     """(B, 3, 3) lattice rows -> (B, 6) lengths (Å) and angles (degrees); rotation invariant."""
     lengths = cell.norm(dim=-1)
@@ -497,7 +520,7 @@ class Decoder(nn.Module):
         assert self.lattice_head is not None  # crystals only: a periodic decoder has a lattice head
         p = self.lattice_head(latent) * self.lattice_std + self.lattice_mean
         lengths = p[:, :3].clamp(min=0.5) * num_nodes[:, None].to(p.dtype) ** (1 / 3)
-        angles = p[:, 3:].clamp(30.0, 150.0)
+        angles = feasible_angles(p[:, 3:].clamp(30.0, 150.0))
         return lattice_from_params(torch.cat([lengths, angles], dim=-1))
 
     # -- composition ----------------------------------------------------------------------------

@@ -310,3 +310,18 @@ def test_counts_take_the_most_probable_composition_a_rule_accepts():
     assert dec.predict_counts(z, num_atoms=[5]) == [[4, 0, 1]]
     assert dec.predict_counts(z, num_atoms=[5], accept=lambda row: row[1] > 0) == [[3, 1, 1]]
     assert dec.predict_counts(z, num_atoms=[5], accept=lambda row: False) == [[4, 0, 1]]
+
+
+def test_predicted_angles_always_span_a_cell():
+    """Three angles in (30°, 150°) need not span a cell (150/150/150 has none): the decoder moves them
+    towards 90° just enough, so a lattice it emits is never singular; feasible angles are untouched."""
+    from motif_screen.model.decoder import MIN_VOLUME_FACTOR, feasible_angles, lattice_from_params
+
+    angles = torch.tensor([[150.0, 150.0, 150.0], [40.0, 40.0, 120.0], [30.0, 30.0, 150.0], [90.0, 90.0, 90.0],
+                           [60.0, 60.0, 60.0], [100.0, 80.0, 95.0]])
+    fixed = feasible_angles(angles)
+    cells = lattice_from_params(torch.cat([torch.ones(len(angles), 3), fixed], dim=-1))
+    volume_factor = torch.linalg.det(cells) ** 2  # unit lengths: V² / (abc)²
+    assert (volume_factor >= MIN_VOLUME_FACTOR - 1e-6).all()
+    assert torch.equal(fixed[3:], angles[3:])
+    assert (torch.linalg.det(lattice_from_params(torch.cat([torch.ones(3, 3), angles[:3]], dim=-1))).abs() < 1e-3).any()
