@@ -24,7 +24,8 @@ CHECKED_METRICS = {
     "dedup_speed": ["total_dedup_s", "speedup_vs_pymatgen"],
 }
 # benchmarks of a shipped checkpoint: their JSON names the file by its SHA-256 and what it records of its making
-MEASURE_A_CHECKPOINT = ("perov5_reconstruction", "perov5_generation", "qm9_generation", "generation_speed")
+MEASURE_A_CHECKPOINT = ("perov5_reconstruction", "perov5_generation", "qm9_generation", "generation_speed",
+                        "carbon24_reconstruction", "decode_steps")
 
 
 @pytest.mark.parametrize("path", RESULTS, ids=[p.stem for p in RESULTS])
