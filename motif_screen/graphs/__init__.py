@@ -8,13 +8,13 @@
 """
 
 from motif_screen.graphs.batch import collate, edge_vectors, with_dtype
-from motif_screen.graphs.batched import to_batch
 from motif_screen.graphs.build import (
     DEFAULT_MAX_ATOMS,
     MAX_LENGTH,
     MIN_DISTANCE,
     describe,
     neighbor_list,
+    to_batch,
     to_graph,
 )
 from motif_screen.graphs.edit import remove_atom
