@@ -40,6 +40,7 @@ def check_model(repo, spec) -> int:
     from motif_screen.errors import InputError
 
     model, version = campaign_model(repo, spec)
+    check_family(model, f"model {spec.model.name} v{version}", spec.generation.mode)
     learned = spec.target.learned_property
     predicted = list(getattr(model.config, "properties", None) or [])
     if learned not in predicted:
@@ -49,6 +50,28 @@ def check_model(repo, spec) -> int:
             "(`motif-screen train`) and name it with --model"
         )
     return version
+
+
+def check_family(model, label: str, mode: str) -> None:
+    """Refuse, in one message, a model whose family the campaign cannot use: a molecule model (the
+    oracles relax crystals), or the ABX3 ``family`` mode with a model of another crystal family."""
+    from motif_screen.errors import InputError
+    from motif_screen.generation.families import abx3_formulas
+
+    if not model.config.periodic:
+        raise InputError(f"{label} decodes molecules; a campaign screens crystals: name a crystal model with --model")
+    if mode != "family":
+        return
+    try:
+        abx3_formulas(tuple(model.config.elements))
+    except InputError as exc:
+        from pymatgen.core import Element
+
+        symbols = " ".join(Element.from_Z(z).symbol for z in model.config.elements)
+        raise InputError(
+            f"{label} ({symbols}) cannot make ABX3 perovskites, which generation mode 'family' proposes ({exc}): "
+            "use --generation prior (in a spec: generation: {mode: prior}), where the decoder picks size and composition"
+        ) from None
 
 
 @dataclass

@@ -101,7 +101,20 @@ def add_campaign_options(
     )
     group.add_argument("--motif", default=None, help="only submit candidates with this motif, e.g. Ti:octahedral:O")
     group.add_argument("--chgnet-steps", type=int, default=100, help="CHGNet relaxation steps (default: 100)")
-    group.add_argument("--model", default="perov5", help="model name in the database (default: the shipped perov5)")
+    group.add_argument(
+        "--model",
+        default="perov5",
+        help="model name in the database; the shipped perov5 (ABX3 perovskites) and carbon24 (carbon "
+        "allotropes, energy_per_atom head) register themselves on first use (default: perov5)",
+    )
+    group.add_argument(
+        "--generation",
+        choices=("family", "prior", "guided", "constrained"),
+        default="family",
+        help="how candidates are proposed: family = ABX3 perovskite formulas on prior latents (perovskite "
+        "models); prior = the decoder also picks size and composition (any family, e.g. --model carbon24); "
+        "guided = prior latents moved by the target head's gradient (default: family)",
+    )
     group.add_argument("--seed", type=int, default=0)
 
 
@@ -137,6 +150,7 @@ def campaign_spec_from_args(args):
             "oracle": args.oracle,
             "chgnet_steps": args.chgnet_steps,
             "model": {"name": args.model},
+            "generation": {"mode": args.generation},
             "seed": args.seed,
             "motif": args.motif,
             "atomate": {"preset": args.atomate_preset},

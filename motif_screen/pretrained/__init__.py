@@ -1,7 +1,7 @@
 """Checkpoints shipped inside the package, and their registration as ModelVersions.
 
 Each checkpoint here was trained by ``motif-screen train`` with the recipe YAML beside it; the
-recipe names its data (the public perov-5 splits, or QM9 from ``qm9pack``) and seed, so anyone
+recipe names its data (the public perov-5 and carbon-24 splits, or QM9 from ``qm9pack``) and seed, so anyone
 can re-create it.
 """
 
@@ -16,7 +16,7 @@ from motif_screen.training.registry import register_model_version
 
 HERE = Path(__file__).parent
 DEFAULT_MODEL = "perov5"
-SHIPPED = {"perov5": "perov5_autoencoder.pt", "qm9": "qm9_autoencoder.pt"}
+SHIPPED = {"perov5": "perov5_autoencoder.pt", "carbon24": "carbon24_autoencoder.pt", "qm9": "qm9_autoencoder.pt"}
 
 
 def shipped_checkpoint(name: str = DEFAULT_MODEL) -> Path:

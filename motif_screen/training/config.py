@@ -137,7 +137,9 @@ class HeadsTrainConfig(TrainingSettings):
     each head's name to its data: a list of :func:`~motif_screen.training.datasets.load_data` specs,
     each with ``column`` (the label to read; default: the head's name) and ``split`` (``auto``: its
     rows take part in the chemistry split; ``train``: training only, e.g. cells unlike the ones
-    screened, which must not calibrate σ).
+    screened, which must not calibrate σ) and ``relative_to_lowest`` (``true``: the label is the value
+    minus the lowest value of that data, e.g. the total energies of polymorphs of one element become
+    formation energies against the set's own ground state).
     """
 
     WHAT: ClassVar[str] = "heads recipe"

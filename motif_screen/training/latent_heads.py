@@ -92,6 +92,7 @@ def load_head_data(cfg: HeadsTrainConfig, base_dir=None) -> HeadData:
             spec = dict(spec)
             column = str(spec.pop("column", target))
             role = str(spec.pop("split", "auto"))
+            relative = bool(spec.pop("relative_to_lowest", False))
             if role not in SPLIT_ROLES:
                 raise ConfigError(f"target {target}: split must be one of {', '.join(SPLIT_ROLES)}, got {role!r}")
             if spec.get("source") == "labels":
@@ -99,7 +100,12 @@ def load_head_data(cfg: HeadsTrainConfig, base_dir=None) -> HeadData:
             dataset = load_data(spec, [column], base_dir=base_dir)
             values = np.asarray(dataset.targets[column], dtype=float)
             keep = np.flatnonzero(np.isfinite(values))
-            descriptions.append(f"{target} <- {dataset.description}")
+            description = f"{target} <- {dataset.description}"
+            if relative and len(keep):  # energies of one elemental system above its lowest-energy cell
+                lowest = float(values[keep].min())
+                values = values - lowest
+                description += f", {column} minus its lowest value {lowest:.6g}"
+            descriptions.append(description)
             sources += [dataset.sources[i] if dataset.sources else f"{spec.get('source')} data" for i in keep]
             for i in keep:
                 label = np.full(len(targets), np.nan)
@@ -122,6 +128,21 @@ def pick_test_elements(elements: list[frozenset[str]], n: int, seed: int) -> lis
     return sorted(random.Random(seed).sample(cations, n))
 
 
+MIN_COMPOSITIONS = 20  # fewer distinct compositions than this: held-out groups are single structures
+
+
+def split_by_structure(formulas: list[str], rows: list[int]) -> bool:
+    """Whether ``rows`` hold too few compositions to hold whole compositions out (one family of
+    polymorphs, e.g. carbon allotropes): then calibration and early stopping hold out structures."""
+    return len({formulas[i] for i in rows}) < MIN_COMPOSITIONS
+
+
+def group_key(formulas: list[str], rows: list[int]) -> dict:
+    """row -> the group it is held out with: its reduced formula, or itself (:func:`split_by_structure`)."""
+    by_row = split_by_structure(formulas, rows)
+    return {i: (f"row {i}" if by_row else formulas[i]) for i in rows}
+
+
 def chemistry_split(
     data: HeadData,
     test_elements,
@@ -136,7 +157,8 @@ def chemistry_split(
     * excluded: every other row with a test element (its chemistry must stay unseen), and ``train``
       rows of a held-out composition;
     * calibration / validation: whole compositions of the remaining ``auto`` rows (one draw for all
-      targets, so no head trains on a composition another head is calibrated or stopped on);
+      targets, so no head trains on a composition another head is calibrated or stopped on); with
+      fewer than ``MIN_COMPOSITIONS`` compositions (polymorphs of one formula), single structures;
     * train: the rest, ``train`` rows included.
     """
     held = set(test_elements)
@@ -153,14 +175,17 @@ def chemistry_split(
                 out["train"].append(i)
             else:
                 free.append(i)
-    # one draw of compositions for every head: a composition held out for one is held out for all
-    groups = sorted({formulas[i] for i in free})
+    # one draw of compositions for every head: a composition held out for one is held out for all.
+    # A family of few compositions (carbon allotropes: one) cannot be split by composition; there
+    # each structure is its own group, so polymorphs are held out instead
+    key = group_key(formulas, free)
+    groups = sorted({key[i] for i in free})
     groups = [groups[k] for k in rng.permutation(len(groups))]
     n_cal = int(round(len(groups) * calibration_fraction))
     n_val = int(round((len(groups) - n_cal) * validation_fraction))
     cal, val = set(groups[:n_cal]), set(groups[n_cal : n_cal + n_val])
     for i in free:
-        out["calibration" if formulas[i] in cal else "validation" if formulas[i] in val else "train"].append(i)
+        out["calibration" if key[i] in cal else "validation" if key[i] in val else "train"].append(i)
     # a training-only row of a held-out composition would leak it
     leaking = {i for i in out["train"] if data.roles[i] == "train" and formulas[i] in cal | val}
     out["train"] = [i for i in out["train"] if i not in leaking]
@@ -332,7 +357,12 @@ def train_latent_heads(config, base_dir=None, log=print):
         else sorted(cfg.test_elements)
     )
     split = chemistry_split(data, held, cfg.calibration_fraction, cfg.validation_fraction, cfg.seed, cfg.test_targets)
-    log("split: " + ", ".join(f"{k} {len(v)}" for k, v in split.items()) + f"; test elements {', '.join(held) or '-'}")
+    kept = np.concatenate([split["train"], split["validation"], split["calibration"]]).tolist()
+    by_structure = split_by_structure(data.formulas, [i for i in kept if data.roles[i] == "auto"])
+    log(
+        "split: " + ", ".join(f"{k} {len(v)}" for k, v in split.items()) + f"; test elements {', '.join(held) or '-'}"
+        + ("; held out by structure (fewer than %d compositions)" % MIN_COMPOSITIONS if by_structure else "")
+    )
     latents = model.encode(data.structures)
     with torch.no_grad():
         base_predictions = {
@@ -358,6 +388,7 @@ def train_latent_heads(config, base_dir=None, log=print):
         "epochs_run": fit.info["epochs_run"],
         "best_epoch": fit.info["best_epoch"],
         **{f"n_{k}": int(len(v)) for k, v in split.items()},
+        "split_by_structure": int(by_structure),
     }
     for t, target in enumerate(data.targets):
         metrics[f"std_factor_{target}"] = factors[t]

@@ -182,3 +182,24 @@ def test_kill_9_mid_campaign_then_resume(tmp_path):
     assert Campaign.objects.get(name="demo-perovskites").status == "completed"
     for r in RoundRecord.objects(campaign="demo-perovskites"):
         assert Candidate.objects(campaign="demo-perovskites", origin__round=r.round).count() <= r.generated
+
+
+def test_a_campaign_with_the_shipped_carbon_model_proposes_carbon_and_ranks_by_its_formation_energy(tmp_path):
+    """A second crystal family through the same path: the shipped carbon-24 model (decoder picks the
+    number of atoms) with generation mode prior and the default target, energy above the hull."""
+    assert run_cli(tmp_path, "motif-screen", "init", ".").returncode == 0
+    out = run_cli(tmp_path, "motif-screen", "run", "--model", "carbon24", "--generation", "prior", "--campaign", "c",
+                  "--candidates", "30", "--budget", "4", "--rounds", "1", "--chgnet-steps", "5", "--no-report")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "registered the shipped model carbon24" in out.stdout
+    open_db(tmp_path)
+    from motif_screen.db.documents import Candidate, OracleResult
+
+    assert_consistent_campaign("c")
+    candidates = list(Candidate.objects(campaign="c"))
+    assert {c.formula for c in candidates} == {"C"} and len({c.nsites for c in candidates}) > 1
+    results = list(OracleResult.objects(campaign="c"))
+    assert len(results) == 4
+    assert all(r.formation_energy_per_atom is not None for r in results if r.run_status == "successful")
+    refused = run_cli(tmp_path, "motif-screen", "run", "--model", "carbon24", "--campaign", "c2", "--no-report")
+    assert refused.returncode == 2 and "cannot make ABX3 perovskites" in refused.stderr

@@ -153,3 +153,49 @@ def test_the_train_command_runs_a_heads_recipe(setup, capsys):
     out = capsys.readouterr().out
     assert f"{keys.FORMATION_ENERGY}: calibration MAE" in out and "test MAE" in out
     assert (tmp_path / "heads.pt").is_file() and TINY  # the tiny preset the base was built with
+
+
+def test_polymorphs_of_one_element_are_held_out_by_structure_and_labelled_above_the_lowest(tmp_path):
+    """Carbon-24-like data: one composition, so σ calibration and early stopping hold out whole
+    structures; ``relative_to_lowest`` turns the total energies into formation energies against the
+    set's own ground state (the lowest cell reads 0)."""
+    import pandas as pd
+
+    from motif_screen.model.autoencoder import AutoencoderConfig, build_autoencoder
+    from motif_screen.training.config import HeadsTrainConfig
+
+    rng = np.random.default_rng(1)
+    polymorphs = []
+    for k in range(24):
+        lattice = Lattice.cubic(3.2 + 0.05 * k) if k % 2 else Lattice.hexagonal(2.5 + 0.02 * k, 6.7)
+        polymorphs.append(Structure(lattice, ["C"] * 4, rng.uniform(0, 1, (4, 3)) * 0.2 + np.arange(4)[:, None] * 0.25))
+    energies = [-154.5 + 0.02 * k for k in range(24)]
+    pd.DataFrame({"cif": [s.to(fmt="cif") for s in polymorphs], "energy_per_atom": energies}).to_csv(tmp_path / "c.csv")
+    torch.manual_seed(0)
+    save_autoencoder(build_autoencoder(AutoencoderConfig(elements=[6], **TINY)), tmp_path / "base.pt")
+    recipe = {"task": "heads", "base": str(tmp_path / "base.pt"), "output": None, "epochs": 5, "ensemble_size": 2,
+              "targets": {keys.FORMATION_ENERGY: [{"source": "csv", "path": str(tmp_path / "c.csv"),
+                                                   "column": "energy_per_atom", "relative_to_lowest": True}]},
+              "calibration_fraction": 0.25, "validation_fraction": 0.2}
+    data = load_head_data(HeadsTrainConfig.from_dict(recipe))
+    assert np.allclose(data.y[:, 0], np.asarray(energies) + 154.5)  # the lowest cell is the reference: 0
+    split = chemistry_split(data, [], 0.25, 0.2, seed=0)
+    assert len(split["calibration"]) == 6 and len(split["validation"]) == 4 and len(split["train"]) == 14
+    assert not set(split["train"]) & (set(split["calibration"]) | set(split["validation"]))
+    lines = []
+    _, metrics = train_latent_heads(recipe, log=lines.append)
+    assert metrics["split_by_structure"] == 1 and metrics["n_calibration"] == 6
+    assert any("held out by structure" in line for line in lines)
+    assert any("energy_per_atom minus its lowest value -154.5" in line for line in lines)
+
+
+def test_many_compositions_are_still_held_out_whole(setup):
+    tmp_path, recipe = setup
+    from motif_screen.training.config import HeadsTrainConfig
+
+    data = load_head_data(HeadsTrainConfig.from_dict(recipe))
+    _, metrics = train_latent_heads({**recipe, "output": None}, log=lambda line: None)
+    assert metrics["split_by_structure"] == 0
+    split = chemistry_split(data, [], 0.25, 0.2, seed=0)
+    held = {data.formulas[i] for i in split["calibration"]}
+    assert held and not held & {data.formulas[i] for i in split["train"]}
