@@ -53,7 +53,9 @@ def main(argv=None) -> int:
     several, _, seconds_k = reconstruct(model, dev, steps, args.candidates, args.seed)
     same_size = [p is not None and len(p) == len(t) for p, t in zip(decoded, dev)]
     info = getattr(model, "checkpoint_info", {}) or {}
-    train_metrics = info.get("metrics") or {}
+    recorded = info.get("metrics") or {}
+    # a heads recipe run on the checkpoint keeps the autoencoder's own training record as base_*
+    train_metrics = {k[5:]: v for k, v in recorded.items() if k.startswith("base_")} or recorded
     metrics = {
         "match_rate": single["match_rate"],
         "rmse": single["rmse"],

@@ -14,6 +14,7 @@ from motif_screen.db.queries import PROPERTY_OPTIONS, SORT_FIELDS, CandidateQuer
 from motif_screen.messages import shorten
 from motif_screen.safe_paths import OutputFolder, file_name
 from motif_screen.structures.io import structure_from_any, write_cifs
+from motif_screen.structures.prototypes import PROTOTYPES
 
 INDEX_NAME = "index.csv"
 
@@ -51,6 +52,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--elements", nargs="+", default=[], metavar="EL", help="candidates containing all of these")
     parser.add_argument("--formula", help="reduced formula, e.g. SrTiO3")
     parser.add_argument("--motif", help="every site of the element has this environment, e.g. Ti:octahedral:O")
+    parser.add_argument(
+        "--prototype",
+        choices=PROTOTYPES,
+        help="A B X3 candidates whose cell is this prototype, read from its motifs: perovskite (B octahedral, A "
+        "with >= 8 X), perovskite_inverted (A and B exchanged) or abx3_other",
+    )
     parser.add_argument("--model-version", type=int, help="proposed by this model version")
     parser.add_argument("--round", type=int, help="campaign round")
     parser.add_argument("--sort", choices=SORT_FIELDS, default="acquisition", help="sort key (default: acquisition)")
@@ -80,6 +87,7 @@ def build_query(args) -> CandidateQuery:
         elements=list(args.elements),
         formula=args.formula,
         motif=args.motif,
+        prototype=args.prototype,
         model_version=args.model_version,
         round=args.round,
         sort=args.sort,

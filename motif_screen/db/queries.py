@@ -19,6 +19,7 @@ from motif_screen import keys
 from motif_screen.db.documents import Candidate, OracleResult
 from motif_screen.errors import InputError
 from motif_screen.structures.motifs import parse_motif_filter
+from motif_screen.structures.prototypes import PROTOTYPES
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
@@ -103,6 +104,7 @@ class CandidateQuery:
     elements: list[str] = field(default_factory=list)  # every one must be present
     formula: str | None = None
     motif: str | None = None
+    prototype: str | None = None  # of A B X3 cells: one of structures.prototypes.PROTOTYPES
     model_version: int | None = None
     round: int | None = None
     sort: str = "acquisition"
@@ -128,6 +130,8 @@ class CandidateQuery:
                 raise InputError(f"{self.formula!r} is not a chemical formula") from None
         if self.motif is not None:
             self.motif = validate_motif(self.motif)
+        if self.prototype is not None and self.prototype not in PROTOTYPES:
+            raise InputError(f"unknown prototype {self.prototype!r}; expected one of {', '.join(PROTOTYPES)}")
         if self.sort not in SORT_FIELDS:
             raise InputError(f"cannot sort by {self.sort!r}; choose one of {', '.join(SORT_FIELDS)}")
         if not (1 <= int(self.limit) <= MAX_LIMIT):
@@ -150,6 +154,8 @@ class CandidateQuery:
             flt["formula"] = self.formula
         if self.motif is not None:
             flt["motif_labels"] = self.motif
+        if self.prototype is not None:
+            flt["motifs.prototype"] = self.prototype
         if self.model_version is not None:
             flt["origin.model_version"] = int(self.model_version)
         if self.round is not None:
@@ -212,6 +218,7 @@ def candidate_row(doc) -> dict:
         row[f"oracle_{prop}"] = oracle.get(prop)
     row["awaiting_references"] = " ".join(oracle.get("awaiting_references") or [])
     row["motifs"] = " ".join(doc.motif_labels or [])
+    row["prototype"] = (doc.motifs or {}).get("prototype")
     row["status_reason"] = doc.status_reason
     row["fw_id"] = doc.fw_id
     row["task_ids"] = " ".join(doc.task_ids or [])

@@ -25,6 +25,7 @@ from motif_screen.screening.selection import select_top
 from motif_screen.screening.targets import TargetSpec
 from motif_screen.structures.dedup import ReferenceSet, duplicate_of
 from motif_screen.structures.motifs import MotifFilter, motif_summary, parse_motif_filter, site_motifs
+from motif_screen.structures.prototypes import abx3_prototype
 from motif_screen.structures.validity import FUSED_BOND_FRACTION, check_validity
 
 __all__ = ["CandidateDecision", "ScreenResult", "ScreenSettings", "assess", "decide", "screen", "FUNNEL"]
@@ -292,6 +293,9 @@ def _motifs(candidates, decisions, indices) -> None:
             motifs = site_motifs(candidates[i])
             decisions[i].motifs = motif_summary(candidates[i], motifs)
             decisions[i].motif_labels = list(decisions[i].motifs["labels"])
+            prototype = abx3_prototype(candidates[i].composition, motifs)
+            if prototype is not None:  # A B X3 cells: is the decoded cell a perovskite at all?
+                decisions[i].motifs["prototype"] = prototype
         except Exception as exc:  # recorded; the filter then treats the candidate as not matching
             decisions[i].motifs = {"error": str(exc)}
 

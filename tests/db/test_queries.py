@@ -99,3 +99,13 @@ def test_filter_keys_are_only_our_fields(populated):
                          ranges={keys.BAND_GAP: Range(1, 2)}, model_version=1, round=0).to_filter()
     assert all(not k.startswith("$") for k in flt)
     assert {k for v in flt.values() if isinstance(v, dict) for k in v} <= {"$in", "$all", "$gte", "$lte"}
+
+
+def test_prototype_filter_reads_the_stored_motif_summary(populated):
+    Candidate.objects(id=populated["SrTiO3"]).update_one(set__motifs={"prototype": "perovskite"})
+    Candidate.objects(id=populated["KNbO3"]).update_one(set__motifs={"prototype": "abx3_other"})
+    assert CandidateQuery(prototype="perovskite").to_filter() == {"motifs.prototype": "perovskite"}
+    assert names(find_candidates(CandidateQuery(prototype="perovskite"))) == ["SrTiO3"]
+    assert names(find_candidates(CandidateQuery(prototype="abx3_other"))) == ["KNbO3"]
+    with pytest.raises(InputError, match="unknown prototype"):
+        CandidateQuery(prototype={"$ne": None}).validate()
