@@ -32,6 +32,36 @@ def parse_ints(text: str) -> list[int]:
     return sorted({int(x) for x in text.split(",") if x.strip()})
 
 
+def failure_classes(decoded, truths, rms, valid) -> dict:
+    """Counts of the one-decode failures by kind: ``invalid`` (CDVAE's validity refuses the decode:
+    atoms closer than 0.5 Å, or SMACT), ``composition`` (another formula or size),
+    ``cation_exchange`` (the decoded cell matches once its two cations trade places: the geometry
+    right, the sites' labels exchanged), ``geometry`` (anything else)."""
+    from motif_screen.generation.metrics import cdvae_matcher
+    from motif_screen.structures.perovskite import ANION_STATES
+
+    matcher = cdvae_matcher()
+    counts = {"invalid": 0, "composition": 0, "cation_exchange": 0, "geometry": 0}
+    for p, t, r, ok in zip(decoded, truths, rms, valid):
+        if r is not None:
+            continue
+        if p is None or not ok:
+            counts["invalid"] += 1
+            continue
+        if p.composition.reduced_formula != t.composition.reduced_formula or len(p) != len(t):
+            counts["composition"] += 1
+            continue
+        cations = sorted({site.specie.symbol for site in p} - set(ANION_STATES))
+        if len(cations) == 2:
+            exchanged = p.copy()
+            exchanged.replace_species({cations[0]: cations[1], cations[1]: cations[0]})
+            if matcher.get_rms_dist(exchanged, t) is not None:
+                counts["cation_exchange"] += 1
+                continue
+        counts["geometry"] += 1
+    return counts
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=ROOT / ".." / "shared" / "data" / "perov_5",
@@ -85,6 +115,7 @@ def main(argv=None) -> int:
     same_comp = [p is not None and p.composition.reduced_formula == t.composition.reduced_formula and len(p) == len(t)
                  for p, t in zip(decoded_single, structures)]
     lattice_err = [abs(p.lattice.a - t.lattice.a) for p, t in zip(decoded_single, structures) if p is not None]
+    failures = failure_classes(decoded_single, structures, single["per_structure_rms"], single["per_structure_valid"])
     metrics.update({
         "match_rate": single["match_rate"],
         "rmse": single["rmse"],
@@ -101,6 +132,7 @@ def main(argv=None) -> int:
         "match_rate_best_of_k_rms_below_0_05": several["precise_0_05"],
         "valid_rate_best_of_k": several["valid_rate"],
         "decode_s_per_structure_best_of_k": seconds_several / len(structures),
+        **{f"fail_{k}": v / len(structures) for k, v in failures.items()},
         "n_test": len(structures),
         "n_unknown_elements": single["n_unknown_elements"],
         "n_train": n_train,

@@ -70,7 +70,8 @@ def check_family(model, label: str, mode: str) -> None:
         symbols = " ".join(Element.from_Z(z).symbol for z in model.config.elements)
         raise InputError(
             f"{label} ({symbols}) cannot make ABX3 perovskites, which generation mode 'family' proposes ({exc}): "
-            "use --generation prior (in a spec: generation: {mode: prior}), where the decoder picks size and composition"
+            "use --generation prior (in a spec: generation: {mode: prior}), where the decoder picks size and "
+            "composition"
         ) from None
 
 

@@ -79,6 +79,11 @@ class DecoderConfig:
     denoise_fraction: float = 0.25
     snap_steps: int = 5
     candidates: int = 1  # structures decoded per latent; the one the encoder maps closest to it is kept
+    # a species head on the same field, blind to the species: it reads which element each decoded
+    # site holds from the geometry and the latent, and decoding ends by re-assigning the composition's
+    # atoms to the sites by it (the flow alone puts A and B of a perovskite on each other's site in
+    # one decode of five)
+    type_head: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -112,6 +117,7 @@ def lattice_from_params(params: torch.Tensor) -> torch.Tensor:
     return torch.stack([va, vb, vc], dim=1)
 
 
+TYPE_NOISE = (0.02, 0.2)  # Å: range of the noise the species head is trained on (decoding reads at the low end)
 MIN_VOLUME_FACTOR = 0.05  # V² / (abc)² of the flattest cell a decoder may emit (a cube: 1)
 
 
@@ -392,6 +398,8 @@ class VelocityField(nn.Module):
             nn.Linear(c.mlp_hidden, c.channels) for _ in range(c.num_layers - 1 if c.condition_every_layer else 0)
         )
         self.readout = o3.Linear(irreps, "1x1o")
+        # species logits from the last layer's scalars (scalars come first in the hidden irreps)
+        self.type_readout = nn.Linear(c.channels, len(c.elements)) if c.type_head else None
         self.irreps_in = {"pos": "cartesian_points", "latent": None}
         self.irreps_out = o3.Irreps("1x1o")
 
@@ -401,22 +409,39 @@ class VelocityField(nn.Module):
         return torch.cat([torch.sin(t[:, None] * freqs), torch.cos(t[:, None] * freqs)], dim=-1)
 
     def constant_conditioning(
-        self, species: torch.Tensor, latent: torch.Tensor, num_nodes: torch.Tensor
+        self, species: torch.Tensor | None, latent: torch.Tensor, num_nodes: torch.Tensor
     ) -> torch.Tensor:
         """(N, mlp_hidden) the species and latent terms of the first conditioning layer, with its bias:
-        they do not change while a structure is decoded, so decoding computes them once for all steps."""
+        they do not change while a structure is decoded, so decoding computes them once for all steps.
+        ``species`` None: no species term (an all-zero one-hot), what the species head sees."""
         first = cast(nn.Linear, self.embed[0])  # __init__ builds embed as Linear, SiLU, Linear
         n_species = len(self.config.elements)
         batch = torch.repeat_interleave(torch.arange(len(num_nodes), device=latent.device), num_nodes)
         weight = first.weight
         per_graph = latent @ weight[:, n_species : n_species + latent.shape[1]].T
+        if species is None:
+            return per_graph[batch] + first.bias
         return per_graph[batch] + weight[:, :n_species].T[species] + first.bias  # one-hot rows: a lookup
 
     def forward(self, pos, species, num_nodes, cell, t, latent, sigma=None, constant=None):
         """pos (N,3) Å; species (N,) vocabulary index; num_nodes (B,); cell (B,3,3) or None;
         t (B,) in [0,1]; latent (B, latent_dim); sigma (B,) Å: > 0 asks for the denoising
         displacement at that noise level instead of the flow's velocity; ``constant``: the
-        :meth:`constant_conditioning` of these species and latents, if already computed. Returns (N, 3) Å.
+        :meth:`constant_conditioning` of these species and latents, if already computed. Returns (N, 3) Å."""
+        return self.readout(self.features(pos, species, num_nodes, cell, t, latent, sigma, constant))
+
+    def species_logits(self, pos, num_nodes, cell, latent, sigma) -> torch.Tensor:
+        """(N, E) logits of the element on each site, from the geometry (a structure with noise of
+        ``sigma`` (B,) Å) and the latent alone: the field runs blind to the species."""
+        if self.type_readout is None:
+            raise RuntimeError("this decoder has no species head (type_head: false)")
+        ones = torch.ones(len(num_nodes), dtype=pos.dtype, device=pos.device)
+        constant = self.constant_conditioning(None, latent, num_nodes)
+        x = self.features(pos, None, num_nodes, cell, ones, latent, sigma, constant)
+        return self.type_readout(x[:, : self.config.channels])
+
+    def features(self, pos, species, num_nodes, cell, t, latent, sigma=None, constant=None):
+        """The last layer's node features (N, hidden irreps) for :meth:`forward`'s inputs.
 
         The conditioning MLP sees (species one-hot, latent, time features, denoising flag and σ);
         its first layer is applied term by term."""
@@ -443,7 +468,7 @@ class VelocityField(nn.Module):
                 scalars = self.config.channels
                 x = torch.cat([x[:, :scalars] + self.conditioning[k - 1](hidden), x[:, scalars:]], dim=-1)
             x = layer(x, edge_sh, basis, src, dst, self.sh_parity)
-        return self.readout(x)
+        return x
 
 
 def _graph_mean(x: torch.Tensor, num_nodes: torch.Tensor) -> torch.Tensor:
@@ -596,6 +621,41 @@ class Decoder(nn.Module):
         if c.denoise_sigma_max > 0:  # in units of the noise (ε-prediction), so small σ counts as much as large
             scaled = (error / sigma[batch].clamp(min=1e-6) ** 2)[~flow_atoms]
             out["denoise"] = scaled.mean() if len(scaled) else error.sum() * 0.0
+        if c.type_head:
+            out["types"] = self.types_loss(latent, species, num_nodes, pos, cell if c.periodic else None, generator)
+        return out
+
+    def types_loss(self, latent, species, num_nodes, pos, cell=None, generator=None) -> torch.Tensor:
+        """Cross-entropy of the species head, over each structure's own elements, on true structures with
+        Gaussian noise of a log-uniform std in ``TYPE_NOISE`` Å: the near-finished geometry decoding
+        re-assigns species on."""
+        B = len(num_nodes)
+        batch = torch.repeat_interleave(torch.arange(B, device=pos.device), num_nodes)
+        u = torch.rand(B, generator=generator, dtype=pos.dtype).to(pos.device)
+        low, high = TYPE_NOISE
+        sigma = low * (high / low) ** u
+        eps = torch.randn(pos.shape, generator=generator, dtype=pos.dtype).to(pos.device)
+        logits = self.velocity.species_logits(pos + sigma[batch, None] * eps, num_nodes, cell, latent, sigma)
+        # over the structure's own elements only: decoding assigns among those (the composition is known)
+        present = torch.zeros(B, logits.shape[1], dtype=torch.bool, device=logits.device)
+        present[batch, species] = True
+        return nn.functional.cross_entropy(logits.masked_fill(~present[batch], -torch.inf), species)
+
+    @torch.no_grad()
+    def assign_species(self, pos, species, num_nodes, cell, latent) -> torch.Tensor:
+        """``species`` (N,) re-assigned among each structure's own sites: the composition stays, and
+        which site holds which of its atoms is the most probable assignment under the species head
+        (Hungarian on −log p, per structure)."""
+        B = len(num_nodes)
+        sigma = torch.full((B,), TYPE_NOISE[0], dtype=pos.dtype, device=pos.device)
+        log_p = torch.log_softmax(self.velocity.species_logits(pos, num_nodes, cell, latent, sigma), dim=-1).cpu()
+        out = species.clone()
+        start = 0
+        for n in num_nodes.tolist():
+            own = species[start : start + n].cpu()
+            rows, cols = linear_sum_assignment(-log_p[start : start + n][:, own].numpy())
+            out[start + torch.as_tensor(rows, device=species.device)] = own[torch.as_tensor(cols)].to(species.device)
+            start += n
         return out
 
     # -- generation -----------------------------------------------------------------------------
@@ -701,10 +761,17 @@ class Decoder(nn.Module):
             if keep_trajectory:
                 trajectory.append(pos.clone())
         ones = torch.ones(B, dtype=dtype, device=latent.device)
-        for sigma in self.snap_sigmas():
+        sigmas = self.snap_sigmas()
+        for sigma in sigmas:
             pos = move(pos, self.velocity(pos, species, num_nodes, cell, ones, latent, ones * sigma, constant=constant))
             if keep_trajectory:
                 trajectory.append(pos.clone())
+        if c.type_head:  # which site holds which atom, read from the finished geometry; then one snap more
+            species = self.assign_species(pos, species, num_nodes, cell, latent)
+            if sigmas:
+                constant = self.velocity.constant_conditioning(species, latent, num_nodes)
+                last = ones * sigmas[-1]
+                pos = move(pos, self.velocity(pos, species, num_nodes, cell, ones, latent, last, constant=constant))
         final_frac = None if cell is None else wrap_frac(torch.einsum("ni,nij->nj", pos, inv[batch]))
         return DecodedBatch(
             num_nodes=num_nodes.cpu(),

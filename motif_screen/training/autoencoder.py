@@ -299,6 +299,41 @@ def _calibrate_heads(model, graphs, targets, val_idx) -> dict:
     return out
 
 
+def start_from(model, path) -> str:
+    """Copy a trained autoencoder's weights into ``model`` wherever name and shape agree; returns what
+    was copied and what is new. Refused (one message) when the elements differ, or when a tensor of
+    a module both networks have is missing or shaped differently (another architecture): only whole
+    modules may be new (a head added to the decoder) or left behind (property heads of another recipe),
+    and the latent prior, which training fits again at the end, may have another number of components."""
+    base = load_autoencoder(path)
+    if list(base.config.elements) != list(model.config.elements):
+        raise ConfigError(
+            f"init_from {path}: its elements {base.config.elements} differ from the recipe data's "
+            f"{model.config.elements}"
+        )
+    source, target = base.state_dict(), model.state_dict()
+
+    def module(key: str) -> str:
+        return key.rsplit(".", 1)[0]
+
+    base_modules, own_modules = {module(k) for k in source}, {module(k) for k in target}
+    clash = [k for k in target if module(k) in base_modules and (k not in source or source[k].shape != target[k].shape)]
+    refit = ("heads.", "target_scaler.", "prior_")  # recipe-specific heads, and the prior training ends by fitting
+    clash = [k for k in clash if not k.startswith(refit)]
+    if clash:
+        shown = ", ".join(clash[:4])
+        raise ConfigError(f"init_from {path}: another network ({shown} differ); set `model:` as it was trained")
+    copied = {k: v for k, v in source.items() if k in target and v.shape == target[k].shape}
+    model.load_state_dict({**target, **copied})
+    new = sorted(m for m in own_modules - base_modules)
+    left = sorted(m for m in base_modules - own_modules)
+    return (
+        f"started from {path}: {len(copied)} of {len(target)} tensors copied"
+        + (f"; new: {', '.join(new)}" if new else "")
+        + (f"; not carried over: {', '.join(left)}" if left else "")
+    )
+
+
 def train_autoencoder(config):
     """Train the autoencoder a recipe describes; returns ``(model, metrics)``.
 
@@ -327,6 +362,8 @@ def train_autoencoder(config):
         elements=elements, periodic=data.periodic, properties=list(cfg.properties), **model_options
     )
     model = build_autoencoder(ae_config)
+    if cfg.init_from:
+        print(start_from(model, cfg.init_from), flush=True)
 
     split = _split(data, cfg, order, model.cutoff, elements)
     graphs, val_idx, train_idx = split.graphs, split.val, split.train

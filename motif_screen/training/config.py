@@ -122,6 +122,9 @@ class AutoencoderTrainConfig(TrainingSettings):
     model: dict = Field(default_factory=dict)  # AutoencoderConfig fields (encoder_preset, latent_dim, decoder, ...)
     output: str | None = None  # the checkpoint to write
     out_dir: str | None = None  # set by `motif-screen train --out`: the checkpoint goes to <out_dir>/<name>.pt
+    # a trained autoencoder of the same elements to start from: its weights are copied wherever the
+    # recipe's network has the same tensor (continued training, or a decoder head added to it)
+    init_from: str | None = None
     qm9: dict = Field(default_factory=lambda: {"n": 5000, "max_atoms": 29})
     log_every: int = Field(default=1, ge=0)  # print the loss terms every N epochs (0: never)
     head_epochs: int = Field(default=0, ge=0)  # then refit the latent -> (size, composition, lattice, property) MLPs

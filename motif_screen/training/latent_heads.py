@@ -360,8 +360,10 @@ def train_latent_heads(config, base_dir=None, log=print):
     kept = np.concatenate([split["train"], split["validation"], split["calibration"]]).tolist()
     by_structure = split_by_structure(data.formulas, [i for i in kept if data.roles[i] == "auto"])
     log(
-        "split: " + ", ".join(f"{k} {len(v)}" for k, v in split.items()) + f"; test elements {', '.join(held) or '-'}"
-        + ("; held out by structure (fewer than %d compositions)" % MIN_COMPOSITIONS if by_structure else "")
+        "split: "
+        + ", ".join(f"{k} {len(v)}" for k, v in split.items())
+        + f"; test elements {', '.join(held) or '-'}"
+        + (f"; held out by structure (fewer than {MIN_COMPOSITIONS} compositions)" if by_structure else "")
     )
     latents = model.encode(data.structures)
     with torch.no_grad():

@@ -146,6 +146,31 @@ def test_train_autoencoder_end_to_end_from_a_recipe(tmp_path):
         train_autoencoder({**config, "epoch": 3})
 
 
+def test_training_can_start_from_a_trained_checkpoint_and_add_a_decoder_head(tmp_path):
+    """init_from: every tensor of the same name and shape is copied (the species head is new, the
+    property heads of another recipe and the prior are left to this run); another network is refused."""
+    from motif_screen.training.autoencoder import start_from, train_autoencoder
+
+    csv = tmp_path / "data.csv"
+    _write_csv(csv, DATA * 3, [0.1, -0.4, 0.3, -1.2] * 3)
+    base = {"task": "autoencoder", "data": str(csv), "properties": {keys.FORMATION_ENERGY: "heat_ref"}, "epochs": 1,
+            "batch_size": 4, "val_fraction": 0.25, "output": str(tmp_path / "base.pt"), "log_every": 0,
+            "model": dict(TINY)}
+    first, _ = train_autoencoder(base)
+    typed = {**base, "properties": {}, "output": str(tmp_path / "typed.pt"), "init_from": str(tmp_path / "base.pt"),
+             "model": {**TINY, "decoder": {**TINY["decoder"], "type_head": True}}}
+    fresh = build_autoencoder(AutoencoderConfig(elements=ELEMENTS, **typed["model"]))
+    message = start_from(fresh, tmp_path / "base.pt")
+    assert "new: decoder.velocity.type_readout" in message and "not carried over: heads" in message
+    copied = first.state_dict()
+    assert all(torch.equal(v, copied[k]) for k, v in fresh.state_dict().items()
+               if k.startswith(("encoder.", "decoder.velocity.layers")))
+    model, metrics = train_autoencoder(typed)
+    assert model.decoder.config.type_head and metrics["train_types"] > 0
+    with pytest.raises(ConfigError, match="another network"):
+        train_autoencoder({**typed, "model": {**TINY, "latent_dim": 12}})
+
+
 @pytest.mark.slow
 def test_overfit_a_handful_of_perovskites():
     """Five-atom cells: after a short training the invariant parts (size, composition, lattice)

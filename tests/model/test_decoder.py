@@ -325,3 +325,40 @@ def test_predicted_angles_always_span_a_cell():
     assert (volume_factor >= MIN_VOLUME_FACTOR - 1e-6).all()
     assert torch.equal(fixed[3:], angles[3:])
     assert (torch.linalg.det(lattice_from_params(torch.cat([torch.ones(3, 3), angles[:3]], dim=-1))).abs() < 1e-3).any()
+
+
+def test_the_species_head_reassigns_sites_within_the_composition():
+    """type_head: per-site logits from geometry and latent (species_logits takes no species), trained
+    over each structure's own elements; decoding keeps every composition and ends with the Hungarian
+    assignment the head prefers."""
+    torch.manual_seed(0)
+    dec = Decoder(DecoderConfig(latent_dim=6, elements=ELEMENTS, channels=8, num_layers=2, max_atoms=8, type_head=True))
+    s = perovskite()
+    pos = torch.tensor(s.cart_coords, dtype=torch.float32)
+    cell = torch.tensor(s.lattice.matrix, dtype=torch.float32)[None]
+    z, sigma = torch.randn(1, 6), torch.tensor([0.02])
+    logits = dec.velocity.species_logits(pos, torch.tensor([5]), cell, z, sigma)
+    assert logits.shape == (5, len(ELEMENTS))
+    terms = dec.losses(z, torch.tensor([2, 1, 0, 0, 0]), torch.tensor([5]), pos, cell,
+                       generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(terms["types"]) and float(terms["types"]) > 0
+    terms["types"].backward()
+    assert dec.velocity.type_readout.weight.grad is not None
+    # the head prefers Sr on site 0 and Ti on site 1 whatever the flow put there: the assignment follows it
+    species = torch.tensor([0, 0, 0, 1, 2])  # O O O Ti Sr, as decoding lays a composition out
+    with torch.no_grad():
+        dec.velocity.type_readout.weight.zero_()
+        dec.velocity.type_readout.bias.zero_()
+    preferred = torch.tensor([[0.0, 0.0, 9.0], [0.0, 9.0, 0.0], [9.0, 0, 0], [9.0, 0, 0], [9.0, 0, 0]])
+    dec.velocity.species_logits = lambda pos, *args, **kwargs: preferred.repeat(len(pos) // 5, 1)
+    assigned = dec.assign_species(pos, species, torch.tensor([5]), cell, z)
+    assert assigned.tolist() == [2, 1, 0, 0, 0]
+    out = dec.eval().decode(torch.randn(2, 6), counts=[[3, 1, 1], [3, 1, 1]], steps=3,
+                            generator=torch.Generator().manual_seed(0))
+    assert out.species.tolist() == [2, 1, 0, 0, 0] * 2 and out.atomic_numbers[:2].tolist() == [38, 22]
+
+
+def test_a_decoder_without_the_species_head_has_no_types_term():
+    dec = small_decoder()
+    with pytest.raises(RuntimeError, match="no species head"):
+        dec.velocity.species_logits(torch.zeros(2, 3), torch.tensor([2]), None, torch.zeros(1, 6), torch.tensor([0.02]))
