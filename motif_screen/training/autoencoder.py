@@ -18,8 +18,10 @@
     output: perov5_autoencoder.pt
 
 Graphs are built once (CIF parsing is the slow part), then every epoch reshuffles them. Rows and
-structures that cannot be used are skipped with their reason; the run is refused, before anything
-is written, when too few remain.
+structures that cannot be used (unreadable, overlapping atoms, more atoms than the decoder emits:
+``model.decoder.max_atoms``, by default the data's largest cell + 2 up to
+``DEFAULT_DECODER_MAX_ATOMS``) are skipped with their reason and counted (``skipped_structures``);
+the run is refused, before anything is written, when too few remain.
 """
 
 from __future__ import annotations
@@ -55,6 +57,11 @@ __all__ = [
     "refit_latent_prior",
     "train_autoencoder",
 ]
+
+
+# the largest cell a decoder emits unless the recipe sets model.decoder.max_atoms (CDVAE's families:
+# perov-5 5 atoms, MP-20 20, carbon-24 24, MPTS-52 52); larger cells of the data are skipped and counted
+DEFAULT_DECODER_MAX_ATOMS = 100
 
 
 def _recipe(config) -> AutoencoderTrainConfig:
@@ -102,12 +109,14 @@ def _shuffled(n_structures: int, cfg: AutoencoderTrainConfig) -> list[int]:
     return order[: int(cfg.limit)] if cfg.limit else order
 
 
-def _split(data: RecipeData, cfg: AutoencoderTrainConfig, order: list[int], cutoff: float, elements) -> _Split:
-    """``order`` without the structures that cannot be graphs, validation first and training after."""
+def _split(data: RecipeData, cfg: AutoencoderTrainConfig, order: list[int], model) -> _Split:
+    """``order`` without the structures that cannot be graphs or have more atoms than the decoder
+    emits, validation first and training after."""
     usable = usable_graphs(
         [data.structures[i] for i in order],
-        cutoff,
-        elements,
+        model.cutoff,
+        model.config.elements,
+        max_atoms=model.decoder.config.max_atoms,
         names=[f"structure {data.ids[i]}" for i in order],
         what="autoencoder training",
     )
@@ -124,7 +133,7 @@ def _split(data: RecipeData, cfg: AutoencoderTrainConfig, order: list[int], cuto
 def _recipe_split(config, model) -> tuple[RecipeData, _Split]:
     cfg = _recipe(config)
     data = load_recipe_data(cfg)
-    return data, _split(data, cfg, _shuffled(len(data.structures), cfg), model.cutoff, model.config.elements)
+    return data, _split(data, cfg, _shuffled(len(data.structures), cfg), model)
 
 
 def _fingerprint(cfg: AutoencoderTrainConfig, data: RecipeData, split: _Split) -> str:
@@ -165,7 +174,7 @@ def refit_latent_prior(config):
         torch.set_num_threads(int(cfg.threads))
     model = load_autoencoder(cfg.output)
     data = load_recipe_data(cfg)
-    split = _split(data, cfg, _shuffled(len(data.structures), cfg), model.cutoff, model.config.elements)
+    split = _split(data, cfg, _shuffled(len(data.structures), cfg), model)
     summary = model.fit_latent_prior(
         _latent_means(model, [split.graphs[i] for i in split.train]), cfg.prior_components, int(cfg.seed)
     )
@@ -355,7 +364,7 @@ def train_autoencoder(config):
     elements = sorted({site.specie.Z for i in order for site in structures[i]})
     model_options = dict(cfg.model)
     model_options["decoder"] = {
-        "max_atoms": max(len(structures[i]) for i in order) + 2,
+        "max_atoms": min(max(len(structures[i]) for i in order) + 2, DEFAULT_DECODER_MAX_ATOMS),
         **(model_options.get("decoder") or {}),
     }
     ae_config = AutoencoderConfig(
@@ -365,7 +374,7 @@ def train_autoencoder(config):
     if cfg.init_from:
         print(start_from(model, cfg.init_from), flush=True)
 
-    split = _split(data, cfg, order, model.cutoff, elements)
+    split = _split(data, cfg, order, model)
     graphs, val_idx, train_idx = split.graphs, split.val, split.train
     unlabelled = [name for p, name in enumerate(cfg.properties) if not np.isfinite(targets[train_idx, p]).any()]
     if unlabelled:

@@ -146,6 +146,24 @@ def test_train_autoencoder_end_to_end_from_a_recipe(tmp_path):
         train_autoencoder({**config, "epoch": 3})
 
 
+def test_cells_larger_than_the_decoder_emits_are_skipped_by_name_and_counted(tmp_path, caplog):
+    """A training CSV with a cell of more atoms than the decoder's max_atoms: that row is skipped with
+    its reason and counted, never a crash mid-training."""
+    from motif_screen.training.autoencoder import train_autoencoder
+
+    supercell = DATA[0].copy()
+    supercell.make_supercell([2, 1, 1])
+    csv = tmp_path / "data.csv"
+    _write_csv(csv, DATA * 3 + [supercell], [0.1] * 13)
+    config = {"task": "autoencoder", "data": str(csv), "epochs": 1, "batch_size": 4, "val_fraction": 0.25,
+              "log_every": 0, "model": {**TINY, "decoder": {**TINY["decoder"], "max_atoms": 6}}}
+    with caplog.at_level("WARNING"):
+        model, metrics = train_autoencoder(config)
+    assert metrics["skipped_structures"] == 1 and metrics["n_train"] + metrics["n_val"] == 12
+    assert "structure 12 has 10 atoms, more than the limit of 6" in caplog.text
+    assert model.decoder.config.max_atoms == 6
+
+
 def test_training_can_start_from_a_trained_checkpoint_and_add_a_decoder_head(tmp_path):
     """init_from: every tensor of the same name and shape is copied (the species head is new, the
     property heads of another recipe and the prior are left to this run); another network is refused."""
