@@ -25,7 +25,7 @@ CHECKED_METRICS = {
 }
 # benchmarks of a shipped checkpoint: their JSON names the file by its SHA-256 and what it records of its making
 MEASURE_A_CHECKPOINT = ("perov5_reconstruction", "perov5_generation", "qm9_generation", "generation_speed",
-                        "carbon24_reconstruction", "decode_steps")
+                        "carbon24_reconstruction", "decode_steps", "family_prototypes")
 
 
 @pytest.mark.parametrize("path", RESULTS, ids=[p.stem for p in RESULTS])

@@ -48,6 +48,7 @@ V1_DECODER_OPTIONS = {
     "denoise_fraction": 0.25,
     "snap_steps": 5,
     "candidates": 1,
+    "type_head": False,
 }
 
 
