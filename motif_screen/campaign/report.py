@@ -208,8 +208,9 @@ def acquisition_vs_random(repo: Repository, spec, seed: int = 0, draws: int = 10
     return out
 
 
-def summary_text(stats: dict, spec) -> str:
-    """The report's plain-text summary: acquisition against random, with intervals and a verdict."""
+def summary_text(stats: dict, spec, prototypes: dict[str, int] | None = None) -> str:
+    """The report's plain-text summary: acquisition against random, with intervals and a verdict;
+    then, when the campaign proposed A B X3 cells, how many of them decoded to which prototype."""
 
     def rate(name: str) -> str:
         low, high = stats[f"{name}_rate_interval"]
@@ -234,7 +235,14 @@ def summary_text(stats: dict, spec) -> str:
         f"random controls:   {rate('random')}\n"
         f"discovery acceleration: {accel}\n"
         f"verdict: {stats['verdict']}\n"
-    )
+    ) + _prototype_line(prototypes or {})
+
+
+def _prototype_line(counts: dict[str, int]) -> str:
+    if not sum(counts.values()):
+        return ""
+    shown = ", ".join(f"{name} {n}" for name, n in counts.items())
+    return f"decoded A B X3 cells (valid candidates) by prototype: {shown} (motif-screen query --prototype NAME)\n"
 
 
 def write_report(repo: Repository, spec, folder: Path) -> list[Path]:
@@ -246,5 +254,6 @@ def write_report(repo: Repository, spec, folder: Path) -> list[Path]:
         *write_hits(repo, spec, folder),
     ]
     with OutputFolder(folder, "report folder") as out:
-        files.append(out.write("summary.txt", summary_text(acquisition_vs_random(repo, spec), spec)))
+        stats = acquisition_vs_random(repo, spec)
+        files.append(out.write("summary.txt", summary_text(stats, spec, repo.cell_prototype_counts(spec.name))))
     return files

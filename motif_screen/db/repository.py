@@ -31,6 +31,7 @@ from motif_screen.db.documents import (
     utcnow,
 )
 from motif_screen.errors import InputError
+from motif_screen.structures.prototypes import PROTOTYPES
 
 MAX_CHUNK_BYTES = 15_000_000  # a MongoDB document holds at most 16 MB
 
@@ -143,6 +144,12 @@ class Repository:
         if selected:
             flt["selection__in"] = list(keys.SELECTIONS)
         return Candidate.objects(**flt)
+
+    def cell_prototype_counts(self, campaign: str) -> dict[str, int]:
+        """How many of the campaign's A B X3 candidates have each decoded-cell prototype (the pre-screen
+        stores it with the motifs of valid cells; see structures.prototypes)."""
+        name = queries.validate_name(campaign, "campaign")
+        return {p: Candidate.objects(campaign=name, motifs__prototype=p).count() for p in PROTOTYPES}
 
     def count_selected(self, campaign: str) -> int:
         return Candidate.objects(campaign=campaign, selection__in=list(keys.SELECTIONS)).count()

@@ -72,6 +72,7 @@ def test_motif_screen_run_whole_campaign_and_resume(tmp_path):
     assert "round" in out.stdout and "report:" in out.stdout
     for name in ("funnel.png", "parity.png", "latent_map.png", "hits.csv"):
         assert (tmp_path / "report" / name).stat().st_size > 0
+    assert "decoded A B X3 cells (valid candidates) by prototype: perovskite" in (tmp_path / "report" / "summary.txt").read_text()
     open_db(tmp_path)
     from motif_screen.db.documents import Campaign, ModelVersion, RoundRecord
 

@@ -88,6 +88,9 @@ def test_acquisition_against_random_with_intervals_and_a_plain_verdict(db, perov
     assert 1.0 < low < 3.0 < high  # 9/12 against 3/12 is a measured difference, with a wide interval
     assert stats["acquisition_rate_interval"] == wilson_interval(9, 12)
     assert "acquisition beats random picks" in summary_text(stats, spec)
+    assert "prototype" not in summary_text(stats, spec, Repository(db).cell_prototype_counts(spec.name))  # none stored
+    counted = summary_text(stats, spec, {"perovskite": 3, "perovskite_inverted": 1, "abx3_other": 2})
+    assert "by prototype: perovskite 3, perovskite_inverted 1, abx3_other 2" in counted
     assert wilson_interval(0, 5)[0] == 0.0 and wilson_interval(5, 5)[1] == 1.0
     strict = acquisition_vs_random(Repository(db), spec, is_hit=lambda value: value <= -5.0)
     assert (strict["acquisition_hits"], strict["random_hits"], strict["acquisition_calls"]) == (0, 0, 12)
