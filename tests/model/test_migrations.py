@@ -17,14 +17,16 @@ SRTIO3 = Structure(Lattice.cubic(3.905), ["Sr", "Ti", "O", "O", "O"],
                    [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
 METHANE = Molecule(["C", "H", "H", "H", "H"], [[0, 0, 0], [0.629, 0.629, 0.629], [-0.629, -0.629, 0.629],
                                                 [-0.629, 0.629, -0.629], [0.629, -0.629, -0.629]])
-# what the shipped models gave before checkpoints had migrations (format-1 loading by dated defaults)
+# what the shipped models give (qm9: as before checkpoints had migrations, format-1 loading by dated
+# defaults; perov5: the two-stage model with the species head, written in format 2 — a new model
+# pins new values, and any change of loading would move them)
 BEFORE = {
-    "perov5": {"latent": [0.17756524682044983, 1.6289862394332886, -1.0211933851242065, 0.08532634377479553],
-               # heads of perov5_heads.yaml (retrained on the frozen encoder: latent and prior as before)
-               "heat_ref": (-0.1296457052230835, 0.12479636073112488),
-               "formation_energy_per_atom": (-3.335829734802246, 0.327656626701355),
-               "prior_draws": [[-0.29119905829429626, -0.36816757917404175, 0.36935698986053467],
-                               [-0.3059001863002777, 0.6359078884124756, 0.40265148878097534]]},
+    "perov5": {"latent": [0.1864781528711319, 1.4713549613952637, -0.9013572931289673, 0.13311009109020233],
+               # heads of perov5_heads.yaml, trained on the second stage's frozen encoder
+               "heat_ref": (-0.08178842067718506, 0.11490078270435333),
+               "formation_energy_per_atom": (-3.296663761138916, 0.2905521094799042),
+               "prior_draws": [[-0.4721425473690033, -0.750918984413147, -0.2484329640865326],
+                               [-0.17309994995594025, 0.7726294994354248, 0.6469717025756836]]},
     "qm9": {"latent": [3.977663040161133, -3.1410303115844727, -0.21460111439228058, -0.36827149987220764],
             "prior_draws": [[-2.0039918422698975, -1.5832619667053223, -0.032017190009355545],
                             [-1.1986740827560425, 0.15473948419094086, -0.04281816631555557]]},
@@ -90,8 +92,9 @@ def test_unknown_versions_are_refused(tmp_path):
 
 @pytest.mark.parametrize(("name", "format_version"), [("perov5", 2), ("qm9", 1)])
 def test_shipped_checkpoints_load_as_before(name, format_version):
-    """qm9's is still format 1 (read through the migration); perov5's was rewritten (format 2) when its
-    heads were retrained on the frozen encoder, which left its latents and prior exactly as they were."""
+    """qm9's is still format 1 (read through the migration); perov5's is format 2 (the two-stage model
+    with the species head, its heads retrained on its frozen encoder). Every stored weight loads as
+    stored, and the latent, prior draws and head predictions are the pinned ones."""
     path = shipped_checkpoint(name)
     raw = torch.load(path, weights_only=True)
     assert raw["format_version"] == format_version
