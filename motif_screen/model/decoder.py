@@ -11,7 +11,11 @@ Design (CDVAE's split, with an e3nn network in place of GemNet, run as flow matc
   uniform noise to the structure (the Cartesian velocity is mapped through the inverse lattice and
   positions are wrapped into the cell); molecules flow in Cartesian space from centred Gaussian noise.
   Because the field is rotation equivariant and the lattice is built from invariant parameters, the
-  decoded structure does not depend on any orientation the network saw in training.
+  decoded structure does not depend on any orientation the network saw in training;
+* optionally (``type_head``), which element each site holds: the same field, run blind to the
+  species, reads per-site logits from the finished geometry and the latent, and the composition's
+  atoms are re-assigned to the sites by them (the flow's atoms carry their species from the first
+  step, and on perov-5 one decode in five put the two cations on each other's site).
 
 The neighbour search of the flow is done in torch on the moving positions (:func:`radius_graph`):
 it is run at every integration step, so it cannot go through pymatgen.
